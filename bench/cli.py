@@ -1,0 +1,58 @@
+"""The `docrobust` command: one click group over data, noise, scoring, training, benchmarks and reports.
+
+Each module in `docrobust.bench.commands` contributes its commands through a `commands` list, so a new
+command is one module. Bad input raises CorpusError; it is printed one line per problem (never a
+traceback) and the command exits with status 2.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import click
+
+from docrobust import __version__
+from docrobust.corpus import CorpusError
+
+from . import commands as commands_pkg
+
+MAX_PROBLEM_LINES = 20
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="docrobust")
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="DOCROBUST_DATA", show_envvar=True,
+              help="Where DocRED-family data lives [default: ~/.cache/docrobust].")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: str | None) -> None:
+    """docrobust: how well does a DocRE model hold up when its training labels are wrong?"""
+    from docrobust.corpus.data import resolve_data_dir
+
+    ctx.obj = {"data_dir": resolve_data_dir(data_dir)}
+
+
+for _info in sorted(pkgutil.iter_modules(commands_pkg.__path__), key=lambda m: m.name):
+    for _command in getattr(importlib.import_module(f"{commands_pkg.__name__}.{_info.name}"), "commands", []):
+        cli.add_command(_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: CorpusError becomes one line per problem on stderr and exit status 2."""
+    try:
+        status = cli.main(args=argv, prog_name="docrobust", standalone_mode=False)
+    except CorpusError as e:
+        for line in e.problems[:MAX_PROBLEM_LINES]:
+            click.echo(f"error: {line}", err=True)
+        if len(e.problems) > MAX_PROBLEM_LINES:
+            click.echo(f"error: ... {len(e.problems) - MAX_PROBLEM_LINES} more", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -1,0 +1,209 @@
+"""DocRED's official evaluation: F1, Ign F1 and Evi F1, with per-document counts and breakdowns.
+
+The definitions follow the official `evaluation.py` of DocRED (as shipped with ATLOP) exactly:
+- predictions are deduplicated on (title, h_idx, t_idx, r), keeping the first;
+- gold triples are the distinct (title, r, h, t) keys, so a duplicated gold label counts once;
+- predictions whose title is not among the gold documents stay in the precision denominator;
+- Ign F1 recomputes precision leaving out correct predictions whose fact (a head mention name, a tail
+  mention name, r) occurs in the training file: P_ign = (tp - tp_in_train) / (n_pred - tp_in_train + 1e-5),
+  with the official 1e-5, and the unchanged recall;
+- Evi F1 compares predicted evidence sentences with gold evidence on correct predictions.
+An empty prediction list scores 0 (the official script divides by zero there).
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Any, Iterable
+
+from .io import CorpusError, Doc, is_intra, load_docs, read_json, sentence_sets, validate_docs
+
+Fact = tuple[str, str, str]
+BUCKETS = ("intra", "inter", "frequent", "long_tail")
+N_FREQUENT = 10  # "frequent" relations are the ten most common, as in Re-DocRED/KD-DocRE analyses
+
+
+# ---------------------------------------------------------------- inputs
+
+def facts_from_docs(docs: Iterable[Doc]) -> frozenset[Fact]:
+    """Every (head mention name, tail mention name, relation) of the labeled documents."""
+    facts = set()
+    for doc in docs:
+        entities = doc["vertexSet"]
+        for lab in doc.get("labels", []):
+            facts.update((m1["name"], m2["name"], lab["r"]) for m1 in entities[lab["h"]] for m2 in entities[lab["t"]])
+    return frozenset(facts)
+
+
+def load_train_facts(path: str | os.PathLike) -> frozenset[Fact]:
+    """Facts of a training set, from a `.fact` file (a JSON list of [name, name, r]) or a DocRED train JSON.
+
+    The facts are read from the file's content on every call; nothing is cached by file name, so a
+    regenerated noisy training file never reuses stale facts.
+    """
+    data = read_json(path)
+    if isinstance(data, list) and all(isinstance(x, list) and len(x) == 3 for x in data):
+        return frozenset(tuple(x) for x in data)
+    problems = validate_docs(data, source=str(path))
+    if problems:
+        raise CorpusError([f"{path}: neither a .fact list of [head name, tail name, relation] nor DocRED documents"] + problems)
+    return facts_from_docs(data)
+
+
+def check_preds(preds: Any, source: str = "<predictions>") -> list[dict]:
+    """Raise CorpusError unless `preds` is a list of {"title", "h_idx", "t_idx", "r"[, "evidence"]}."""
+    if not isinstance(preds, list):
+        raise CorpusError(f"{source}: expected a JSON list of predictions, got {type(preds).__name__}")
+    problems = []
+    for i, p in enumerate(preds):
+        if not isinstance(p, dict):
+            problems.append(f"{source}: prediction {i}: expected an object")
+            continue
+        for key, kind in (("title", str), ("h_idx", int), ("t_idx", int), ("r", str)):
+            if not isinstance(p.get(key), kind) or isinstance(p.get(key), bool):
+                problems.append(f"{source}: prediction {i}: {key}: expected {kind.__name__}, got {p.get(key)!r}")
+        if "evidence" in p and not isinstance(p["evidence"], list):
+            problems.append(f"{source}: prediction {i}: evidence: expected a list of sentence ids")
+        if len(problems) >= 20:
+            break
+    if problems:
+        raise CorpusError(problems)
+    return preds
+
+
+def load_preds(path: str | os.PathLike) -> list[dict]:
+    return check_preds(read_json(path), str(path))
+
+
+# ---------------------------------------------------------------- scoring
+
+def prf(tp: float, n_pred: float, n_gold: float) -> tuple[float, float, float]:
+    """Micro precision, recall and F1 from counts (0 where a denominator is 0)."""
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_gold if n_gold else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def ign_prf(tp: float, tp_in_train: float, n_pred: float, n_gold: float) -> tuple[float, float]:
+    """Official Ign precision and Ign F1 (recall is the ordinary recall)."""
+    p = (tp - tp_in_train) / (n_pred - tp_in_train + 1e-5)
+    r = tp / n_gold if n_gold else 0.0
+    return p, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def frequent_relations(docs: Iterable[Doc], n: int = N_FREQUENT) -> frozenset[str]:
+    """The `n` most common relations among the labels (ties broken by id)."""
+    counts = Counter(lab["r"] for d in docs for lab in d.get("labels", []))
+    return frozenset(r for r, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n])
+
+
+def _counts() -> dict[str, int]:
+    return {"n_pred": 0, "n_gold": 0, "tp": 0}
+
+
+def score(gold_docs: list[Doc], preds: list[dict], train_facts: Iterable[Fact] | None = None, *,
+          frequent: Iterable[str] | None = None) -> dict[str, Any]:
+    """Score predictions against gold documents with DocRED's official definitions.
+
+    `train_facts`: facts of the training set for Ign F1 (without them Ign F1 equals F1 up to the 1e-5).
+    `frequent`: relation ids of the "frequent" bucket; by default the ten most common gold relations
+    (pass the training set's, `frequent_relations(train_docs)`, to follow the literature).
+    Returns fractions in [0, 1], totals, per-document counts (for resampling) and bucket counts.
+    """
+    facts = frozenset(train_facts or ())
+    frequent = frozenset(frequent) if frequent is not None else frequent_relations(gold_docs)
+
+    # Gold: the official script keys triples by (title, r, h, t) and keeps the last vertexSet per title.
+    gold: dict[tuple, set[int]] = {}
+    entities_of: dict[str, list] = {}
+    order: list[str] = []
+    for doc in gold_docs:
+        title = doc["title"]
+        if title not in entities_of:
+            order.append(title)
+        entities_of[title] = doc["vertexSet"]
+        for lab in doc.get("labels", []):
+            gold[(title, lab["r"], lab["h"], lab["t"])] = set(lab.get("evidence", []))
+    sents_of = {title: sentence_sets({"vertexSet": v}) for title, v in entities_of.items()}
+    tot_evidence = sum(len(lab.get("evidence", [])) for d in gold_docs for lab in d.get("labels", []))
+
+    per_doc = {title: {"n_pred": 0, "n_gold": 0, "tp": 0, "tp_in_train": 0} for title in order}
+    buckets = {b: _counts() for b in BUCKETS}
+    per_relation: dict[str, dict[str, int]] = {}
+
+    def add(title: str, h: int, t: int, r: str, field: str) -> None:
+        per_doc[title][field] += 1
+        n_ent = len(entities_of[title])
+        if 0 <= h < n_ent and 0 <= t < n_ent:  # an out-of-range prediction has no sentence bucket
+            buckets["intra" if is_intra(sents_of[title], h, t) else "inter"][field] += 1
+        buckets["frequent" if r in frequent else "long_tail"][field] += 1
+        per_relation.setdefault(r, _counts())[field] += 1
+
+    for title, r, h, t in gold:
+        add(title, h, t, r, "n_gold")
+
+    seen: set[tuple] = set()
+    n_pred = tp = tp_in_train = unknown = pred_evi = correct_evi = 0
+    has_evidence = False
+    for p in preds:
+        key = (p["title"], p["h_idx"], p["t_idx"], p["r"])
+        if key in seen:
+            continue
+        seen.add(key)
+        n_pred += 1
+        title, h, t, r = key
+        if title not in entities_of:
+            unknown += 1
+            continue
+        has_evidence |= "evidence" in p
+        evidence = set(p.get("evidence", []))
+        pred_evi += len(evidence)
+        add(title, h, t, r, "n_pred")
+        gold_evidence = gold.get((title, r, h, t))
+        if gold_evidence is None:
+            continue
+        tp += 1
+        add(title, h, t, r, "tp")
+        correct_evi += len(gold_evidence & evidence)
+        entities = entities_of[title]
+        if facts and any((m1["name"], m2["name"], r) in facts for m1 in entities[h] for m2 in entities[t]):
+            tp_in_train += 1
+            per_doc[title]["tp_in_train"] += 1
+
+    precision, recall, f1 = prf(tp, n_pred, len(gold))
+    ign_precision, ign_f1 = ign_prf(tp, tp_in_train, n_pred, len(gold))
+    result: dict[str, Any] = {
+        "precision": precision, "recall": recall, "f1": f1,
+        "ign_precision": ign_precision, "ign_f1": ign_f1,
+        "n_pred": n_pred, "n_gold": len(gold), "tp": tp, "tp_in_train": tp_in_train,
+        "n_pred_unknown_title": unknown,
+    }
+    if has_evidence:
+        evi_p = correct_evi / pred_evi if pred_evi else 0.0
+        evi_r = correct_evi / tot_evidence if tot_evidence else 0.0
+        result.update(evi_precision=evi_p, evi_recall=evi_r,
+                      evi_f1=2 * evi_p * evi_r / (evi_p + evi_r) if evi_p + evi_r else 0.0)
+    result["per_doc"] = {"title": order, **{k: [per_doc[t][k] for t in order] for k in ("n_pred", "n_gold", "tp", "tp_in_train")}}
+    result["breakdown"] = {**buckets, "per_relation": dict(sorted(per_relation.items()))}
+    return result
+
+
+def score_files(gold_path: str | os.PathLike, pred_path: str | os.PathLike, train_path: str | os.PathLike | None = None) -> dict:
+    gold = load_docs(gold_path)
+    facts = load_train_facts(train_path) if train_path else None
+    return score(gold, load_preds(pred_path), facts)
+
+
+def format_score(result: dict) -> str:
+    """A short human-readable summary, percentages to two decimals as papers report them."""
+    lines = [f"{k:>10}: {100 * result[k]:6.2f}" for k in ("precision", "recall", "f1", "ign_f1", "evi_f1") if k in result]
+    lines.append(f"{'counts':>10}: {result['tp']} correct of {result['n_pred']} predicted, {result['n_gold']} gold"
+                 + (f", {result['n_pred_unknown_title']} with unknown titles" if result["n_pred_unknown_title"] else ""))
+    for b in BUCKETS:
+        c = result["breakdown"][b]
+        lines.append(f"{b:>10}: F1 {100 * prf(c['tp'], c['n_pred'], c['n_gold'])[2]:6.2f}  ({c['n_gold']} gold)")
+    return "\n".join(lines)
+
+
+__all__ = ["score", "score_files", "load_train_facts", "facts_from_docs", "load_preds", "check_preds",
+           "prf", "ign_prf", "frequent_relations", "format_score", "BUCKETS"]
