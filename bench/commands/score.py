@@ -1,0 +1,30 @@
+"""`docrobust score`: DocRED's official F1, Ign F1 and Evi F1 for a prediction file."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from docrobust.corpus import load_docs, load_preds, load_train_facts
+from docrobust.corpus.data import resolve_path
+from docrobust.corpus.score import format_score, score as score_preds
+
+
+@click.command()
+@click.option("--gold", required=True, metavar="GOLD.json", help="Documents with the gold labels.")
+@click.option("--pred", required=True, metavar="RESULT.json", help='Predictions: [{"title", "h_idx", "t_idx", "r"[, "evidence"]}].')
+@click.option("--train", metavar="TRAIN", help="Training file (DocRED JSON or .fact) for Ign F1.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (fractions in [0, 1]).")
+@click.option("--per-doc/--no-per-doc", default=False, help="Include per-document counts in --json output.")
+@click.pass_obj
+def score(obj: dict, gold: str, pred: str, train: str | None, as_json: bool, per_doc: bool) -> None:
+    """Score predictions with DocRED's official definitions."""
+    data_dir = obj["data_dir"]
+    facts = load_train_facts(resolve_path(train, data_dir)) if train else None
+    result = score_preds(load_docs(resolve_path(gold, data_dir)), load_preds(resolve_path(pred, data_dir)), facts)
+    if not per_doc:
+        result.pop("per_doc")
+    click.echo(json.dumps(result, indent=1) if as_json else format_score(result))
+
+
+commands = [score]
