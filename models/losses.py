@@ -174,7 +174,7 @@ def _counts_tensor(class_counts: Sequence[float] | Tensor | None, loss: str) -> 
     counts = torch.as_tensor(class_counts, dtype=torch.float64).flatten()
     if not torch.isfinite(counts).all() or (counts < 0).any():
         raise ValueError(f"{loss}: class_counts must be finite and non-negative (one per relation, TH excluded)")
-    return counts.float()
+    return counts
 
 
 def _check_columns(values: Tensor | None, relations: int, option: str, loss: str) -> None:
@@ -194,7 +194,9 @@ class DocRELoss(nn.Module):
     """Base class: forward(logits, labels) -> scalar; predict(logits, top_k) -> multi-hot labels."""
 
     name: ClassVar[str] = ""
-    uses_class_counts: ClassVar[bool] = False  # True: accepts class_counts (training label counts per relation)
+    # Training-set statistics the loss takes as options, for the trainer to pass: "class_counts"
+    # (labels per relation column, TH excluded) and "n_pairs" (all training entity pairs).
+    train_stats: ClassVar[tuple[str, ...]] = ()
 
     def predict(self, logits: Tensor, top_k: int = 4) -> Tensor:
         """Relations above TH, at most top_k per pair (get_label)."""
@@ -242,7 +244,7 @@ class CMMLoss(DocRELoss):
         atl_weight     weight of ATLOP's ranking loss added on top (default 0)
     """
 
-    uses_class_counts = True
+    train_stats = ("class_counts",)
 
     def __init__(self, *, m: float = 0.2, gamma: float = 1.4, class_counts: Sequence[float] | Tensor | None = None,
                  margin: str = "class", concentrate: bool = True, weight: str = "difficulty",
@@ -265,11 +267,11 @@ class CMMLoss(DocRELoss):
 
     def _targets(self, counts: Tensor | None) -> Tensor:
         """logit(1/2 + m_r) per relation: [C] with class margins and counts, else one shared value [1]."""
-        margins = torch.tensor([self.m])
+        margins = torch.tensor([self.m], dtype=torch.float64)
         if self.margin == "class" and counts is not None and (counts > 0).any():
             n_min = counts[counts > 0].min()
             margins = torch.where(counts > 0, self.m * (n_min / counts.clamp(min=n_min)) ** 0.25, self.m)
-        return torch.logit(0.5 + margins.double()).float()
+        return torch.logit(0.5 + margins)  # float64; cast to the logits' dtype in forward
 
     def forward(self, logits: Tensor, labels: Tensor) -> Tensor:
         pos = _positives(logits, labels)                          # [pairs, C]
@@ -377,7 +379,8 @@ class BCELoss(_ZeroThreshold):
 
     def forward(self, logits: Tensor, labels: Tensor) -> Tensor:
         pos = _positives(logits, labels)
-        return F.binary_cross_entropy_with_logits(logits[:, 1:], pos.to(logits.dtype))
+        cells = F.binary_cross_entropy_with_logits(logits[:, 1:], pos.to(logits.dtype), reduction="sum")
+        return cells / max(pos.numel(), 1)
 
 
 @register_loss("pu")
@@ -393,19 +396,20 @@ class PULoss(DocRELoss):
     and L = sum_r R_r. pi_r is the class prior of r among all pairs. As SSR-PU, by default it is
     prior_scale (its `e`, 3.0) times r's labeled frequency, which under-counts the true prior when
     labels are missing; that frequency comes from class_counts / n_pairs when both are given, else
-    from the batch. `prior` (a float, or one per relation) sets pi_r directly. shift=True is SSR-PU's
+    from the batch (pi_r is clamped just below 1, which a small batch can exceed). `prior` (a float,
+    or one per relation) sets pi_r directly. shift=True is SSR-PU's
     S-PU: with the labeled frequency pi_l and pi_u = (pi_r - pi_l) / (1 - pi_l),
         R_r^- = (1 - pi_r) / (1 - pi_u) mean_{U_r} l(s, -1) - pi_u (1 - pi_r) / (1 - pi_u) mean_{P_r} l(s, -1).
     Predicts relations above TH.
     """
 
-    uses_class_counts = True
+    train_stats = ("class_counts", "n_pairs")
 
     def __init__(self, *, prior: float | Sequence[float] | None = None, prior_scale: float = 3.0,
                  class_counts: Sequence[float] | Tensor | None = None, n_pairs: int | None = None,
                  margin: float = 1.0, shift: bool = False, beta: float = 0.0, nn_gamma: float = 1.0) -> None:
         super().__init__()
-        priors = None if prior is None else torch.as_tensor(prior, dtype=torch.float32).flatten()
+        priors = None if prior is None else torch.as_tensor(prior, dtype=torch.float64).flatten()
         if priors is not None and not ((priors > 0) & (priors < 1)).all():
             raise ValueError(f"pu: prior must lie in (0, 1), one value or one per relation; got {prior}")
         if prior_scale <= 0:
@@ -419,11 +423,14 @@ class PULoss(DocRELoss):
         self.register_buffer("prior", priors, persistent=False)
         self.register_buffer("labeled_freq", None if counts is None else counts / n_pairs, persistent=False)
 
-    def _priors(self, pos: Tensor) -> tuple[Tensor, Tensor]:
-        """(pi_r, labeled frequency pi_l) per relation [C], both clamped below 1."""
-        freq = self.labeled_freq if self.labeled_freq is not None else pos.float().sum(dim=0) / max(len(pos), 1)
+    def _priors(self, pos: Tensor, like: Tensor) -> tuple[Tensor, Tensor]:
+        """(pi_r, labeled frequency pi_l) per relation [C], in `like`'s dtype and device, clamped below 1."""
         _check_columns(self.labeled_freq, pos.shape[1], "class_counts", "pu")
-        pi = self.prior if self.prior is not None else self.prior_scale * freq
+        if self.labeled_freq is not None:
+            freq = self.labeled_freq.to(like)
+        else:
+            freq = pos.to(like.dtype).sum(dim=0) / max(len(pos), 1)
+        pi = self.prior.to(like) if self.prior is not None else self.prior_scale * freq
         if pi.numel() > 1:
             _check_columns(pi, pos.shape[1], "prior", "pu")
         below_one = 1.0 - 1e-6
@@ -432,7 +439,7 @@ class PULoss(DocRELoss):
     def forward(self, logits: Tensor, labels: Tensor) -> Tensor:
         pos = _positives(logits, labels)                          # [pairs, C]
         s = logits[:, 1:] - logits[:, :1]
-        pi, pi_l = (p.to(logits) for p in self._priors(pos))
+        pi, pi_l = self._priors(pos, logits)
         as_neg = 0.25 * (s + self.margin) ** 2                    # l(s, -1)
         as_pos = 0.25 * (s - self.margin) ** 2                    # l(s, +1)
         n_pos = pos.sum(dim=0)
