@@ -1,0 +1,145 @@
+"""The official metric on hand-computed cases, and on real files."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from conftest import make_doc
+
+from docrobust.bench.cli import cli
+from docrobust.corpus import CorpusError, facts_from_docs, load_docs, load_train_facts
+from docrobust.corpus.score import check_preds, score
+
+
+def pred(title, h, t, r, **extra):
+    return {"title": title, "h_idx": h, "t_idx": t, "r": r, **extra}
+
+
+@pytest.fixture
+def gold():
+    # A: 3 gold triples; B: 2 gold triples -> 5 in all
+    return [make_doc("A", 4, [(0, 1, "P1"), (1, 2, "P2"), (2, 3, "P1")]),
+            make_doc("B", 5, [(0, 2, "P1"), (3, 4, "P3")])]
+
+
+def test_hand_computed_precision_recall_f1(gold):
+    preds = [pred("A", 0, 1, "P1"), pred("A", 1, 2, "P1"), pred("B", 3, 4, "P3"), pred("B", 0, 1, "P2")]
+    s = score(gold, preds)
+    # 2 correct of 4 predicted, 5 gold
+    assert (s["tp"], s["n_pred"], s["n_gold"]) == (2, 4, 5)
+    assert s["precision"] == pytest.approx(0.5)
+    assert s["recall"] == pytest.approx(0.4)
+    assert s["f1"] == pytest.approx(2 * 0.5 * 0.4 / 0.9)
+    assert s["per_doc"] == {"title": ["A", "B"], "n_pred": [2, 2], "n_gold": [3, 2], "tp": [1, 1], "tp_in_train": [0, 0]}
+
+
+def test_duplicates_are_removed_and_unknown_titles_stay_in_the_denominator(gold):
+    preds = [pred("A", 0, 1, "P1"), pred("A", 0, 1, "P1"), pred("A", 0, 1, "P1"), pred("Z", 0, 1, "P1")]
+    s = score(gold, preds)
+    # the duplicate counts once; the unknown title counts as a wrong prediction: P = 1/2
+    assert (s["tp"], s["n_pred"], s["n_pred_unknown_title"]) == (1, 2, 1)
+    assert s["precision"] == pytest.approx(0.5)
+    assert s["recall"] == pytest.approx(0.2)
+
+
+def test_duplicated_gold_labels_count_once():
+    doc = make_doc("A", 3, [(0, 1, "P1")])
+    doc["labels"].append(dict(doc["labels"][0]))
+    s = score([doc], [pred("A", 0, 1, "P1")])
+    assert s["n_gold"] == 1 and s["f1"] == pytest.approx(1.0)
+
+
+def test_ign_f1_leaves_out_correct_facts_seen_in_training(gold):
+    # entity names are E0..E4; the fact (E0, E1, P1) is "seen in training"
+    facts = {("E0", "E1", "P1")}
+    preds = [pred("A", 0, 1, "P1"), pred("A", 1, 2, "P2"), pred("B", 0, 1, "P9")]
+    s = score(gold, preds, facts)
+    assert s["tp_in_train"] == 1 and s["tp"] == 2
+    ign_p = (2 - 1) / (3 - 1 + 1e-5)  # the official formula, with its 1e-5
+    recall = 2 / 5
+    assert s["ign_precision"] == pytest.approx(ign_p, rel=1e-12)
+    assert s["ign_f1"] == pytest.approx(2 * ign_p * recall / (ign_p + recall), rel=1e-12)
+    assert s["recall"] == pytest.approx(recall)
+
+
+def test_ign_f1_matches_any_mention_pair():
+    doc = make_doc("A", 3, [(0, 1, "P1")])
+    doc["vertexSet"][0].append({"name": "alias", "sent_id": 1, "pos": [0, 1], "type": "LOC"})
+    s = score([doc], [pred("A", 0, 1, "P1")], {("alias", "E1", "P1")})
+    assert s["tp_in_train"] == 1
+
+
+def test_evidence_f1(gold):
+    # gold evidence is [0] for every label; 5 gold evidence sentences in all
+    preds = [pred("A", 0, 1, "P1", evidence=[0, 1]), pred("A", 1, 2, "P2", evidence=[1])]
+    s = score(gold, preds)
+    evi_p, evi_r = 1 / 3, 1 / 5
+    assert s["evi_f1"] == pytest.approx(2 * evi_p * evi_r / (evi_p + evi_r))
+    assert "evi_f1" not in score(gold, [pred("A", 0, 1, "P1")])
+
+
+def test_empty_predictions_score_zero(gold):
+    s = score(gold, [])
+    assert s["f1"] == 0 and s["precision"] == 0 and s["ign_f1"] == 0
+
+
+def test_breakdowns(gold):
+    # entity i is in sentence i % 2: pairs (0,2) and (1,3) are intra, (0,1) inter
+    s = score(gold, [pred("A", 0, 1, "P1"), pred("B", 0, 2, "P1")], frequent={"P1"})
+    b = s["breakdown"]
+    assert b["intra"] == {"n_pred": 1, "n_gold": 1, "tp": 1}
+    assert b["inter"] == {"n_pred": 1, "n_gold": 4, "tp": 1}
+    assert b["frequent"] == {"n_pred": 2, "n_gold": 3, "tp": 2}
+    assert b["long_tail"] == {"n_pred": 0, "n_gold": 2, "tp": 0}
+    assert b["per_relation"]["P3"] == {"n_pred": 0, "n_gold": 1, "tp": 0}
+
+
+def test_bad_predictions_are_refused_with_one_line_each():
+    with pytest.raises(CorpusError) as e:
+        check_preds([{"title": "A", "h_idx": "0", "t_idx": 1, "r": "P1"}], "p.json")
+    assert e.value.problems == ["p.json: prediction 0: h_idx: expected int, got '0'"]
+
+
+def test_facts_from_docs_equal_the_fact_file_format(tmp_path, gold):
+    facts = facts_from_docs(gold)
+    (tmp_path / "t.fact").write_text(json.dumps(sorted(facts)))
+    (tmp_path / "t.json").write_text(json.dumps(gold))
+    assert load_train_facts(tmp_path / "t.fact") == facts == load_train_facts(tmp_path / "t.json")
+
+
+def test_train_facts_follow_content_not_file_name(tmp_path, gold):
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(gold))
+    first = load_train_facts(path)
+    gold[0]["labels"] = []
+    path.write_text(json.dumps(gold))
+    assert load_train_facts(path) != first
+
+
+def test_real_gold_scores_itself_perfectly_and_docred_labels_score_as_expected(data_dir):
+    high = load_docs(data_dir / "redocred/test_revised.json")
+    preds = [pred(d["title"], lab["h"], lab["t"], lab["r"]) for d in high for lab in d["labels"]]
+    assert score(high, preds)["f1"] == pytest.approx(1.0)
+    # DocRED's original labels as "predictions" against Re-DocRED: precision near 1, recall far lower
+    low = load_docs(data_dir / "docred/dev.json")
+    low_preds = [pred(d["title"], lab["h"], lab["t"], lab["r"]) for d in low for lab in d["labels"]]
+    s = score(high, low_preds)
+    assert s["n_pred_unknown_title"] > 0  # dev.json also holds Re-DocRED dev's documents
+    assert s["recall"] < 0.5 < s["tp"] / (s["n_pred"] - s["n_pred_unknown_title"])
+
+
+def test_cli_json(data_dir, tmp_path):
+    from click.testing import CliRunner
+
+    gold = load_docs(data_dir / "redocred/test_revised.json")[:20]
+    (tmp_path / "gold.json").write_text(json.dumps(gold))
+    preds = [pred(d["title"], lab["h"], lab["t"], lab["r"]) for d in gold for lab in d["labels"][::2]]
+    (tmp_path / "pred.json").write_text(json.dumps(preds))
+    out = CliRunner().invoke(cli, ["score", "--gold", str(tmp_path / "gold.json"), "--pred", str(tmp_path / "pred.json"),
+                                   "--train", str(data_dir / "docred/train_annotated.fact"), "--json"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.output)
+    n_gold = sum(len({(x["h"], x["t"], x["r"]) for x in d["labels"]}) for d in gold)
+    assert result["precision"] == 1.0 and math.isclose(result["recall"], len(preds) / n_gold)
+    assert 0 <= result["ign_f1"] <= result["f1"] <= 1
