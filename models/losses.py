@@ -57,6 +57,51 @@ from torch import Tensor, nn
 
 __all__ = ["LOSSES", "DocRELoss", "build_loss", "describe_losses", "get_label", "register_loss"]
 
+# ----------------------------------------------------------------------------- prediction and the base class
+
+def _predict_above(logits: Tensor, threshold: Tensor, top_k: int) -> Tensor:
+    """Multi-hot labels: relations scoring above `threshold` [pairs, 1], at most the top_k best.
+
+    As ATLOP: the top-k cut ranks all columns (TH included) and keeps ties; pairs with no relation
+    kept get column 0 = 1.
+    """
+    keep = logits > threshold                                  # [pairs, 1 + C]
+    if top_k > 0:
+        kth = logits.topk(min(top_k, logits.shape[1]), dim=1).values[:, -1:]  # [pairs, 1]
+        keep &= logits >= kth
+    out = torch.zeros_like(logits)
+    out[:, 1:] = keep[:, 1:].to(logits.dtype)
+    out[:, 0] = (~keep[:, 1:].any(dim=1)).to(logits.dtype)
+    return out
+
+
+def get_label(logits: Tensor, top_k: int = 4) -> Tensor:
+    """ATLOP's decision rule: relations whose logit exceeds TH (column 0), at most top_k per pair
+    (top_k <= 0: no cap); pairs with none get column 0 = 1. Same shape as logits."""
+    return _predict_above(logits, logits[:, :1], top_k)
+
+
+class DocRELoss(nn.Module):
+    """Base class: forward(logits, labels) -> scalar; predict(logits, top_k) -> multi-hot labels."""
+
+    name: ClassVar[str] = ""
+    # Training-set statistics the loss takes as options, for the trainer to pass: "class_counts"
+    # (labels per relation column, TH excluded) and "n_pairs" (all training entity pairs).
+    train_stats: ClassVar[tuple[str, ...]] = ()
+
+    def predict(self, logits: Tensor, top_k: int = 4) -> Tensor:
+        """Relations above TH, at most top_k per pair (get_label)."""
+        return get_label(logits, top_k)
+
+
+class _ZeroThreshold(DocRELoss):
+    """Losses trained against the fixed logit 0 rather than the TH column."""
+
+    def predict(self, logits: Tensor, top_k: int = 4) -> Tensor:
+        """Relations with logit > 0, at most top_k per pair; pairs with none get column 0 = 1."""
+        return _predict_above(logits, torch.zeros_like(logits[:, :1]), top_k)
+
+
 # ----------------------------------------------------------------------------- registry
 
 LOSSES: dict[str, type[DocRELoss]] = {}
@@ -98,30 +143,6 @@ def build_loss(name: str, **options: Any) -> DocRELoss:
 def describe_losses() -> list[tuple[str, str]]:
     """(name, one-line summary) for every registered loss, sorted by name, for CLI listings."""
     return [(name, inspect.getdoc(cls).splitlines()[0]) for name, cls in sorted(LOSSES.items())]
-
-
-# ----------------------------------------------------------------------------- prediction
-
-def _predict_above(logits: Tensor, threshold: Tensor, top_k: int) -> Tensor:
-    """Multi-hot labels: relations scoring above `threshold` [pairs, 1], at most the top_k best.
-
-    As ATLOP: the top-k cut ranks all columns (TH included) and keeps ties; pairs with no relation
-    kept get column 0 = 1.
-    """
-    keep = logits > threshold                                  # [pairs, 1 + C]
-    if top_k > 0:
-        kth = logits.topk(min(top_k, logits.shape[1]), dim=1).values[:, -1:]  # [pairs, 1]
-        keep &= logits >= kth
-    out = torch.zeros_like(logits)
-    out[:, 1:] = keep[:, 1:].to(logits.dtype)
-    out[:, 0] = (~keep[:, 1:].any(dim=1)).to(logits.dtype)
-    return out
-
-
-def get_label(logits: Tensor, top_k: int = 4) -> Tensor:
-    """ATLOP's decision rule: relations whose logit exceeds TH (column 0), at most top_k per pair
-    (top_k <= 0: no cap); pairs with none get column 0 = 1. Same shape as logits."""
-    return _predict_above(logits, logits[:, :1], top_k)
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -168,7 +189,7 @@ def atl_loss(logits: Tensor, pos: Tensor) -> Tensor:
 
 
 def _counts_tensor(class_counts: Sequence[float] | Tensor | None, loss: str) -> Tensor | None:
-    """Validated per-relation training counts as a float tensor, or None."""
+    """Validated per-relation training counts as a float64 tensor, or None."""
     if class_counts is None:
         return None
     counts = torch.as_tensor(class_counts, dtype=torch.float64).flatten()
@@ -185,30 +206,10 @@ def _check_columns(values: Tensor | None, relations: int, option: str, loss: str
 
 
 def _choice(value: str, allowed: tuple[str, ...], option: str, loss: str) -> str:
+    """`value` if it is one of `allowed`, else a ValueError naming the option and the loss."""
     if value not in allowed:
         raise ValueError(f"{loss}: {option} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
     return value
-
-
-class DocRELoss(nn.Module):
-    """Base class: forward(logits, labels) -> scalar; predict(logits, top_k) -> multi-hot labels."""
-
-    name: ClassVar[str] = ""
-    # Training-set statistics the loss takes as options, for the trainer to pass: "class_counts"
-    # (labels per relation column, TH excluded) and "n_pairs" (all training entity pairs).
-    train_stats: ClassVar[tuple[str, ...]] = ()
-
-    def predict(self, logits: Tensor, top_k: int = 4) -> Tensor:
-        """Relations above TH, at most top_k per pair (get_label)."""
-        return get_label(logits, top_k)
-
-
-class _ZeroThreshold(DocRELoss):
-    """Losses trained against the fixed logit 0 rather than the TH column."""
-
-    def predict(self, logits: Tensor, top_k: int = 4) -> Tensor:
-        """Relations with logit > 0, at most top_k per pair; pairs with none get column 0 = 1."""
-        return _predict_above(logits, torch.zeros_like(logits[:, :1]), top_k)
 
 
 # ----------------------------------------------------------------------------- ATLOP

@@ -258,6 +258,16 @@ def test_empty_batch_gives_zero(name):
     assert build_loss(name)(z, torch.zeros(0, 4)).item() == 0.0
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_loss_follows_the_logits_device(name):
+    """Buffers (margins, priors) must follow the logits, as trainers rarely move loss modules.
+    The meta device refuses any mix with CPU tensors, standing in for a GPU here."""
+    z, y = torch.randn(5, 4, device="meta"), torch.zeros(5, 4, device="meta")
+    stats = {"class_counts": [1, 2, 3], "n_pairs": 10}
+    loss = build_loss(name, **{k: stats[k] for k in LOSSES[name].train_stats})
+    assert loss(z, y).device.type == "meta" and loss.predict(z, 2).device.type == "meta"
+
+
 @settings(max_examples=40, deadline=None)
 @given(name=st.sampled_from(ALL),
        z=st.lists(st.lists(st.floats(-50, 50), min_size=5, max_size=5), min_size=1, max_size=6),
