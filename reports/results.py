@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from docrobust.corpus import CorpusError
+from docrobust.corpus import CorpusError, read_json
 from docrobust.reports.stats import COUNT_FIELDS, prf
 
 BUCKETS = ("intra", "inter", "frequent", "long_tail")
@@ -62,15 +62,6 @@ class Results:
     @property
     def failed(self) -> pd.DataFrame:
         return self.cells[self.cells["status"] != "done"]
-
-
-def _read_json(path: Path) -> object:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CorpusError(f"{path}: file is missing; re-run `docrobust bench run` for this cell") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CorpusError(f"{path}: unreadable JSON ({err})") from None
 
 
 def _field(obj: dict, dotted: str, path: Path) -> object:
@@ -121,13 +112,13 @@ def load_results(results_dir: str | Path, split: str = "test") -> Results:
         raise CorpusError(f"{root}: not a results folder (no such directory)")
     table = _read_csv(root / "results.csv")
     config_path = root / "bench.json"
-    config = _read_json(config_path) if config_path.exists() else {}
+    config = read_json(config_path) if config_path.exists() else {}
 
     rows, counts, versions, hashes, warnings = [], {}, {}, {}, []
     for csv_row in table.to_dict("records"):
         cell_id = str(csv_row["cell_id"])
         cell_path = root / "cells" / cell_id / "cell.json"
-        cell = _read_json(cell_path)
+        cell = read_json(cell_path)
         if not isinstance(cell, dict):
             raise CorpusError(f"{cell_path}: expected a JSON object")
         row = {name: _field(cell, name, cell_path) for name in META_FIELDS}
@@ -140,7 +131,7 @@ def load_results(results_dir: str | Path, split: str = "test") -> Results:
         hashes[cell_id] = cell.get("data_hashes") or {}
         if row["status"] == "done":
             metrics_path = root / "cells" / cell_id / "metrics.json"
-            metrics = _read_json(metrics_path)
+            metrics = read_json(metrics_path)
             counts[cell_id] = _counts(_field(metrics, split, metrics_path), metrics_path, split)
             counts[cell_id].best_epoch = metrics.get("best_epoch")
         rows.append(row)

@@ -1,0 +1,32 @@
+"""`docrobust report`: tables, significance tests and figures for a benchmark results folder."""
+from __future__ import annotations
+
+import click
+
+from docrobust.reports import write_report
+
+
+@click.command("report")
+@click.argument("results", type=click.Path(file_okay=False))
+@click.option("--out", "html_path", type=click.Path(dir_okay=False), default="report.html", show_default=True,
+              help="Self-contained HTML report to write.")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the figures and tables as a PDF.")
+@click.option("--baseline", default=None,
+              help="Loss every other loss is compared with [default: atl if present, else the first loss].")
+@click.option("--resamples", type=click.IntRange(min=100), default=10_000, show_default=True,
+              help="Bootstrap and permutation resamples per comparison.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+              help="Significance level after Holm correction.")
+def report(results: str, html_path: str, pdf_path: str | None, baseline: str | None, resamples: int, seed: int,
+           alpha: float) -> None:
+    """Write an HTML (and optionally PDF) report for the RESULTS folder of `docrobust bench run`."""
+    summary = write_report(results, html_path, pdf_path, baseline=baseline, resamples=resamples, seed=seed, alpha=alpha)
+    for warning in summary["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    written = " and ".join(p for p in (summary["html"], summary["pdf"]) if p)
+    click.echo(f"{summary['n_cells']} cells ({summary['n_failed']} failed) -> {written}")
+
+
+commands = [report]

@@ -1,0 +1,190 @@
+"""Report figures, drawn from the seed summary (tables.summarize) and registered by name.
+
+A figure is a function summary -> matplotlib Figure | None (None: nothing to draw, e.g.
+no noisy cells); `@figure(name, caption)` adds it to FIGURES, which the report draws in
+order. Figures are built on matplotlib.figure.Figure directly (no pyplot state, Agg
+rendering on save). Encoding, readable in grayscale: colour and marker by loss
+(seaborn "colorblind"), line style by model; legends sit below the axes.
+"""
+from __future__ import annotations
+
+import itertools
+import textwrap
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from docrobust.reports.tables import BUCKETS, CLEAN, robustness
+
+RATE_LABEL = "noise rate (fraction of training triples)"
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+LINESTYLES = ("-", "--", ":", "-.")
+RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8.5,
+      "xtick.labelsize": 8, "ytick.labelsize": 8, "savefig.dpi": 150}
+WIDTH = 7.5  # inches: a printed page's text width
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    name: str
+    caption: str
+    draw: Callable[[pd.DataFrame], Figure | None]
+
+
+FIGURES: dict[str, FigureSpec] = {}
+
+
+def figure(name: str, caption: str, **options) -> Callable:
+    """Register `draw(summary, **options)` under `name`; stack the decorator for variants."""
+
+    def register(draw: Callable) -> Callable:
+        FIGURES[name] = FigureSpec(name, caption, partial(draw, **options))
+        return draw
+
+    return register
+
+
+def draw_figures(summary: pd.DataFrame) -> list[tuple[FigureSpec, Figure]]:
+    """Every registered figure that has something to show, in registration order, its caption on top.
+
+    The caption is drawn into the figure so that the PNG in the HTML and the PDF page carry it alike.
+    """
+    drawn = []
+    with sns.axes_style("whitegrid"), sns.plotting_context(rc=RC):
+        for spec in FIGURES.values():
+            fig = spec.draw(summary)
+            if fig is not None:
+                fig.suptitle(textwrap.fill(spec.caption, 110), fontsize=9, x=0.02, ha="left")
+                drawn.append((spec, fig))
+    return drawn
+
+
+def _styles(summary: pd.DataFrame) -> dict[tuple[str, str], dict]:
+    """Line style of each (model, loss): colour + marker by loss, dash pattern by model."""
+    palette = sns.color_palette("colorblind")
+    losses, models = list(dict.fromkeys(summary["loss"])), list(dict.fromkeys(summary["model"]))
+    styles = {}
+    for (i, model), (j, loss) in itertools.product(enumerate(models), enumerate(losses)):
+        styles[model, loss] = {
+            "color": palette[j % len(palette)], "marker": MARKERS[j % len(MARKERS)],
+            "linestyle": LINESTYLES[i % len(LINESTYLES)], "label": f"{model} · {loss}",
+        }
+    return styles
+
+
+def _families(summary: pd.DataFrame) -> list[str]:
+    families = [f for f in dict.fromkeys(summary["noise_family"]) if f != CLEAN]
+    return families or [CLEAN]
+
+
+def _curve(summary: pd.DataFrame, model: str, loss: str, family: str) -> pd.DataFrame:
+    """One system's points along a noise family, the clean cell first at rate 0."""
+    rows = summary[(summary["model"] == model) & (summary["loss"] == loss)]
+    rows = rows[rows["noise_family"].isin({CLEAN, family})]
+    return rows.sort_values("rate", kind="stable")
+
+
+def _grid(n_panels: int, height: float, ncols: int = 3) -> tuple[Figure, np.ndarray]:
+    ncols = min(ncols, n_panels)
+    nrows = -(-n_panels // ncols)
+    fig = Figure(figsize=(WIDTH, height * nrows + 0.9), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return fig, axes[:n_panels]
+
+
+def _legend(fig: Figure, styles: dict) -> None:
+    handles = [Line2D([], [], **{k: v for k, v in style.items() if k != "label"}, label=style["label"])
+               for style in styles.values()]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)), frameon=False)
+
+
+@figure("f1_vs_rate", "Test F1 versus training-label noise rate; bands are 95% t-intervals over seeds (none with one seed).",
+        metric="f1", label="F1 (%)")
+@figure("ign_f1_vs_rate", "Test Ign F1 (facts seen in training excluded) versus noise rate; 95% t-bands over seeds.",
+        metric="ign_f1", label="Ign F1 (%)")
+def metric_vs_rate(summary: pd.DataFrame, metric: str, label: str) -> Figure:
+    """A panel per noise family: mean metric over seeds against the nominal rate, one line per system."""
+    styles, families = _styles(summary), _families(summary)
+    fig, axes = _grid(len(families), 2.3)
+    for ax, family in zip(axes, families):
+        for (model, loss), style in styles.items():
+            curve = _curve(summary, model, loss, family)
+            mean, ci = 100 * curve[f"{metric}_mean"], 100 * curve[f"{metric}_ci"]
+            ax.plot(curve["rate"], mean, markersize=4, **style)
+            ax.fill_between(curve["rate"], mean - ci, mean + ci, color=style["color"], alpha=0.15, linewidth=0)
+        ax.set(title=family, xlabel=RATE_LABEL, ylabel=label)
+    _legend(fig, styles)
+    return fig
+
+
+@figure("relative_drop", "Relative F1 drop from the clean cell, (F1_clean − F1_noisy) / F1_clean in %; negative = better than clean.")
+def relative_drop_heatmap(summary: pd.DataFrame) -> Figure | None:
+    """Heatmap of rel_drop: systems (model · loss) against noise cells (family @ rate)."""
+    drops = robustness(summary)
+    if drops.empty:
+        return None
+    drops["system"] = drops["model"] + " · " + drops["loss"]
+    drops["cell"] = drops["noise_family"] + " @ " + drops["rate"].map("{:g}".format)
+    grid = drops.pivot_table(index="system", columns="cell", values="rel_drop", sort=False) * 100
+    fig = Figure(figsize=(WIDTH, 1.2 + 0.32 * len(grid)), layout="constrained")
+    ax = fig.subplots()
+    limit = np.nanmax(np.abs(grid.to_numpy())) if np.isfinite(grid.to_numpy()).any() else 1.0
+    sns.heatmap(grid, ax=ax, cmap="vlag", center=0, vmin=-limit, vmax=limit, annot=grid.size <= 150, fmt=".1f",
+                annot_kws={"fontsize": 7}, cbar_kws={"label": "relative F1 drop (%)"}, linewidths=0.5)
+    ax.set(xlabel="noise cell (family @ rate)", ylabel="model · loss")
+    ax.tick_params(axis="x", labelrotation=45)
+    return fig
+
+
+@figure("buckets", "F1 by relation-frequency bucket (frequent / long-tail) and by intra- / inter-sentence pairs versus noise rate (mean over seeds).")
+def bucket_degradation(summary: pd.DataFrame) -> Figure | None:
+    """Rows: noise families; columns: breakdown buckets; mean bucket F1 against rate."""
+    buckets = [b for b in BUCKETS if summary[f"f1_{b}_mean"].notna().any()]
+    if not buckets:
+        return None
+    styles, families = _styles(summary), _families(summary)
+    fig = Figure(figsize=(WIDTH, 1.9 * len(families) + 0.9), layout="constrained")
+    axes = fig.subplots(len(families), len(buckets), squeeze=False, sharey=True)
+    for row, family in enumerate(families):
+        for col, bucket in enumerate(buckets):
+            ax = axes[row, col]
+            for (model, loss), style in styles.items():
+                curve = _curve(summary, model, loss, family)
+                ax.plot(curve["rate"], 100 * curve[f"f1_{bucket}_mean"], markersize=3.5, **style)
+            ax.set_title(f"{family}: {bucket.replace('_', '-')}")
+            ax.set_xlabel("noise rate (fraction)" if row == len(families) - 1 else "")
+            ax.set_ylabel("F1 (%)" if col == 0 else "")
+    _legend(fig, styles)
+    return fig
+
+
+@figure("precision_recall", "Precision against recall as the noise rate grows (hollow marker: clean; labels: largest rate); grey curves are iso-F1 lines.")
+def precision_recall(summary: pd.DataFrame) -> Figure:
+    """A panel per noise family: each system's (recall, precision) trajectory over increasing rate."""
+    styles, families = _styles(summary), _families(summary)
+    fig, axes = _grid(len(families), 2.6)
+    for ax, family in zip(axes, families):
+        for (model, loss), style in styles.items():
+            curve = _curve(summary, model, loss, family)
+            recall, precision = 100 * curve["recall_mean"], 100 * curve["precision_mean"]
+            ax.plot(recall, precision, markersize=3.5, **style)
+            ax.plot(recall.iloc[:1], precision.iloc[:1], marker=style["marker"], markersize=8,
+                    markerfacecolor="none", markeredgecolor=style["color"], linestyle="none")
+            ax.annotate(f"{curve['rate'].iloc[-1]:g}", (recall.iloc[-1], precision.iloc[-1]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points", color=style["color"])
+        xlim, ylim = ax.get_xlim(), ax.get_ylim()  # the data's; iso-F1 lines must not widen them
+        recall = np.linspace(0.5, 100, 400)
+        for f1 in range(10, 100, 10):  # iso-F1: P = F1 R / (2R - F1) for R > F1 / 2
+            keep = 2 * recall > f1
+            ax.plot(recall[keep], f1 * recall[keep] / (2 * recall[keep] - f1), color="0.8", linewidth=0.6, zorder=0)
+        ax.set(title=family, xlabel="recall (%)", ylabel="precision (%)", xlim=xlim, ylim=ylim)
+    _legend(fig, styles)
+    return fig

@@ -1,0 +1,182 @@
+"""Statistics of the report: micro scores from counts, paired tests, Holm, robustness AUC.
+
+Everything starts from count arrays whose last axis is COUNT_FIELDS =
+[tp, n_pred, n_gold, tp_in_train]; `prf` turns any (..., 4) array of summed counts into
+scores, so a bootstrap is "resample documents, sum their counts, call prf".
+
+Why not scipy.stats.bootstrap / permutation_test: both resample one-dimensional samples
+and call a statistic on the resampled values; micro-F1 is a ratio of sums of four counts
+per document, not a function of one value per document, so they would need an index
+trick that materialises (batch, D, 4) gathers per comparison. Here one (R, D) matrix of
+multinomial weights (bootstrap) or swap indicators (permutation) is drawn per report and
+each comparison is a single (R, D) @ (D, S*4) product. The tests check both against scipy
+with that index trick.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+COUNT_FIELDS = ("tp", "n_pred", "n_gold", "tp_in_train")
+METRICS = ("precision", "recall", "f1", "ign_precision", "ign_f1")
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, 0 where den == 0."""
+    return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den != 0)
+
+
+def prf(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Micro scores from summed counts (..., 4) = [tp, n_pred, n_gold, tp_in_train].
+
+    P = tp / n_pred, R = tp / n_gold, F1 = 2PR / (P + R) (0 when P + R = 0);
+    DocRED's Ign precision = (tp - tp_in_train) / (n_pred - tp_in_train + 1e-5), and
+    Ign F1 is its harmonic mean with the same R. Each value has shape (...).
+    """
+    counts = np.asarray(counts, dtype=float)
+    tp, n_pred, n_gold, tp_in_train = np.moveaxis(counts, -1, 0)
+    precision, recall = _ratio(tp, n_pred), _ratio(tp, n_gold)
+    ign_precision = (tp - tp_in_train) / (n_pred - tp_in_train + 1e-5)
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": _ratio(2 * precision * recall, precision + recall),
+        "ign_precision": ign_precision,
+        "ign_f1": _ratio(2 * ign_precision * recall, ign_precision + recall),
+    }
+
+
+def t_halfwidth(std: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> np.ndarray:
+    """Half-width of the Student-t interval mean ± t_{(1+c)/2, n-1} · std / sqrt(n); NaN for n < 2."""
+    n = np.asarray(n, dtype=float)
+    dof = np.where(n > 1, n - 1, np.nan)
+    return stats.t.ppf((1 + confidence) / 2, dof) * np.asarray(std) / np.sqrt(n)
+
+
+@dataclass(frozen=True)
+class Resamples:
+    """One report's resampling plan over D test documents, shared by all its comparisons.
+
+    weights: (R, D) multinomial(D, 1/D) draws, how often each document is in a bootstrap sample.
+    swaps:   (R, D) Bernoulli(1/2) indicators, which documents swap systems in a permutation.
+    """
+
+    weights: np.ndarray
+    swaps: np.ndarray
+
+    @classmethod
+    def draw(cls, n_docs: int, n_resamples: int = 10_000, seed: int = 0) -> "Resamples":
+        rng = np.random.default_rng(seed)
+        weights = rng.multinomial(n_docs, np.full(n_docs, 1.0 / n_docs), size=n_resamples)
+        swaps = rng.integers(0, 2, size=(n_resamples, n_docs))
+        return cls(weights.astype(float), swaps.astype(float))
+
+
+def _weighted_sums(weights: np.ndarray, docs: np.ndarray) -> np.ndarray:
+    """(R, D) weights @ (S, D, 4) per-document counts -> (R, S, 4) resampled sums."""
+    n_seeds, n_docs, n_counts = docs.shape
+    flat = docs.transpose(1, 0, 2).reshape(n_docs, n_seeds * n_counts)
+    return (weights @ flat).reshape(-1, n_seeds, n_counts)
+
+
+def f1_difference(sums_a: np.ndarray, sums_b: np.ndarray) -> np.ndarray:
+    """Mean over seeds of micro-F1(a) - micro-F1(b): (..., S, 4) summed counts -> (...)."""
+    return (prf(sums_a)["f1"] - prf(sums_b)["f1"]).mean(axis=-1)
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Observed F1 difference a - b, its bootstrap percentile interval and two-sided p-values."""
+
+    delta: float
+    ci_low: float
+    ci_high: float
+    p_bootstrap: float
+    p_permutation: float
+
+
+def paired_test(
+    a: np.ndarray,
+    b: np.ndarray,
+    resamples: Resamples,
+    offset_a: np.ndarray | None = None,
+    offset_b: np.ndarray | None = None,
+    confidence: float = 0.95,
+) -> PairedTest:
+    """Compare systems a and b on the same documents: a, b are (S, D, 4) counts for S seeds.
+
+    Statistic: delta = mean over seeds of micro-F1(a_s) - micro-F1(b_s). offsets (S, 4) are
+    counts outside any document (predictions with unknown titles), added to every sum.
+
+    Paired bootstrap: documents are drawn with replacement (the same draw for a, b and all
+    seeds); the CI is the percentile interval of the resampled deltas and the p-value
+    inverts it, p = 2 min(P*(delta* <= 0), P*(delta* >= 0)) with add-one smoothing, so
+    p < 1 - confidence exactly when the interval excludes 0.
+
+    Approximate randomization: under H0 the two systems are exchangeable per document,
+    so each document's counts are swapped between a and b with probability 1/2;
+    p = (1 + #{|delta*| >= |delta|}) / (R + 1).
+    """
+    zero = np.zeros((a.shape[0], a.shape[2]))
+    offset_a = zero if offset_a is None else offset_a
+    offset_b = zero if offset_b is None else offset_b
+    total_a, total_b = a.sum(axis=1) + offset_a, b.sum(axis=1) + offset_b  # (S, 4)
+    delta = float(f1_difference(total_a, total_b))
+    n = resamples.weights.shape[0]
+
+    both = _weighted_sums(resamples.weights, np.concatenate([a, b]))  # (R, 2S, 4)
+    boot = f1_difference(both[:, : a.shape[0]] + offset_a, both[:, a.shape[0] :] + offset_b)  # (R,)
+    low, high = np.quantile(boot, [(1 - confidence) / 2, (1 + confidence) / 2])
+    tail = min(np.sum(boot <= 0), np.sum(boot >= 0))
+    p_boot = min(1.0, 2 * (1 + tail) / (n + 1))
+
+    shift = _weighted_sums(resamples.swaps, b - a)  # (R, S, 4): what swapped documents move from b to a
+    perm = f1_difference(total_a + shift, total_b - shift)
+    p_perm = (1 + np.sum(np.abs(perm) >= abs(delta) - 1e-12)) / (n + 1)
+    return PairedTest(delta, float(low), float(high), float(p_boot), float(p_perm))
+
+
+def wilcoxon_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of paired scores a, b (e.g. F1 over seeds × rates).
+
+    Zero differences are dropped (Wilcox); with no non-zero difference there is no evidence, p = 1.
+    """
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if not np.any(diff != 0):
+        return 1.0
+    return float(stats.wilcoxon(diff, zero_method="wilcox").pvalue)
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error control); NaNs are left out and kept.
+
+    With m p-values sorted ascending, p~_(i) = max_{j <= i} min(1, (m - j + 1) p_(j)).
+    Written out because scipy.stats.false_discovery_control implements Benjamini-Hochberg
+    (false discovery rate), a weaker guarantee than the family-wise one a table of
+    "significant" marks implies.
+    """
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full_like(p, np.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    order = present[np.argsort(p[present], kind="stable")]
+    m = len(order)
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    return adjusted
+
+
+def normalized_auc(rates: np.ndarray, f1: np.ndarray) -> float:
+    """Area under the F1-versus-noise-rate curve divided by the rate span.
+
+    AUC = (1 / (r_max - r_min)) ∫ F1(r) dr with the trapezoid rule over the sorted points
+    (the caller includes the clean point r = 0). It is the curve's average F1 over the
+    span: a model whose F1 stays at f has AUC f, and AUC lies in [0, 1] because F1 does.
+    NaN when the span is 0 (a single rate).
+    """
+    rates, f1 = np.asarray(rates, dtype=float), np.asarray(f1, dtype=float)
+    order = np.argsort(rates, kind="stable")
+    span = rates.max() - rates.min() if rates.size else 0.0
+    if span <= 0:
+        return float("nan")
+    return float(np.trapezoid(f1[order], rates[order]) / span)

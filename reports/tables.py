@@ -1,0 +1,177 @@
+"""The report's numbers as DataFrames, all recomputed from per-document counts.
+
+cell_scores -> one row per finished cell; summarize -> mean ± std over seeds per
+model × loss × noise cell; robustness / auc_table -> degradation relative to clean;
+comparisons / wilcoxon_table -> significance of each loss against the baseline loss.
+Scores are fractions in [0, 1]; `display` turns them into the printed percentages.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from docrobust.corpus import CorpusError
+from docrobust.reports.results import BUCKETS, Results
+from docrobust.reports.stats import METRICS, Resamples, holm, normalized_auc, paired_test, prf, t_halfwidth, wilcoxon_p
+
+CELL = ["model", "loss", "noise_family", "rate", "noise"]  # one noise cell of one system; seeds vary
+BUCKET_METRICS = tuple(f"f1_{bucket}" for bucket in BUCKETS)
+CLEAN = "clean"
+
+
+def cell_scores(results: Results) -> pd.DataFrame:
+    """One row per finished cell: metadata, METRICS and the F1 of each breakdown bucket."""
+    done = results.done
+    rows = []
+    for cell_id in done["cell_id"]:
+        cell = results.counts[cell_id]
+        row = {name: float(value) for name, value in prf(cell.total()).items()}
+        for bucket in BUCKETS:
+            row[f"f1_{bucket}"] = float(prf(cell.buckets[bucket])["f1"]) if bucket in cell.buckets else np.nan
+        rows.append(row)
+    scores = pd.DataFrame(rows, index=done.index, columns=[*METRICS, *BUCKET_METRICS])
+    return pd.concat([done[["cell_id", *CELL, "achieved_rate", "seed"]], scores], axis=1).reset_index(drop=True)
+
+
+def _order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Stable report order: models and losses as first seen, clean first, then families as seen, rate up."""
+    keys = {}
+    for column in ("model", "loss", "noise_family"):
+        seen = list(dict.fromkeys(frame[column]))
+        if column == "noise_family" and CLEAN in seen:
+            seen.remove(CLEAN)
+            seen.insert(0, CLEAN)
+        keys[column] = frame[column].map({name: i for i, name in enumerate(seen)})
+    ordered = frame.assign(**{f"_{k}": v for k, v in keys.items()})
+    ordered = ordered.sort_values(["_noise_family", "rate", "noise", "_model", "_loss"], kind="stable")
+    return ordered.drop(columns=[f"_{k}" for k in keys]).reset_index(drop=True)
+
+
+def summarize(scores: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per model × loss × noise cell over seeds: n_seeds, and <metric>_{mean, std, ci} for each metric.
+
+    std is the sample standard deviation (ddof = 1, NaN with one seed); ci is the half-width
+    of the Student-t confidence interval of the mean.
+    """
+    metrics = [*METRICS, *BUCKET_METRICS]
+    grouped = scores.groupby(CELL, sort=False, dropna=False)
+    summary = grouped.agg(n_seeds=("seed", "size"), achieved_rate=("achieved_rate", "mean"))
+    means, stds = grouped[metrics].mean(), grouped[metrics].std(ddof=1)
+    for metric in metrics:
+        summary[f"{metric}_mean"] = means[metric]
+        summary[f"{metric}_std"] = stds[metric]
+        summary[f"{metric}_ci"] = t_halfwidth(stds[metric].to_numpy(), summary["n_seeds"].to_numpy(), confidence)
+    return _order(summary.reset_index())
+
+
+def robustness(summary: pd.DataFrame) -> pd.DataFrame:
+    """F1 drop of every noisy cell relative to the same system's clean cell (mean over seeds).
+
+    drop = F1_clean - F1_noisy (absolute, in F1 units); rel_drop = drop / F1_clean.
+    """
+    clean = summary[summary["noise_family"] == CLEAN].set_index(["model", "loss"])["f1_mean"]
+    noisy = summary[summary["noise_family"] != CLEAN][["model", "loss", "noise_family", "rate", "noise", "f1_mean"]]
+    f1_clean = pd.Series(list(zip(noisy["model"], noisy["loss"])), index=noisy.index).map(clean)
+    drops = noisy.assign(f1_clean=f1_clean.astype(float))
+    drops["drop"] = drops["f1_clean"] - drops["f1_mean"]
+    drops["rel_drop"] = drops["drop"] / drops["f1_clean"].where(drops["f1_clean"] > 0)
+    return drops.reset_index(drop=True)
+
+
+def auc_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Normalized area under mean F1 versus rate, per model × loss × noise family (clean point included)."""
+    clean = summary[summary["noise_family"] == CLEAN]
+    rows = []
+    for (model, loss, family), curve in summary[summary["noise_family"] != CLEAN].groupby(
+        ["model", "loss", "noise_family"], sort=False
+    ):
+        base = clean[(clean["model"] == model) & (clean["loss"] == loss)]
+        points = pd.concat([base, curve])
+        rates = points["rate"].to_numpy()
+        rows.append({
+            "model": model, "loss": loss, "noise_family": family, "rates": len(np.unique(rates)),
+            "has_clean": len(base) > 0, "auc": normalized_auc(rates, points["f1_mean"].to_numpy()),
+        })
+    return pd.DataFrame(rows, columns=["model", "loss", "noise_family", "rates", "has_clean", "auc"])
+
+
+def resolve_baseline(losses: list[str], baseline: str | None) -> str:
+    """The baseline loss: the requested one, else `atl` when present, else the first loss seen."""
+    if not losses:  # nothing finished: nothing to compare
+        return baseline or ""
+    if baseline is None:
+        return "atl" if "atl" in losses else losses[0]
+    if baseline not in losses:
+        raise CorpusError(f"baseline loss {baseline!r} is not in the results (losses: {', '.join(losses)}); pass --baseline")
+    return baseline
+
+
+def comparisons(
+    results: Results,
+    baseline: str,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Each loss against `baseline` for the same model and noise cell, on the seeds both finished.
+
+    Paired bootstrap CI and p-value and approximate-randomization p-value over test
+    documents (see stats.paired_test), all from one draw of `n_resamples` resamples;
+    Holm-adjusted over all comparisons of the report (separately per test).
+    """
+    done = results.done
+    n_docs = next(iter(results.counts.values())).docs.shape[0] if results.counts else 0
+    resamples = Resamples.draw(n_docs, n_resamples, seed) if n_docs else None
+    rows = []
+    for (model, family, rate, noise), cell in done.groupby(["model", "noise_family", "rate", "noise"], sort=False):
+        base = cell[cell["loss"] == baseline].drop_duplicates("seed").set_index("seed")["cell_id"]
+        for loss, other in cell[cell["loss"] != baseline].groupby("loss", sort=False):
+            other = other.drop_duplicates("seed").set_index("seed")["cell_id"]
+            seeds = [seed for seed in other.index if seed in base.index]
+            if not seeds:
+                continue
+            a = [results.counts[other[s]] for s in seeds]
+            b = [results.counts[base[s]] for s in seeds]
+            test = paired_test(
+                np.stack([c.docs for c in a]), np.stack([c.docs for c in b]), resamples,
+                np.stack([c.unknown for c in a]), np.stack([c.unknown for c in b]), confidence,
+            )
+            rows.append({
+                "model": model, "loss": loss, "baseline": baseline, "noise_family": family, "rate": rate,
+                "noise": noise, "n_seeds": len(seeds), "n_docs": a[0].docs.shape[0],
+                "delta_f1": test.delta, "ci_low": test.ci_low, "ci_high": test.ci_high,
+                "p_bootstrap": test.p_bootstrap, "p_permutation": test.p_permutation,
+            })
+    columns = ["model", "loss", "baseline", *CELL[2:], "n_seeds", "n_docs", "delta_f1", "ci_low", "ci_high",
+               "p_bootstrap", "p_permutation"]
+    table = pd.DataFrame(rows, columns=columns)
+    table["p_bootstrap_holm"] = holm(table["p_bootstrap"].to_numpy())
+    table["p_permutation_holm"] = holm(table["p_permutation"].to_numpy())
+    return _order(table)
+
+
+def wilcoxon_table(scores: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Wilcoxon signed-rank test of F1(loss) - F1(baseline) per model × loss × noise family.
+
+    The pairs are the (noise cell, seed) units both systems finished, over the family's
+    rates including the clean point r = 0; Holm-adjusted over the table.
+    """
+    key = ["model", "noise_family", "rate", "noise", "seed"]
+    base = scores[scores["loss"] == baseline].drop_duplicates(key)
+    clean = scores[scores["noise_family"] == CLEAN]
+    rows = []
+    for family in [f for f in dict.fromkeys(scores["noise_family"]) if f != CLEAN]:
+        in_family = pd.concat([clean, scores[scores["noise_family"] == family]])
+        others = in_family[in_family["loss"] != baseline].drop_duplicates(["loss", *key])
+        paired = others.merge(base[key + ["f1"]], on=key, suffixes=("", "_baseline"))
+        for (model, loss), pairs in paired.groupby(["model", "loss"], sort=False):
+            diff = pairs["f1"] - pairs["f1_baseline"]
+            rows.append({
+                "model": model, "loss": loss, "baseline": baseline, "noise_family": family, "n_pairs": len(pairs),
+                "mean_delta_f1": diff.mean(), "n_better": int((diff > 0).sum()), "n_worse": int((diff < 0).sum()),
+                "p_wilcoxon": wilcoxon_p(pairs["f1"], pairs["f1_baseline"]),
+            })
+    columns = ["model", "loss", "baseline", "noise_family", "n_pairs", "mean_delta_f1", "n_better", "n_worse", "p_wilcoxon"]
+    table = pd.DataFrame(rows, columns=columns)
+    table["p_wilcoxon_holm"] = holm(table["p_wilcoxon"].to_numpy())
+    return table
