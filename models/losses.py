@@ -281,7 +281,7 @@ class CMMLoss(DocRELoss):
         s = logits[:, 1:] - logits[:, :1]                         # [pairs, C] score above TH
         scale = self.gamma if self.concentrate else 1.0
         ys = scale * torch.where(pos, s, -s)                      # gamma * y_r * s_r
-        cell = F.softplus(self.target.to(logits) - ys)      # [pairs, C]
+        cell = F.softplus(self.target.to(logits) - ys)           # [pairs, C]
         if self.weight == "difficulty":
             w = torch.exp(self.gamma * F.logsigmoid(-ys))         # (1 - d_r)^gamma, stable for large |ys|
             cell = cell * (w.detach() if self.detach_weight else w)
@@ -398,10 +398,11 @@ class PULoss(DocRELoss):
     prior_scale (its `e`, 3.0) times r's labeled frequency, which under-counts the true prior when
     labels are missing; that frequency comes from class_counts / n_pairs when both are given, else
     from the batch (pi_r is clamped just below 1, which a small batch can exceed). `prior` (a float,
-    or one per relation) sets pi_r directly. shift=True is SSR-PU's
-    S-PU: with the labeled frequency pi_l and pi_u = (pi_r - pi_l) / (1 - pi_l),
+    or one per relation) sets pi_r directly. shift=True is SSR-PU's S-PU: with the labeled
+    frequency pi_l and pi_u = (pi_r - pi_l) / (1 - pi_l),
         R_r^- = (1 - pi_r) / (1 - pi_u) mean_{U_r} l(s, -1) - pi_u (1 - pi_r) / (1 - pi_u) mean_{P_r} l(s, -1).
-    Predicts relations above TH.
+    margin defaults to SSR-PU's 1.0 (its published DocRED runs use shift=True, margin=0.25).
+    Predicts relations above TH, as SSR-PU.
     """
 
     train_stats = ("class_counts", "n_pairs")
