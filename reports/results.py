@@ -73,23 +73,24 @@ def _field(obj: dict, dotted: str, path: Path) -> object:
     return obj
 
 
-def _counts(score: dict, path: Path, split: str) -> CellCounts:
-    """CellCounts from a SCORE dict (docrobust.corpus.score.score output)."""
-    per_doc = _field(score, "per_doc", path)
-    titles = tuple(_field(per_doc, "title", path))
+def _counts(metrics: dict, split: str, path: Path) -> CellCounts:
+    """CellCounts of metrics[split], a SCORE dict (docrobust.corpus.score.score output)."""
+    score = _field(metrics, split, path)
+    titles = tuple(_field(metrics, f"{split}.per_doc.title", path))
     columns = []
     for name in COUNT_FIELDS:
-        column = np.asarray(_field(per_doc, name, path), dtype=float)
+        column = np.asarray(_field(metrics, f"{split}.per_doc.{name}", path), dtype=float)
         if column.shape != (len(titles),) or not np.all(column >= 0):
             raise CorpusError(f"{path}: field '{split}.per_doc.{name}' must be {len(titles)} non-negative counts")
         columns.append(column)
     docs = np.stack(columns, axis=1)  # (D, 4)
     unknown = np.array([0.0, float(score.get("n_pred_unknown_title", 0)), 0.0, 0.0])
     buckets = {}
-    for name, counts in score.get("breakdown", {}).items():
-        if name in BUCKETS:
-            buckets[name] = np.array([counts["tp"], counts["n_pred"], counts["n_gold"], 0.0], dtype=float)
-    return CellCounts(titles, docs, unknown, buckets)
+    for name in BUCKETS:  # optional: figures skip buckets no cell reports
+        if name in score.get("breakdown", {}):
+            where = f"{split}.breakdown.{name}"
+            buckets[name] = np.array([*(float(_field(metrics, f"{where}.{k}", path)) for k in ("tp", "n_pred", "n_gold")), 0.0])
+    return CellCounts(titles, docs, unknown, buckets, metrics.get("best_epoch"))
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -132,8 +133,7 @@ def load_results(results_dir: str | Path, split: str = "test") -> Results:
         if row["status"] == "done":
             metrics_path = root / "cells" / cell_id / "metrics.json"
             metrics = read_json(metrics_path)
-            counts[cell_id] = _counts(_field(metrics, split, metrics_path), metrics_path, split)
-            counts[cell_id].best_epoch = metrics.get("best_epoch")
+            counts[cell_id] = _counts(metrics, split, metrics_path)
         rows.append(row)
         if row["status"] != csv_row["status"]:
             warnings.append(f"results.csv says cell {cell_id} is {csv_row['status']!r}, cell.json says {row['status']!r}")
