@@ -1,0 +1,8 @@
+"""DocRE models: the encoder, featurization, the model registry (atlop, docunet, kd-docre) and the losses."""
+from . import atlop  # noqa: F401  (registers the model)
+from .encoder import encode, load_encoder
+from .features import batches_by_length, collate, featurize, featurize_cached
+from .registry import MODELS, DocREModel, build_model, describe_models, register_model
+
+__all__ = ["MODELS", "DocREModel", "batches_by_length", "build_model", "collate", "describe_models", "encode",
+           "featurize", "featurize_cached", "load_encoder", "register_model"]

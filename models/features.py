@@ -1,0 +1,143 @@
+"""Documents to model inputs, as ATLOP (Zhou et al., 2021) prepares them, and batching.
+
+One feature per document:
+
+    title       str
+    input_ids   list[int]   CLS + word pieces + SEP, at most max_len ids. Every mention is wrapped in
+                            marker tokens `*`: "* Barack Obama * was born in * Hawaii * ."
+    entity_pos  list per entity of list of positions in input_ids (CLS is position 0) of the
+                leading `*` of each of its mentions: the models read the entity from these states
+    hts         list of [h, t], every ordered pair of distinct entities, h-major
+    labels      np.ndarray uint8 [pairs, 1 + R]: column relations.column(r) set for each labeled
+                relation r of the pair; column 0 (no relation) set exactly when no other is
+
+The max_len cap. Word pieces past max_len - 2 are cut (ATLOP's truncation). A mention whose marker
+falls in the cut part is dropped from entity_pos; an entity left with no mention points at the
+CLS token (position 0), the encoder's summary of the document, so every entity still gets an
+embedding, every position indexes a real token, and its pairs keep their labels.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from docrobust.corpus import CorpusError, RelationInventory, atomic_write_bytes, sha256_json
+
+__all__ = ["MARKER", "batches_by_length", "collate", "featurize", "featurize_cached", "tokenizer_fingerprint"]
+
+MARKER = "*"
+FORMAT = 1  # bump when the feature layout changes, so old caches are rebuilt
+
+
+def _marker_id(tokenizer) -> int:
+    """The single word piece of `*` (ATLOP's mention marker)."""
+    ids = tokenizer(MARKER, add_special_tokens=False)["input_ids"]
+    if len(ids) != 1 or ids[0] == tokenizer.unk_token_id:
+        raise CorpusError(f"tokenizer {tokenizer.name_or_path!r} has no single token for the mention marker {MARKER!r}")
+    return ids[0]
+
+
+def _word_pieces(docs: list[dict], tokenizer) -> dict[str, list[int]]:
+    """Word pieces of every distinct token in `docs`, tokenized one token at a time as ATLOP does."""
+    words = sorted({w for doc in docs for sent in doc["sents"] for w in sent})
+    pieces = tokenizer(words, add_special_tokens=False)["input_ids"] if words else []
+    return dict(zip(words, pieces))
+
+
+def _doc_feature(doc: dict, pieces: dict[str, list[int]], marker: int, cls: int, sep: int,
+                 relations: RelationInventory, max_len: int) -> dict:
+    starts = {(m["sent_id"], m["pos"][0]) for e in doc["vertexSet"] for m in e}
+    ends = {(m["sent_id"], m["pos"][1] - 1) for e in doc["vertexSet"] for m in e}
+    ids: list[int] = []
+    where: dict[tuple[int, int], int] = {}  # (sentence, token) -> position of its first piece or marker
+    for s, sent in enumerate(doc["sents"]):
+        for k, word in enumerate(sent):
+            where[s, k] = len(ids)
+            ids += ([marker] if (s, k) in starts else []) + pieces[word] + ([marker] if (s, k) in ends else [])
+    ids = [cls] + ids[:max_len - 2] + [sep]
+
+    entity_pos = []
+    for entity in doc["vertexSet"]:
+        pos = sorted({where[m["sent_id"], m["pos"][0]] + 1 for m in entity})  # +1: after CLS
+        entity_pos.append([p for p in pos if p < len(ids) - 1] or [0])  # cut mentions: see the module docstring
+
+    n = len(doc["vertexSet"])
+    hts = [[h, t] for h in range(n) for t in range(n) if h != t]
+    labels = np.zeros((len(hts), 1 + len(relations)), dtype=np.uint8)
+    for lab in doc.get("labels", []):
+        h, t = lab["h"], lab["t"]
+        if h != t:
+            labels[h * (n - 1) + t - (t > h), relations.column(lab["r"])] = 1  # row of [h, t] in hts
+    labels[:, 0] = labels[:, 1:].sum(1) == 0
+    return {"title": doc["title"], "input_ids": ids, "entity_pos": entity_pos, "hts": hts, "labels": labels}
+
+
+def featurize(docs: list[dict], tokenizer, relations: RelationInventory, max_len: int = 1024) -> list[dict]:
+    """One ATLOP feature per document (layout in the module docstring); `docs` are not modified."""
+    if max_len < 3:
+        raise CorpusError(f"max_len={max_len} leaves no room for text between CLS and SEP: use at least 3 (ATLOP: 1024)")
+    marker = _marker_id(tokenizer)
+    pieces = _word_pieces(docs, tokenizer)
+    return [_doc_feature(d, pieces, marker, tokenizer.cls_token_id, tokenizer.sep_token_id, relations, max_len)
+            for d in docs]
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """sha256 of what decides the word pieces: the tokenizer's full definition (vocab, normalizer, ...)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    spec = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(f"{type(tokenizer).__name__}\n{spec}".encode()).hexdigest()
+
+
+def featurize_cached(docs: list[dict], tokenizer, relations: RelationInventory, cache_dir: str | os.PathLike,
+                     max_len: int = 1024) -> list[dict]:
+    """`featurize`, stored in `cache_dir` under a key of the tokenizer, the documents, the relations and max_len.
+
+    Any change to one of them (a relabeled pair, another vocabulary) gives another key, so a cached
+    file is never stale; files are written atomically, so a crash never leaves a half file.
+    """
+    key = sha256_json([FORMAT, tokenizer_fingerprint(tokenizer), sha256_json(docs), list(relations.ids), max_len])
+    path = Path(cache_dir) / f"features-{key[:32]}.pkl"
+    if path.is_file():
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    features = featurize(docs, tokenizer, relations, max_len)
+    atomic_write_bytes(path, pickle.dumps(features, protocol=pickle.HIGHEST_PROTOCOL))
+    return features
+
+
+def collate(features: list[dict], pad_id: int = 0) -> dict:
+    """A batch: input_ids [B, L] (padded with pad_id), attention_mask [B, L], labels [P, 1 + R] (P = all pairs, in order)."""
+    L = max(len(f["input_ids"]) for f in features)
+    input_ids = torch.full((len(features), L), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros(len(features), L)
+    for i, f in enumerate(features):
+        input_ids[i, :len(f["input_ids"])] = torch.tensor(f["input_ids"])
+        attention_mask[i, :len(f["input_ids"])] = 1.0
+    labels = torch.from_numpy(np.concatenate([f["labels"] for f in features])).float()
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "entity_pos": [f["entity_pos"] for f in features],
+            "hts": [f["hts"] for f in features], "labels": labels}
+
+
+def batches_by_length(features: list[dict], batch_size: int, shuffle: bool,
+                      generator: torch.Generator | None = None) -> list[list[dict]]:
+    """Batches of documents of similar length, so little of a batch is padding.
+
+    Documents are sorted by length (ties in random order when shuffling) and cut into chunks of
+    batch_size; with shuffle the chunk order is random, without it the chunks go shortest first.
+    Every feature appears in exactly one batch.
+    """
+    if batch_size < 1:
+        raise CorpusError(f"batch_size={batch_size}: use at least 1")
+    order = torch.randperm(len(features), generator=generator).tolist() if shuffle else list(range(len(features)))
+    order.sort(key=lambda i: len(features[i]["input_ids"]))  # stable: ties keep the random order
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if shuffle:
+        chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
+    return [[features[i] for i in chunk] for chunk in chunks]

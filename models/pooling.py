@@ -1,0 +1,148 @@
+"""What the DocRE models share: entity pooling, localized context pooling, the grouped bilinear.
+
+Notation: B documents padded to L word pieces, H hidden size, h attention heads, M mentions,
+E entities and P entity pairs in the whole batch (documents one after another).
+
+Entity (ATLOP): from the states x_m at its mentions' leading markers and their attention rows A_m,
+
+    e = log sum_m exp(x_m)                      [H], a smooth max over mentions
+    a = mean_m A_m                              [h, L]
+
+Localized context of pair (s, o) (ATLOP): the tokens both entities attend to,
+
+    q = mean_heads(a_s * a_o) / sum_L(...)      [L], a distribution over tokens
+    c = q @ X                                   [H]
+
+Grouped bilinear (ATLOP): z_s, z_o in R^d are cut into k = d / b blocks of b, and
+
+    y_r = sum_j z_s^j W_r^j z_o^j + bias_r      W_r^j in R^{b x b}
+
+i.e. a linear layer on the k*b*b products z_s^j[i] z_o^j[i'], computed one block at a time so
+the [P, k*b*b] product matrix is never held in memory (nor saved for backward).
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Entities", "GroupedBilinear", "gather_entities", "pair_attention", "pair_context", "pair_index"]
+
+
+class Entities(NamedTuple):
+    emb: Tensor          # [E, H]     log-sum-exp of mention states
+    att: Tensor          # [E, h, L]  mean attention rows of mentions
+    counts: list[int]    # entities per document
+
+
+def gather_entities(seq: Tensor, att: Tensor, entity_pos: list[list[list[int]]]) -> Entities:
+    """Entity embeddings and attention from all mentions of the batch in one gather each.
+
+    The per-entity log-sum-exp and mean are segment reductions (index_add) over the gathered
+    mentions, so backward writes one attention-sized gradient, not one per mention.
+    """
+    doc, pos, owner, counts = [], [], [], []  # per mention: document, position, entity (batch-wide)
+    entity = 0
+    for b, entities in enumerate(entity_pos):
+        for positions in entities:
+            doc += [b] * len(positions)
+            pos += positions
+            owner += [entity] * len(positions)
+            entity += 1
+        counts.append(len(entities))
+    doc, pos, owner = (torch.tensor(v, dtype=torch.long, device=seq.device) for v in (doc, pos, owner))
+
+    x = seq[doc, pos]                                                     # [M, H]
+    top = torch.full((entity, x.shape[1]), -math.inf, dtype=x.dtype, device=x.device)
+    top = top.scatter_reduce(0, owner[:, None].expand_as(x), x.detach(), "amax")  # [E, H], for stability
+    emb = top + torch.zeros_like(top).index_add(0, owner, (x - top[owner]).exp()).log()
+
+    rows = att[doc, :, pos]                                               # [M, h, L]
+    n = torch.bincount(owner, minlength=entity).to(rows.dtype)            # mentions per entity
+    ent_att = torch.zeros((entity,) + rows.shape[1:], dtype=rows.dtype, device=rows.device).index_add(0, owner, rows)
+    return Entities(emb, ent_att / n[:, None, None], counts)
+
+
+def pair_index(hts: list[list[list[int]]], counts: list[int], device: torch.device | None = None) -> tuple[Tensor, Tensor]:
+    """Batch-wide entity indices (head [P], tail [P]) of every pair, documents in order."""
+    heads, tails, offset = [], [], 0
+    for pairs, n in zip(hts, counts):
+        heads += [offset + h for h, _ in pairs]
+        tails += [offset + t for _, t in pairs]
+        offset += n
+    return torch.tensor(heads, dtype=torch.long, device=device), torch.tensor(tails, dtype=torch.long, device=device)
+
+
+def pair_attention(att: Tensor) -> Tensor:
+    """Localized context weights [n, n, L] of every entity pair of one document from its entities' attention [n, h, L]."""
+    q = torch.einsum("ihl,jhl->ijl", att, att) / att.shape[1]     # mean over heads of a_s * a_o
+    return q / (q.sum(-1, keepdim=True) + 1e-5)                    # ATLOP's epsilon
+
+
+def pair_context(seq: Tensor, entities: Entities, hts: list[list[list[int]]]) -> Tensor:
+    """Localized context c = q @ X [P, H] of every pair in hts (documents in order)."""
+    contexts, offset = [], 0
+    for b, (pairs, n) in enumerate(zip(hts, entities.counts)):
+        q = pair_attention(entities.att[offset:offset + n])         # [n, n, L]
+        h, t = torch.tensor(pairs, dtype=torch.long, device=seq.device).reshape(-1, 2).unbind(1)
+        contexts.append(q[h, t] @ seq[b])                           # [P_b, L] @ [L, H]
+        offset += n
+    return torch.cat(contexts)
+
+
+class _GroupedBilinearFn(torch.autograd.Function):
+    """y = sum_j vec(x^j (z^j)^T) @ W_j^T for x, z [P, k, b] and W [out, k, b*b], block by block.
+
+    Saves only x, z, W: backward recomputes each block's outer product, so memory stays at one
+    [P, b*b] block instead of the [P, k*b*b] matrix autograd would keep.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, z: Tensor, weight: Tensor) -> Tensor:
+        P, k, b = x.shape
+        ctx.save_for_backward(x, z, weight)
+        y = x.new_zeros(P, weight.shape[0])
+        for j in range(k):
+            outer = (x[:, j, :, None] * z[:, j, None, :]).reshape(P, b * b)   # [P, b*b]
+            y.addmm_(outer, weight[:, j].t())                                   # [P, out]
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, z, weight = ctx.saved_tensors
+        P, k, b = x.shape
+        gx = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        gz = torch.empty_like(z) if ctx.needs_input_grad[1] else None
+        gw = torch.empty_like(weight) if ctx.needs_input_grad[2] else None
+        for j in range(k):
+            if gw is not None:
+                outer = (x[:, j, :, None] * z[:, j, None, :]).reshape(P, b * b)
+                gw[:, j] = grad.t() @ outer                                     # [out, b*b]
+            g_outer = (grad @ weight[:, j]).view(P, b, b)                        # dy/d(x_i z_i')
+            if gx is not None:
+                gx[:, j] = torch.bmm(g_outer, z[:, j, :, None]).squeeze(-1)      # sum_i' g[i, i'] z[i']
+            if gz is not None:
+                gz[:, j] = torch.bmm(x[:, j, None, :], g_outer).squeeze(1)       # sum_i x[i] g[i, i']
+        return gx, gz, gw
+
+
+class GroupedBilinear(nn.Module):
+    """ATLOP's grouped bilinear layer: [P, d] x [P, d] -> [P, out_features], d = in_features, blocks of block_size."""
+
+    def __init__(self, in_features: int, block_size: int, out_features: int):
+        super().__init__()
+        if in_features % block_size:
+            raise ValueError(f"emb_size={in_features} is not a multiple of block_size={block_size}: pick sizes that divide")
+        self.blocks, self.block_size = in_features // block_size, block_size
+        # laid out as ATLOP's nn.Linear(emb_size * block_size, out): column j*b*b + i*b + i'
+        self.weight = nn.Parameter(torch.empty(out_features, self.blocks, block_size * block_size))
+        self.bias = nn.Parameter(torch.empty(out_features))
+        bound = 1 / math.sqrt(in_features * block_size)  # nn.Linear's default initialization
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor, z: Tensor) -> Tensor:
+        shape = (x.shape[0], self.blocks, self.block_size)
+        return _GroupedBilinearFn.apply(x.reshape(shape), z.reshape(shape), self.weight) + self.bias
