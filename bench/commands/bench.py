@@ -1,0 +1,122 @@
+"""`docrobust bench check|plan|run|status`: validate, preview, run and inspect a benchmark matrix."""
+from __future__ import annotations
+
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from docrobust.bench.config import BenchConfig, load_config
+from docrobust.bench.runner import cell_statuses, default_results_dir, hash_cache, run_bench
+from docrobust.bench.store import ResultsStore
+from docrobust.corpus import CorpusError
+
+CONFIG = click.argument("config", type=click.Path(dir_okay=False))
+PROFILE = click.option("--profile", "-p", default=None, help="A [profile.<name>] table merged over the base.")
+OUT = click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
+                   help="Results folder [default: results/<name>[-<profile>]].")
+
+
+def _load(ctx: click.Context, config: str, profile: str | None, out: str | None, *,
+          check_names: bool) -> tuple[BenchConfig, ResultsStore]:
+    """The validated config and its results folder; input files are hashed once per (path, size, mtime)."""
+    store = ResultsStore(out or _default_out(config, profile))
+    hashes = hash_cache(store)
+    cfg = load_config(config, profile, ctx.obj["data_dir"], check_names=check_names, hash_file=hashes)
+    if store.root.is_dir():
+        hashes.save()
+    return cfg, store
+
+
+def _default_out(config: str, profile: str | None) -> Path:
+    """results/<name>[-<profile>] without validating (the name is all it needs)."""
+    try:
+        name = tomllib.loads(Path(config).read_text(encoding="utf-8")).get("name")
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        name = None  # load_config reports the real problem
+    return Path("results") / ((name if isinstance(name, str) else Path(config).stem) + (f"-{profile}" if profile else ""))
+
+
+@click.group()
+def bench() -> None:
+    """Benchmark matrices: models x losses x noise x seeds, described by a bench.toml."""
+
+
+@bench.command()
+@CONFIG
+@PROFILE
+@click.pass_context
+def check(ctx: click.Context, config: str, profile: str | None) -> None:
+    """Validate CONFIG (every problem, one line each) without running anything."""
+    cfg = load_config(config, profile, ctx.obj["data_dir"], check_names=True)
+    click.echo(f"{config}: ok ({len(cfg.cells())} cells{f', profile {profile}' if profile else ''})")
+
+
+@bench.command()
+@CONFIG
+@PROFILE
+@OUT
+@click.pass_context
+def plan(ctx: click.Context, config: str, profile: str | None, out: str | None) -> None:
+    """Print the expanded matrix and which cells are done, failed or pending, without running.
+
+    Model, loss and training names are checked by `bench check` and `bench run` (they need torch).
+    """
+    cfg, store = _load(ctx, config, profile, out, check_names=False)
+    cells = cfg.cells()
+    statuses = cell_statuses(store, cells)
+    width = max(len(c.cell_id) for c in cells)
+    lines = [f"{'cell':<{width}}  {'status':<8} model / loss / noise / seed"]
+    lines += [f"{c.cell_id:<{width}}  {statuses[c.cell_id]:<8} {c.model} / {c.loss} / {c.noise} / {c.seed}"
+              for c in cells]
+    click.echo("\n".join(lines))
+    click.echo(_counts(statuses) + f" -> {store.root}")
+
+
+def _counts(statuses: dict[str, str]) -> str:
+    counts = Counter(statuses.values())
+    return f"{len(statuses)} cells: " + ", ".join(f"{counts[s]} {s}" for s in ("done", "failed", "pending", "stale")
+                                                   if counts[s])
+
+
+@bench.command()
+@CONFIG
+@PROFILE
+@OUT
+@click.option("--retry-failed", is_flag=True, help="Run failed cells again.")
+@click.option("--no-report", is_flag=True, help="Do not write report.html at the end.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-cell lines (CI).")
+@click.option("--n-jobs", "-j", type=click.IntRange(min=1), default=None, help="Parallel CPU jobs [default: execution.n_jobs].")
+@click.pass_context
+def run(ctx: click.Context, config: str, profile: str | None, out: str | None, retry_failed: bool, no_report: bool,
+        quiet: bool, n_jobs: int | None) -> None:
+    """Run every cell without a current result; exit status 1 when any cell failed."""
+    cfg, store = _load(ctx, config, profile, out, check_names=True)
+    summary = run_bench(cfg, store.root, retry_failed=retry_failed, quiet=quiet, n_jobs=n_jobs, report=not no_report)
+    click.echo(f"{_counts(summary.statuses)}; ran {len(summary.ran)} in {summary.wall_seconds:.1f} s -> {summary.results_dir}")
+    for cell_id in summary.failed:
+        click.echo(f"failed: {cell_id}: {store.read_cell(cell_id)['error']}", err=True)
+    if summary.failed:
+        click.echo("rerun with --retry-failed to try the failed cells again", err=True)
+    ctx.exit(0 if summary.ok else 1)
+
+
+@bench.command()
+@click.argument("results", type=click.Path(file_okay=False))
+def status(results: str) -> None:
+    """List the done, failed and pending cells of a results folder."""
+    store = ResultsStore(results)
+    saved = store.read_bench_json()
+    if saved is None:
+        raise CorpusError(f"{results}: no bench.json here; is this a results folder written by `docrobust bench run`?")
+    cells = BenchConfig.from_json(saved).cells()
+    statuses = cell_statuses(store, cells)
+    for cell in cells:
+        state = statuses[cell.cell_id]
+        error = (store.read_cell(cell.cell_id) or {}).get("error") if state == "failed" else None
+        click.echo(f"{state:<8} {cell.cell_id}" + (f"  {error}" if error else ""))
+    click.echo(_counts(statuses))
+
+
+commands = [bench]

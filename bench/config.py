@@ -1,0 +1,394 @@
+"""bench.toml: one file describes a benchmark; this module reads, merges, validates and expands it.
+
+    name = "docrobust"                  # default: the file's stem
+    encoder = "minilm"                  # passed to the trainer (a name it knows or a local path)
+    [data]                              # paths relative to the data folder (--data-dir / DOCROBUST_DATA)
+    train = "redocred/train_revised.json"
+    dev = "redocred/dev_revised.json"   # model selection
+    test = "redocred/test_revised.json" # scoring
+    low = "docred/train_annotated.json" # optional: the same documents with low-quality labels (mixed/real noise)
+    profile = "..."                     # optional: noise profile file (for noise models that need one)
+    train_facts = "docred/train_annotated.fact"   # optional (Ign F1); default: facts of the training documents
+    relations = "meta/rel2id.json"      # a rel2id/rel_info file or folder, or "infer" (default) from the labels
+    train_range = [0, 400]              # optional [start, stop) document slices of each file; train and dev
+    dev_range = [400, 500]              #   may share a file only with disjoint ranges
+    [matrix]
+    models = ["atlop"]; losses = ["atl", "cmm"]; noise = ["clean", "fn-uniform:0.4"]; seeds = [0]
+    [training]                          # TrainConfig fields (model, loss, encoder, seed come from the matrix)
+    [loss_options.cmm]                  # keyword options of one loss / one model
+    [model_options.atlop]
+    [execution]
+    backend = "local"                   # "local" (joblib loky processes) or "dask" (an existing cluster)
+    n_jobs = 1; gpus_per_run = 1; scheduler = "tcp://host:8786"
+    [profile.quick]                     # any of the above; deep-merged over the base by --profile quick
+
+Validation reports every problem at once, one line each, naming the key path where the value was written
+(`bench.toml: profile.quick.matrix.losses[1]: unknown loss 'cmmm'; known: atl, cmm, ...`). Everything
+except model, loss and training-field names is checked without importing torch, so `bench plan` stays
+fast; `bench check` and `bench run` check those names too (`check_names=True`).
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from docrobust.corpus import CorpusError, sha256_json
+from docrobust.corpus.data import resolve_path
+
+BACKENDS = ("local", "dask")
+DATA_FILES = ("train", "dev", "test", "low", "profile", "train_facts")
+SPLITS = ("train", "dev", "test")
+MATRIX_KEYS = ("model", "loss", "encoder", "seed", "loss_options", "model_options")  # set per cell, not in [training]
+RUNTIME_KEYS = ("device", "num_threads", "progress")  # how a cell runs, not what it computes: outside the hash
+
+
+class _Range:
+    """Type marker: [start, stop) with 0 <= start < stop integers."""
+
+
+class _Table:
+    """Type marker: a table whose keys are free (values checked elsewhere)."""
+
+
+class _Tables:
+    """Type marker: a table of tables keyed by a name (loss_options.<loss>, profile.<name>)."""
+
+
+SCHEMA: dict[str, Any] = {
+    "name": str,
+    "description": str,
+    "encoder": str,
+    "data": {"train": str, "dev": str, "test": str, "low": str, "profile": str, "train_facts": str,
+             "relations": str, "train_range": _Range, "dev_range": _Range, "test_range": _Range},
+    "matrix": {"models": [str], "losses": [str], "noise": [str], "seeds": [int]},
+    "training": _Table,
+    "loss_options": _Tables,
+    "model_options": _Tables,
+    "execution": {"backend": str, "n_jobs": int, "gpus_per_run": int, "scheduler": str},
+}
+DEFAULTS: dict[str, Any] = {
+    "data": {"relations": "infer"},
+    "matrix": {"noise": ["clean"], "seeds": [0]},
+    "training": {}, "loss_options": {}, "model_options": {},
+    "execution": {"backend": "local", "n_jobs": 1, "gpus_per_run": 1},
+}
+REQUIRED = (("data", "train"), ("data", "dev"), ("data", "test"), ("matrix", "models"), ("matrix", "losses"))
+
+
+# ---------------------------------------------------------------- the resolved benchmark
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the matrix: a model trained with a loss on a (noisy) training set, with a seed."""
+    cell_id: str
+    model: str
+    loss: str
+    noise: str
+    seed: int
+    config: dict = field(compare=False)   # the resolved cell config; its hash decides whether a result is current
+    config_hash: str = ""
+
+
+@dataclass
+class BenchConfig:
+    """A validated benchmark: base merged with one profile, data paths resolved and hashed."""
+    source: str
+    name: str
+    profile: str | None
+    encoder: str | None
+    data: dict[str, dict]           # "train"/"dev"/...: {"path", "sha256", "range"}; "relations": {"spec"[, "path", "sha256"]}
+    matrix: dict[str, list]
+    training: dict[str, Any]
+    loss_options: dict[str, dict]
+    model_options: dict[str, dict]
+    execution: dict[str, Any]
+    description: str = ""
+
+    def to_json(self) -> dict:
+        """The resolved config as written to RESULTS/bench.json (enough to plan the matrix again)."""
+        return {"name": self.name, "profile": self.profile, "description": self.description, "source": self.source,
+                "matrix": self.matrix, "data": self.data, "encoder": self.encoder, "training": self.training,
+                "loss_options": self.loss_options, "model_options": self.model_options, "execution": self.execution}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "BenchConfig":
+        keys = ("source", "name", "profile", "encoder", "data", "matrix", "training", "loss_options",
+                "model_options", "execution", "description")
+        return cls(**{k: obj.get(k, "" if k == "description" else None) for k in keys})
+
+    def cells(self) -> list[Cell]:
+        """The matrix in run order: grouped by (noise, seed) so each noisy training set is built once, then used."""
+        cells = []
+        for noise in self.matrix["noise"]:
+            for seed in self.matrix["seeds"]:
+                for model in self.matrix["models"]:
+                    for loss in self.matrix["losses"]:
+                        config = self.cell_config(model, loss, noise, seed)
+                        cells.append(Cell(cell_id_for(model, loss, noise, seed), model, loss, noise, seed, config,
+                                          sha256_json(config)[:16]))
+        return _unique_ids(cells)
+
+    def cell_config(self, model: str, loss: str, noise: str, seed: int) -> dict:
+        """What one cell computes: matrix coordinates, trainer settings, and the data by content hash."""
+        training = {k: v for k, v in self.training.items() if k not in RUNTIME_KEYS}
+        data = {k: {"sha256": v["sha256"], "range": v.get("range")} for k, v in self.data.items() if "sha256" in v}
+        return {"model": model, "loss": loss, "noise": noise, "seed": seed, "encoder": self.encoder,
+                "training": training, "loss_options": self.loss_options.get(loss, {}),
+                "model_options": self.model_options.get(model, {}), "data": data,
+                "relations": self.data["relations"]["spec"]}
+
+
+def cell_id_for(model: str, loss: str, noise: str, seed: int) -> str:
+    """`atlop__cmm__fn-uniform-0.4__s0`: readable, file-name safe (letters, digits, '.', '_', '-')."""
+    return "__".join(_sanitize(p) for p in (model, loss, noise)) + f"__s{seed}"
+
+
+def _sanitize(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def _unique_ids(cells: list[Cell]) -> list[Cell]:
+    """Two specs that sanitize alike (`a:b` and `a-b`) get the hash of their coordinates appended."""
+    seen: dict[str, int] = {}
+    for c in cells:
+        seen[c.cell_id] = seen.get(c.cell_id, 0) + 1
+    return [c if seen[c.cell_id] == 1 else
+            Cell(f"{c.cell_id}-{sha256_json([c.model, c.loss, c.noise, c.seed])[:6]}", c.model, c.loss, c.noise,
+                 c.seed, c.config, c.config_hash) for c in cells]
+
+
+# ---------------------------------------------------------------- loading
+
+def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: str | os.PathLike | None = None, *,
+                check_names: bool = True, hash_file=None) -> BenchConfig:
+    """Read, merge (base <- profile.<profile>), validate and resolve a bench.toml.
+
+    `check_names` also checks model, loss and [training] names against the trainer's registries (imports
+    torch). `hash_file(path) -> sha256` lets the caller cache file hashes; default: hash every time.
+    Raises CorpusError with one line per problem.
+    """
+    path = Path(path)
+    src = path.name
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CorpusError(f"{path}: no such file (write a bench.toml; see the repository's example)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise CorpusError(f"{path}: not valid TOML ({e})") from None
+
+    problems: list[str] = []
+    profiles = raw.pop("profile", {})
+    if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):
+        raise CorpusError(f"{src}: profile: expected [profile.<name>] tables")
+    _check_schema(raw, SCHEMA, "", problems, src)
+    for pname, table in profiles.items():
+        _check_schema(table, SCHEMA, f"profile.{pname}.", problems, src)
+    if profile is not None and profile not in profiles:
+        known = ", ".join(profiles) or "none defined"
+        problems.append(f"{src}: profile {profile!r} does not exist{_suggest(profile, profiles)}; known: {known}")
+    if problems:
+        raise CorpusError(problems)
+
+    over = profiles.get(profile, {}) if profile else {}
+    merged = _deep_merge(_deep_merge(copy.deepcopy(DEFAULTS), raw), over)
+
+    def where(*keys: str | int) -> str:
+        """`file: key.path` naming the profile table when the value was written there."""
+        written_in_profile = _has(over, [k for k in keys if isinstance(k, str)])
+        return f"{src}: " + (f"profile.{profile}." if written_in_profile else "") + _keypath(keys)
+
+    for keys in REQUIRED:
+        if not _has(merged, keys):
+            problems.append(f"{src}: {_keypath(keys)}: missing (required)")
+    if problems:
+        raise CorpusError(problems)
+
+    data = _check_data(merged["data"], data_dir, where, problems, hash_file)
+    _check_matrix(merged, where, problems)
+    _check_execution(merged["execution"], where, problems)
+    bad_keys = [k for k in merged["training"] if k in MATRIX_KEYS]
+    problems += [f"{where('training', k)}: set by the matrix ([matrix], encoder, [loss_options], [model_options]),"
+                 f" not in [training]" for k in bad_keys]
+    if check_names and not problems:
+        _check_registries(merged, where, problems)
+    if problems:
+        raise CorpusError(problems)
+    return BenchConfig(source=str(path), name=merged.get("name", path.stem), profile=profile,
+                       encoder=merged.get("encoder"), data=data, matrix=merged["matrix"], training=merged["training"],
+                       loss_options=merged["loss_options"], model_options=merged["model_options"],
+                       execution=merged["execution"], description=merged.get("description", ""))
+
+
+def _keypath(keys) -> str:
+    out = ""
+    for k in keys:
+        out += f"[{k}]" if isinstance(k, int) else (f".{k}" if out else str(k))
+    return out
+
+
+def _has(table: dict, keys) -> bool:
+    for k in keys:
+        if not isinstance(table, dict) or k not in table:
+            return False
+        table = table[k]
+    return True
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    """`over` wins; tables merge key by key, everything else (lists included) is replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def _suggest(name: str, known) -> str:
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _type_name(spec: Any) -> str:
+    if isinstance(spec, list):
+        return f"a list of {_type_name(spec[0])}s"
+    return {str: "string", int: "integer", _Range: "[start, stop] integers", _Table: "table",
+            _Tables: "table of tables"}.get(spec, "table")
+
+
+def _check_schema(table: dict, schema: dict, prefix: str, problems: list[str], src: str) -> None:
+    """Unknown keys (with the closest known one) and wrong types, one line each."""
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        if key not in schema:
+            problems.append(f"{src}: {path}: unknown key{_suggest(key, schema)}; allowed: {', '.join(schema)}")
+            continue
+        spec = schema[key]
+        if isinstance(spec, dict):
+            if isinstance(value, dict):
+                _check_schema(value, spec, f"{path}.", problems, src)
+            else:
+                problems.append(f"{src}: {path}: expected a table, got {type(value).__name__}")
+        elif not _is_type(value, spec):
+            problems.append(f"{src}: {path}: expected {_type_name(spec)}, got {value!r}")
+        elif isinstance(spec, list):
+            bad = [i for i, x in enumerate(value) if not _is_type(x, spec[0])]
+            problems += [f"{src}: {path}[{i}]: expected {_type_name(spec[0])}, got {value[i]!r}" for i in bad]
+
+
+def _is_type(value: Any, spec: Any) -> bool:
+    if isinstance(spec, list):
+        return isinstance(value, list)
+    if spec is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if spec is _Range:
+        return (isinstance(value, list) and len(value) == 2 and all(_is_type(x, int) for x in value)
+                and 0 <= value[0] < value[1])
+    if spec is _Table:
+        return isinstance(value, dict)
+    if spec is _Tables:
+        return isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
+    return isinstance(value, spec)
+
+
+def _check_data(data: dict, data_dir, where, problems: list[str], hash_file) -> dict:
+    """Every file exists (resolved in the data folder); train/dev slices of one file do not overlap."""
+    from docrobust.corpus import sha256_file
+    hash_file = hash_file or sha256_file
+    out: dict[str, dict] = {}
+    for key in DATA_FILES:
+        if key not in data:
+            continue
+        path = resolve_path(data[key], data_dir)
+        if not path.is_file():
+            problems.append(f"{where('data', key)}: no such file {data[key]!r} (looked in the current folder and "
+                            f"the data folder; `docrobust data download` fetches the known files)")
+            continue
+        out[key] = {"path": str(path.resolve()), "sha256": hash_file(path)}
+        if key in SPLITS and f"{key}_range" in data:
+            out[key]["range"] = list(data[f"{key}_range"])
+    for key in SPLITS:
+        if f"{key}_range" in data and key not in data:
+            problems.append(f"{where('data', f'{key}_range')}: a range needs data.{key}")
+    for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
+        if a in out and b in out and out[a]["path"] == out[b]["path"]:
+            ra, rb = out[a].get("range"), out[b].get("range")
+            if ra is None or rb is None or not (ra[1] <= rb[0] or rb[1] <= ra[0]):
+                problems.append(f"{where('data', f'{b}_range')}: data.{a} and data.{b} are the same file; give both "
+                                f"disjoint {a}_range/{b}_range slices (got {ra} and {rb})")
+    rel = data["relations"]
+    out["relations"] = {"spec": rel}
+    if rel != "infer":
+        path = resolve_path(rel, data_dir)
+        if not path.exists():
+            problems.append(f"{where('data', 'relations')}: no such file or folder {rel!r} (or write \"infer\")")
+        else:
+            out["relations"] = {"spec": rel, "path": str(path.resolve())}
+    return out
+
+
+def _check_matrix(merged: dict, where, problems: list[str]) -> None:
+    """Non-empty, duplicate-free lists; noise specs parse, rates in [0, 1], and needed files are given."""
+    from docrobust import noise as noise_suite
+
+    matrix = merged["matrix"]
+    for key in ("models", "losses", "noise", "seeds"):
+        values = matrix[key]
+        if not values:
+            problems.append(f"{where('matrix', key)}: empty; list at least one")
+        dups = sorted({str(v) for v in values if values.count(v) > 1})
+        if dups:
+            problems.append(f"{where('matrix', key)}: duplicates {', '.join(dups)}")
+    for i, spec in enumerate(matrix["noise"]):
+        try:
+            noise_suite.parse_spec(spec)
+            family, rate = noise_suite.describe_spec(spec)
+        except CorpusError as e:
+            problems.append(f"{where('matrix', 'noise', i)}: {e.problems[0]}; known: {', '.join(noise_suite.NOISE_MODELS)}")
+            continue
+        if not 0.0 <= float(rate) <= 1.0:
+            problems.append(f"{where('matrix', 'noise', i)}: rate {rate} outside [0, 1]")
+        for needs, key in ((noise_suite.needs_low_docs, "low"), (noise_suite.needs_profile, "profile")):
+            if needs(spec) and key not in merged["data"]:
+                problems.append(f"{where('matrix', 'noise', i)}: noise {spec!r} needs data.{key}")
+
+
+def _check_execution(execution: dict, where, problems: list[str]) -> None:
+    if execution["backend"] not in BACKENDS:
+        problems.append(f"{where('execution', 'backend')}: unknown backend {execution['backend']!r}"
+                        f"{_suggest(execution['backend'], BACKENDS)}; known: {', '.join(BACKENDS)}")
+    for key in ("n_jobs", "gpus_per_run"):
+        if execution[key] < 1:
+            problems.append(f"{where('execution', key)}: must be >= 1, got {execution[key]}")
+    if execution["backend"] == "dask" and "scheduler" not in execution:
+        problems.append(f"{where('execution', 'scheduler')}: the dask backend needs a scheduler address "
+                        f"(e.g. \"tcp://host:8786\")")
+
+
+def _check_registries(merged: dict, where, problems: list[str]) -> None:
+    """Model, loss and [training] names against the trainer (imports torch: only for check and run)."""
+    import dataclasses
+
+    from docrobust.models.losses import LOSSES
+    from docrobust.models.registry import MODELS
+    from docrobust.models.train import TrainConfig
+
+    for key, known, kind in (("models", MODELS, "model"), ("losses", LOSSES, "loss")):
+        for i, name in enumerate(merged["matrix"][key]):
+            if name not in known:
+                problems.append(f"{where('matrix', key, i)}: unknown {kind} {name!r}{_suggest(name, known)}; "
+                                f"known: {', '.join(sorted(known))}")
+    for table, known, kind in (("loss_options", LOSSES, "loss"), ("model_options", MODELS, "model")):
+        for name in merged[table]:
+            if name not in known:
+                problems.append(f"{where(table, name)}: unknown {kind} {name!r}{_suggest(name, known)}; "
+                                f"known: {', '.join(sorted(known))}")
+    fields = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in MATRIX_KEYS]
+    for key in merged["training"]:
+        if key not in fields and key not in MATRIX_KEYS:
+            problems.append(f"{where('training', key)}: unknown training setting{_suggest(key, fields)}; "
+                            f"allowed: {', '.join(fields)}")

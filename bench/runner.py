@@ -1,0 +1,459 @@
+"""Run a benchmark matrix: build each noisy training set once, train and score every cell, persist as they finish.
+
+    load_config ─> BenchConfig.cells() ─> statuses from RESULTS/cells ─> cells to run
+    driver: inputs loaded once; per cell a task {training config, noisy train docs, dev, test, ...}
+    backend (registry): "local" (in-process for n_jobs = 1, else joblib loky processes) or "dask"
+    worker: run_cell(task) trains in its own temporary folder and returns the files' contents; it never raises
+    driver: each outcome written as one cell folder (atomic rename), results.csv rebuilt, progress updated
+
+A run is resumable: cells whose cell.json exists with the current config hash are skipped (failed ones
+too, unless retry_failed). Killing the driver at any moment loses at most the cells in flight.
+
+Dask workers (the `dask` backend) must be started non-daemonic, because PyTorch data loading forks
+worker processes, and with one GPU each, declared as a resource so that cells queue for free GPUs:
+
+    export DASK_DISTRIBUTED__WORKER__DAEMON=False
+    dask scheduler --port 8786 &
+    CUDA_VISIBLE_DEVICES=0 dask worker tcp://HOST:8786 --nthreads 1 --resources GPU=1 &
+    CUDA_VISIBLE_DEVICES=1 dask worker tcp://HOST:8786 --nthreads 1 --resources GPU=1 &
+
+(with dask-jobqueue: `SLURMCluster(..., worker_extra_args=["--resources", "GPU=1"], job_script_prologue=
+["export DASK_DISTRIBUTED__WORKER__DAEMON=False"])`). Each cell asks for `gpus_per_run` GPU units;
+`gpus_per_run = 0` runs on CPU-only workers without resources. Workers need docrobust installed; no shared
+file system is needed, since documents travel with the task and results come back to the driver.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_json, dumps_json, facts_from_docs,
+                              load_docs, load_train_facts, read_json, save_docs, sha256_json)
+
+from .config import BenchConfig, Cell
+from .store import CELL_FILES, FileHashCache, ResultsStore
+
+Task = dict[str, Any]
+Outcome = dict[str, Any]
+ACHIEVED_RATE_KEY = "achieved_rate"  # the noise manifest's achieved total rate
+
+
+# ---------------------------------------------------------------- planning
+
+def default_results_dir(cfg: BenchConfig) -> Path:
+    """results/<name>[-<profile>] under the current folder."""
+    return Path("results") / (cfg.name + (f"-{cfg.profile}" if cfg.profile else ""))
+
+
+def cell_statuses(store: ResultsStore, cells: list[Cell]) -> dict[str, str]:
+    """cell_id -> "done" | "failed" | "pending" | "stale" (a result of another config: it will be rerun)."""
+    out = {}
+    for cell in cells:
+        record = store.read_cell(cell.cell_id)
+        if record is None:
+            out[cell.cell_id] = "pending"
+        elif record.get("config_hash") != cell.config_hash:
+            out[cell.cell_id] = "stale"
+        else:
+            out[cell.cell_id] = record.get("status", "failed")
+    return out
+
+
+def hash_cache(store: ResultsStore) -> FileHashCache:
+    return FileHashCache(store.root / ".cache" / "file_hashes.json")
+
+
+# ---------------------------------------------------------------- the driver
+
+@dataclass
+class RunSummary:
+    results_dir: Path
+    statuses: dict[str, str]                 # every cell of the matrix after the run
+    ran: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    overhead_seconds: float = 0.0            # driver time outside training: preparing tasks, persisting, tables
+    report: Path | None = None
+
+    @property
+    def failed(self) -> list[str]:
+        return [c for c, s in self.statuses.items() if s == "failed"]
+
+    @property
+    def done(self) -> list[str]:
+        return [c for c, s in self.statuses.items() if s == "done"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and len(self.done) == len(self.statuses)
+
+
+def run_bench(cfg: BenchConfig, results_dir: str | os.PathLike | None = None, *, retry_failed: bool = False,
+              quiet: bool = False, n_jobs: int | None = None, report: bool = True,
+              train_fn: Callable | None = None, log: Callable[[str], None] | None = None) -> RunSummary:
+    """Run every cell of `cfg` that has no current result in `results_dir`; return the summary.
+
+    `train_fn` replaces docrobust.models.train.train (same signature; must be importable by workers).
+    `n_jobs` overrides execution.n_jobs. Failed cells are recorded, never raised.
+    """
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    store = ResultsStore(results_dir or default_results_dir(cfg))
+    store.root.mkdir(parents=True, exist_ok=True)
+    store.clean()
+    store.write_bench_json(cfg.to_json())
+    cells = cfg.cells()
+    statuses = cell_statuses(store, cells)
+    todo = [c for c in cells if statuses[c.cell_id] in ("pending", "stale")
+            or (retry_failed and statuses[c.cell_id] == "failed")]
+    rows = store.rows()
+    summary = RunSummary(store.root, statuses)
+    execution = {**cfg.execution, **({"n_jobs": n_jobs} if n_jobs else {})}
+    backend = BACKENDS[execution["backend"]]
+    say = log or (lambda line: tqdm.write(line, file=sys.stderr))
+    if not quiet:
+        say(f"{len(cells)} cells: {len(cells) - len(todo)} with results, {len(todo)} to run -> {store.root}")
+
+    overhead = [time.perf_counter() - started]
+    if todo:
+        prep = _Preparer(cfg, store, execution, quiet=quiet, train_fn=train_fn)
+        bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=quiet, position=0, file=sys.stderr)
+
+        def timed_tasks() -> Iterator[Task]:
+            for cell in todo:
+                t0 = time.perf_counter()
+                task = prep.task(cell)
+                overhead.append(time.perf_counter() - t0)
+                yield task
+
+        for outcome in backend(timed_tasks(), execution):
+            t0 = time.perf_counter()
+            record = prep.persist(outcome)
+            rows[record["cell_id"]] = store.row(record)
+            store.write_table(rows.values())
+            statuses[record["cell_id"]] = record["status"]
+            summary.ran.append(record["cell_id"])
+            overhead.append(time.perf_counter() - t0)
+            bar.update(1)
+            if not quiet:
+                say(_cell_line(record, rows[record["cell_id"]], len(summary.ran), len(todo)))
+        bar.close()
+        prep.hashes.save()
+    t0 = time.perf_counter()
+    store.write_table(store.rows().values(), parquet=True)
+    overhead.append(time.perf_counter() - t0)
+    summary.overhead_seconds = sum(overhead)
+    if report:
+        summary.report = _write_report(store, say)
+    summary.wall_seconds = time.perf_counter() - started
+    return summary
+
+
+def _cell_line(record: dict, row: dict, k: int, n: int) -> str:
+    seconds = (record.get("timing") or {}).get("total_seconds") or 0.0
+    if record["status"] == "done":
+        return f"[{k}/{n}] done   {record['cell_id']}  f1={row['f1']:.4f} ign_f1={row['ign_f1']:.4f}  ({seconds:.1f} s)"
+    return f"[{k}/{n}] FAILED {record['cell_id']}: {record['error']}"
+
+
+def _write_report(store: ResultsStore, say: Callable[[str], None]) -> Path | None:
+    """The HTML report beside the results; a missing or failing reporter costs the report, not the results."""
+    try:
+        from docrobust.reports import write_report
+    except ImportError:
+        say("report skipped: docrobust.reports.write_report is not available")
+        return None
+    path = store.root / "report.html"
+    try:
+        write_report(store.root, path)
+    except Exception as e:  # the results are already safe on disk; say why and go on
+        say(f"report failed ({type(e).__name__}: {e}); rerun `docrobust report {store.root}` after fixing it")
+        return None
+    say(f"report: {path}")
+    return path
+
+
+class _Preparer:
+    """Driver side: inputs loaded once, noisy training sets cached by content, outcomes persisted."""
+
+    def __init__(self, cfg: BenchConfig, store: ResultsStore, execution: dict, *, quiet: bool,
+                 train_fn: Callable | None):
+        self.cfg, self.store, self.execution, self.train_fn = cfg, store, execution, train_fn
+        self.hashes = hash_cache(store)
+        self.in_flight: dict[str, dict] = {}
+        self.runtime = _runtime_settings(cfg, execution, quiet)
+        # tokenized features are cached on this machine's disk; dask workers may not share it
+        self.cache_dir = str(store.root / ".cache" / "features") if execution["backend"] == "local" else None
+        self._inputs: dict | None = None
+        self._noisy: dict[str, tuple[list[dict], dict, str]] = {}
+
+    def inputs(self) -> dict:
+        """Clean splits (sliced), low-quality labels, noise profile, relations and Ign-F1 facts, loaded once."""
+        if self._inputs is None:
+            data = self.cfg.data
+            docs = {k: _sliced(load_docs(data[k]["path"]), data[k].get("range")) for k in ("train", "dev", "test")}
+            rel = data["relations"]
+            relations = (RelationInventory.load(rel["path"]) if "path" in rel
+                         else RelationInventory.from_docs(docs["train"] + docs["dev"] + docs["test"]))
+            facts = (load_train_facts(data["train_facts"]["path"]) if "train_facts" in data
+                     else facts_from_docs(docs["train"]))
+            self._inputs = {**docs, "relations": relations, "train_facts": facts,
+                            "low": load_docs(data["low"]["path"]) if "low" in data else None,
+                            "profile": read_json(data["profile"]["path"]) if "profile" in data else None}
+        return self._inputs
+
+    def noisy_train(self, spec: str, seed: int) -> tuple[list[dict], dict, str]:
+        """(noisy docs, manifest, sha256 of the cached file) for (train content, spec, seed), built once."""
+        from docrobust import noise
+
+        data = self.cfg.data
+        key = sha256_json({"train": data["train"]["sha256"], "range": data["train"].get("range"), "spec": spec,
+                           "seed": seed, "low": data.get("low", {}).get("sha256"),
+                           "profile": data.get("profile", {}).get("sha256")})[:24]
+        if key in self._noisy:
+            return self._noisy[key]
+        docs_path, manifest_path = self.store.noisy_paths(key)
+        if docs_path.is_file() and manifest_path.is_file():
+            docs, manifest = read_json(docs_path), read_json(manifest_path)
+        else:
+            inputs = self.inputs()
+            docs, manifest = noise.apply_noise(
+                inputs["train"], spec, seed, low_docs=inputs["low"] if noise.needs_low_docs(spec) else None,
+                profile=inputs["profile"] if noise.needs_profile(spec) else None,
+                source_sha256=data["train"]["sha256"])
+            save_docs(docs, docs_path)              # docs first: the manifest marks the pair complete
+            atomic_write_json(manifest_path, manifest)
+        self._noisy = {key: (docs, manifest, self.hashes(docs_path))}  # keep one set: cells come grouped by it
+        return self._noisy[key]
+
+    def task(self, cell: Cell) -> Task:
+        """The worker's input for one cell; a cell whose inputs cannot be built becomes a failed task."""
+        meta = {"cell": cell, "noise_manifest": None, "noisy_sha256": None}
+        self.in_flight[cell.cell_id] = meta
+        try:
+            inputs = self.inputs()
+            docs, manifest, noisy_sha = self.noisy_train(cell.noise, cell.seed)
+            meta.update(noise_manifest=manifest, noisy_sha256=noisy_sha)
+            training = {**cell.config["training"], **self.runtime, "model": cell.model, "loss": cell.loss,
+                        "seed": cell.seed, "loss_options": cell.config["loss_options"],
+                        "model_options": cell.config["model_options"]}
+            if self.cfg.encoder is not None:
+                training["encoder"] = self.cfg.encoder
+            return {"cell_id": cell.cell_id, "training": training, "train_docs": docs, "dev_docs": inputs["dev"],
+                    "test_docs": inputs["test"], "relations": inputs["relations"],
+                    "train_facts": inputs["train_facts"], "train_fn": self.train_fn,
+                    "cache_dir": self.cache_dir, "gpus": None,
+                    "gpus_per_run": self.execution["gpus_per_run"]}
+        except Exception as e:
+            return {"cell_id": cell.cell_id, "failed": _error_of(e)}
+
+    def persist(self, outcome: Outcome) -> dict:
+        """Write one outcome as cells/<cell_id> and return its cell.json record."""
+        from docrobust import noise
+
+        meta = self.in_flight.pop(outcome["cell_id"])
+        cell: Cell = meta["cell"]
+        manifest = meta["noise_manifest"]
+        family, rate = noise.describe_spec(cell.noise)
+        data = self.cfg.data
+        record = {"cell_id": cell.cell_id, "model": cell.model, "loss": cell.loss, "noise": cell.noise,
+                  "noise_family": family, "rate": float(rate),
+                  "achieved_rate": (manifest or {}).get(ACHIEVED_RATE_KEY),
+                  "seed": cell.seed, "status": outcome["status"], "config_hash": cell.config_hash,
+                  "config": cell.config, "timing": outcome["timing"], "versions": outcome.get("versions"),
+                  "data_hashes": {"train": data["train"]["sha256"], "dev": data["dev"]["sha256"],
+                                  "test": data["test"]["sha256"], "noisy_train": meta["noisy_sha256"]},
+                  "error": outcome.get("error"), "traceback": outcome.get("traceback"),
+                  "worker": outcome.get("worker"), "started": outcome.get("started"),
+                  "finished": outcome.get("finished")}
+        files = dict(outcome.get("files") or {})
+        if manifest is not None:
+            files["manifest.json"] = dumps_json(manifest, indent=1) + "\n"
+        self.store.write_cell(record, files)
+        return record
+
+
+def _sliced(docs: list[dict], rng: list[int] | None) -> list[dict]:
+    return docs if rng is None else docs[rng[0]:rng[1]]
+
+
+def _runtime_settings(cfg: BenchConfig, execution: dict, quiet: bool) -> dict:
+    """How cells run here: torch threads split over parallel CPU jobs; trainer bars only in-process."""
+    n_jobs = execution["n_jobs"]
+    runtime: dict[str, Any] = {"progress": not quiet and n_jobs == 1 and execution["backend"] == "local"}
+    if "num_threads" in cfg.training:
+        runtime["num_threads"] = cfg.training["num_threads"]
+    elif execution["backend"] == "local" and n_jobs > 1:
+        runtime["num_threads"] = max(1, _cpu_count() // n_jobs)
+    if "device" in cfg.training:
+        runtime["device"] = cfg.training["device"]
+    return runtime
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _error_of(e: BaseException) -> dict:
+    return {"error": f"{type(e).__name__}: {e}".splitlines()[0][:500], "traceback": traceback.format_exc()}
+
+
+# ---------------------------------------------------------------- the worker
+
+def run_cell(task: Task) -> Outcome:
+    """Train and score one cell in a temporary folder; return the files' contents. Never raises.
+
+    Outcome: {"cell_id", "status": "done" | "failed", "files": {name: text}, "timing": {"train_seconds",
+    "total_seconds"}, "versions", "worker", "started", "finished", "error", "traceback"}.
+    """
+    t0, started = time.perf_counter(), time.time()
+    out: Outcome = {"cell_id": task["cell_id"], "status": "failed", "files": {}, "error": None, "traceback": None,
+                    "worker": _worker_name(), "started": started, "versions": None}
+    train_seconds = 0.0
+    try:
+        if "failed" in task:
+            out.update(task["failed"])
+        else:
+            from docrobust.models.train import TrainConfig, train, versions
+
+            out["versions"] = versions()
+            with tempfile.TemporaryDirectory(prefix=f"docrobust-{task['cell_id']}-") as tmp, _gpu(task) as device:
+                training = {**task["training"], **({"device": device} if device else {})}
+                t1 = time.perf_counter()
+                try:
+                    (task["train_fn"] or train)(
+                        TrainConfig.from_dict(training), task["train_docs"], task["dev_docs"], task["test_docs"],
+                        relations=task["relations"], train_facts=task["train_facts"], out_dir=tmp,
+                        cache_dir=task["cache_dir"])
+                    out["status"] = "done"
+                except Exception as e:
+                    out.update(_error_of(e))
+                train_seconds = time.perf_counter() - t1
+                keep = CELL_FILES if out["status"] == "done" else ("train_log.jsonl", "config.json")
+                out["files"] = {n: (Path(tmp) / n).read_text(encoding="utf-8") for n in keep if (Path(tmp) / n).is_file()}
+    except Exception as e:  # setup failed (imports, temporary folder, GPU queue): still an outcome
+        out.update(_error_of(e))
+        out["status"] = "failed"
+    out["finished"] = time.time()
+    out["timing"] = {"train_seconds": train_seconds, "total_seconds": time.perf_counter() - t0}
+    return out
+
+
+def _worker_name() -> str:
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    if "distributed" in sys.modules:
+        try:
+            from distributed import get_worker
+            name = get_worker().address
+        except ValueError:  # not inside a dask worker
+            pass
+    return name
+
+
+class _gpu:
+    """Hold `gpus_per_run` GPU ids from the local backend's shared queue for the cell; yield its device.
+
+    loky reuses worker processes, and CUDA_VISIBLE_DEVICES cannot change once CUDA is initialised, so the
+    cell gets an explicit device (`cuda:<id>`, also made current) instead. Without a queue: None (the
+    trainer's own device choice; on dask, the worker's CUDA_VISIBLE_DEVICES).
+    """
+
+    def __init__(self, task: Task):
+        self.queue, self.n, self.held = task.get("gpus"), max(1, task.get("gpus_per_run", 1)), []
+
+    def __enter__(self) -> str | None:
+        if self.queue is None:
+            return None
+        self.held = [self.queue.get() for _ in range(self.n)]
+        import torch
+        torch.cuda.set_device(self.held[0])
+        return f"cuda:{self.held[0]}"
+
+    def __exit__(self, *exc) -> None:
+        for gpu in self.held:
+            self.queue.put(gpu)
+
+
+# ---------------------------------------------------------------- backends
+
+BACKENDS: dict[str, Callable[[Iterable[Task], dict], Iterator[Outcome]]] = {}
+
+
+def register_backend(name: str):
+    def register(fn):
+        BACKENDS[name] = fn
+        return fn
+    return register
+
+
+@register_backend("local")
+def local_backend(tasks: Iterable[Task], execution: dict) -> Iterator[Outcome]:
+    """In-process for one job; else loky processes, one per GPU when there are GPUs, else n_jobs on CPU."""
+    n_gpus = _local_gpu_count()
+    n_jobs = max(1, n_gpus // execution["gpus_per_run"]) if n_gpus else execution["n_jobs"]
+    if n_jobs == 1 and not n_gpus:
+        yield from map(run_cell, tasks)
+        return
+    from joblib import Parallel, delayed
+
+    manager = None
+    if n_gpus:
+        import multiprocessing
+        manager = multiprocessing.Manager()
+        execution["gpu_queue"] = queue = manager.Queue()
+        for gpu in range(n_gpus):
+            queue.put(gpu)
+    try:
+        yield from Parallel(n_jobs=n_jobs, backend="loky", batch_size=1, pre_dispatch="n_jobs",
+                            return_as="generator_unordered")(delayed(run_cell)(_with_queue(t, execution))
+                                                             for t in tasks)
+    finally:
+        if manager is not None:
+            manager.shutdown()
+
+
+def _with_queue(task: Task, execution: dict) -> Task:
+    return {**task, "gpus": execution.get("gpu_queue")}
+
+
+def _local_gpu_count() -> int:
+    import torch
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+@register_backend("dask")
+def dask_backend(tasks: Iterable[Task], execution: dict) -> Iterator[Outcome]:
+    """The same cells on an existing Dask cluster; each asks for `gpus_per_run` units of the GPU resource."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise CorpusError("execution.backend = \"dask\" needs dask[distributed]: pip install 'docrobust[dask]'") from None
+    from joblib import Parallel, delayed, parallel_config
+
+    try:
+        client = Client(execution["scheduler"], timeout=30, set_as_default=False)
+    except OSError as e:
+        raise CorpusError(f"execution.scheduler: cannot reach the Dask scheduler at {execution['scheduler']!r} "
+                          f"({e}); start it with `dask scheduler`") from None
+    try:
+        need = execution["gpus_per_run"]
+        resources = {"GPU": need} if need else {}
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        if need and not any(w.get("resources", {}).get("GPU", 0) >= need for w in workers):
+            raise CorpusError(f"execution.gpus_per_run = {need}: no Dask worker declares that many GPU resources; "
+                              f"start workers with `--resources GPU=1` or set gpus_per_run = 0 for CPU workers")
+        with parallel_config(backend="dask", client=client, resources=resources):
+            yield from Parallel(batch_size=1, return_as="generator_unordered")(delayed(run_cell)(t) for t in tasks)
+    finally:
+        client.close()
