@@ -1,0 +1,12 @@
+"""Label-noise injection for DocRED-format corpora: synthetic FN/FP models, real noise, manifests, replay.
+
+    noisy, manifest = apply_noise(docs, "fn-uniform:0.3+fp-type:0.1", seed=0)
+    assert replay(docs, manifest) == noisy
+"""
+from . import models, real  # noqa: F401  (registers the models)
+from .apply import apply_changes, apply_noise, replay
+from .real import measure_profile
+from .registry import NOISE_MODELS, NoiseModel, NoiseStep, describe_spec, needs_low_docs, needs_profile, noise_model, parse_spec
+
+__all__ = ["NOISE_MODELS", "NoiseModel", "NoiseStep", "apply_changes", "apply_noise", "describe_spec",
+           "measure_profile", "needs_low_docs", "needs_profile", "noise_model", "parse_spec", "replay"]

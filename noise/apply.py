@@ -1,0 +1,160 @@
+"""Run a noise spec over documents, record everything in a manifest, and replay a manifest.
+
+Each step gets its own random stream, PCG64(SeedSequence([seed, step index])), and sees the labels
+left by the steps before it. Its Edit becomes manifest rows keyed by title, and those rows are what
+changes the labels, in generation and replay alike:
+
+    removed  [title, h, t, r]              the label disappears
+    changed  [title, h, t, r, r_new]       the label keeps its place and fields, with relation r_new
+    added    [title, h, t, r, evidence]    a new label {"h", "t", "r", "evidence"} is appended
+
+Output documents share everything but their label lists with the input (labels left alone are
+shared too); the input is never modified.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from docrobust import __version__
+from docrobust.corpus import CorpusError, Doc, read_json, sha256_json
+
+from .registry import NOISE_MODELS, NoiseModel, NoiseStep, parse_spec
+from .table import Edit, LabelTable
+
+
+def step_rng(seed: int, index: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, index])))
+
+
+def apply_noise(docs: list[Doc], spec: str, seed: int, *, low_docs: list[Doc] | None = None,
+                profile: dict | None = None, source_sha256: str | None = None) -> tuple[list[Doc], dict]:
+    """Noisy copies of `docs` under `spec` (see registry.py), and the manifest that records every change.
+
+    `low_docs`: the aligned low-quality version for `mixed`; `profile`: a measure_profile() result for
+    `real` (or name its file in the spec); `source_sha256`: the input file's sha256, recorded as is
+    (without it the sha256 of the JSON value is recorded). Same input, spec and seed: same output.
+    """
+    steps = parse_spec(spec)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise CorpusError(f"seed must be an integer >= 0, got {seed!r}")
+    index = _title_index(docs)
+    inputs = {"low_docs": low_docs, "profile": profile}
+    labels = [d.get("labels", []) for d in docs]
+    table = LabelTable(docs, labels, base=sum(map(len, labels)))
+    relations = table.relations
+    manifest: dict[str, Any] = {
+        "spec": spec, "seed": int(seed), "docrobust_version": __version__,
+        "input_sha256": source_sha256 or sha256_json(docs), "input_sha256_of": "file" if source_sha256 else "json",
+        "documents": len(docs), "positives_before": table.base, "relations_before": _relation_counts(labels),
+        "steps": []}
+    for i, step in enumerate(steps):
+        model = NOISE_MODELS[step.name]
+        kwargs = _arguments(model, step, inputs)
+        edit = model.fn(table, step.rate, step_rng(seed, i), **kwargs)
+        record = _record(step, edit, table)
+        if "profile" in kwargs:
+            record["profile_sha256"] = sha256_json(kwargs["profile"])
+        labels = apply_changes(labels, index, record, f"step {i} ({step})")
+        manifest["steps"].append(record)
+        table = LabelTable(docs, labels, table.base, relations)
+    changed = sum(len(s[k]) for s in manifest["steps"] for k in ("removed", "added", "changed"))
+    manifest.update(positives_after=sum(map(len, labels)), relations_after=_relation_counts(labels),
+                    achieved_rate=changed / table.base if table.base else 0.0)
+    return _rebuild(docs, labels), manifest
+
+
+def replay(docs: list[Doc], manifest: dict) -> list[Doc]:
+    """The output of apply_noise rebuilt from its input and manifest alone (no models, no randomness)."""
+    if manifest.get("input_sha256_of") == "json" and sha256_json(docs) != manifest.get("input_sha256"):
+        raise CorpusError("replay: these documents are not the manifest's input (sha256 differs)")
+    index = _title_index(docs)
+    labels = [d.get("labels", []) for d in docs]
+    for i, record in enumerate(manifest.get("steps", [])):
+        labels = apply_changes(labels, index, record, f"manifest step {i}")
+    return _rebuild(docs, labels)
+
+
+def apply_changes(labels: list[list[dict]], index: dict[str, int], record: dict, where: str) -> list[list[dict]]:
+    """New label lists after one step's removed / changed / added rows; lists of untouched documents are shared."""
+    per_doc: dict[int, tuple[set, dict, list]] = {}
+
+    def doc_of(title: str) -> tuple[set, dict, list]:
+        if title not in index:
+            raise CorpusError(f"{where}: no document titled {title!r}")
+        return per_doc.setdefault(index[title], (set(), {}, []))
+
+    for title, h, t, r in record["removed"]:
+        doc_of(title)[0].add((h, t, r))
+    for title, h, t, r, r_new in record["changed"]:
+        doc_of(title)[1][(h, t, r)] = r_new
+    for title, h, t, r, evidence in record["added"]:
+        doc_of(title)[2].append({"h": h, "t": t, "r": r, "evidence": list(evidence)})
+    out = list(labels)
+    for i, (removed, changed, added) in per_doc.items():
+        keys = {(lab["h"], lab["t"], lab["r"]) for lab in labels[i]}
+        missing = (removed | changed.keys()) - keys
+        if missing:
+            raise CorpusError(f"{where}: document {i} has no label (h, t, r) = {sorted(missing)[0]}")
+        kept = [lab if (lab["h"], lab["t"], lab["r"]) not in changed else {**lab, "r": changed[(lab["h"], lab["t"], lab["r"])]}
+                for lab in labels[i] if (lab["h"], lab["t"], lab["r"]) not in removed]
+        out[i] = kept + added
+        if len({(lab["h"], lab["t"], lab["r"]) for lab in out[i]}) != len(out[i]):
+            raise CorpusError(f"{where}: document {i} would hold a label twice")
+    return out
+
+
+# ---------------------------------------------------------------- helpers
+
+def _title_index(docs: list[Doc]) -> dict[str, int]:
+    index: dict[str, int] = {}
+    for i, d in enumerate(docs):
+        if d["title"] in index:
+            raise CorpusError(f"documents {index[d['title']]} and {i} share the title {d['title']!r}; "
+                              "noise manifests name documents by title, so titles must be unique")
+        index[d["title"]] = i
+    return index
+
+
+def _arguments(model: NoiseModel, step: NoiseStep, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of a step: its options over the defaults, then the inputs it asks for."""
+    kwargs = {k: v for k, v in model.options.items() if k not in model.inputs}
+    kwargs.update((k, v) for k, v in step.options.items() if k not in model.inputs)
+    for name in model.inputs:
+        value = read_json(step.options[name]) if name in step.options else inputs[name]
+        if value is None:
+            how = {"low_docs": "pass low_docs= (CLI: --low LOW.json), an aligned low-quality version of the documents",
+                   "profile": f"pass profile= (CLI: --profile P.json) or write {step.name}:{step.rate:g},profile=P.json"}
+            raise CorpusError(f"{step.name} needs {name}: {how[name]}")
+        kwargs[name] = value
+    return kwargs
+
+
+def _record(step: NoiseStep, edit: Edit, table: LabelTable) -> dict[str, Any]:
+    """The manifest entry of one step: what it asked for, what it did, and every triple it touched."""
+    title, rel = table.titles, table.relations
+
+    def rows(idx: np.ndarray) -> list[list]:
+        return [[title[d], h, t, rel[r]] for d, h, t, r in
+                zip(table.doc[idx].tolist(), table.h[idx].tolist(), table.t[idx].tolist(), table.r[idx].tolist())]
+
+    removed, changed = rows(edit.remove), [row + [r] for row, r in zip(rows(edit.flip), edit.flip_to)]
+    added = [[title[d], h, t, r, evidence] for d, h, t, r, evidence in edit.add]
+    n = len(removed) + len(added) + len(changed)
+    achieved = edit.achieved if edit.achieved is not None else (n / table.base if table.base else 0.0)
+    record = {"name": step.name, "rate": step.rate, "options": dict(step.options), "achieved_rate": achieved,
+              "n_removed": len(removed), "n_added": len(added), "n_changed": len(changed), **edit.info}
+    return {**record, "removed": removed, "changed": changed, "added": added}
+
+
+def _relation_counts(labels: list[list[dict]]) -> dict[str, int]:
+    counts = Counter(lab["r"] for labs in labels for lab in labs)
+    return {r: counts[r] for r in sorted(counts)}
+
+
+def _rebuild(docs: list[Doc], labels: list[list[dict]]) -> list[Doc]:
+    """Shallow document copies carrying the new label lists (a document without labels stays without)."""
+    return [dict(d) if labs is d.get("labels") or ("labels" not in d and not labs) else {**d, "labels": labs}
+            for d, labs in zip(docs, labels)]

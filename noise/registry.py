@@ -1,0 +1,139 @@
+"""The noise-model registry and the one parser of noise specs.
+
+A spec names one or several steps joined by `+`, each `name[:rate][,option=value...]`:
+
+    fn-uniform:0.4
+    fn-frequency:0.4,exponent=1.5
+    fn-uniform:0.3+fp-type:0.1
+    real:1.0,profile=profile.json
+    fn-single-positive            (a model without a rate)
+    clean                         (no noise)
+
+A `+` followed by a letter starts the next step, so `exponent=-1.5` and `1e+3` stay in their step.
+A model is one function decorated with `@noise_model(name)`; its keyword-only parameters are its spec
+options (their defaults give the option types), except `low_docs`, which only `apply_noise` can pass.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from docrobust.corpus import CorpusError
+
+INPUTS = ("low_docs", "profile")  # what apply_noise passes to the models that ask for it by name
+SPEC_ONLY_INPUTS = ("profile",)   # ... of which these may also be named in the spec as a file
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    name: str
+    fn: Callable
+    takes_rate: bool
+    options: dict[str, Any]       # option -> default (None: a file path, or required)
+    inputs: tuple[str, ...]       # entries of INPUTS the model needs
+
+    @property
+    def summary(self) -> str:
+        return (self.fn.__doc__ or "").strip().splitlines()[0]
+
+
+NOISE_MODELS: dict[str, NoiseModel] = {}
+
+
+def noise_model(name: str, *, takes_rate: bool = True) -> Callable[[Callable], Callable]:
+    """Register `fn(table, rate, rng, **options) -> Edit` under `name` (see noise/table.py)."""
+    def register(fn: Callable) -> Callable:
+        params = inspect.signature(fn).parameters.values()
+        keyword = [p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        options = {p.name: (None if p.default is inspect.Parameter.empty else p.default)
+                   for p in keyword if p.name not in INPUTS or p.name in SPEC_ONLY_INPUTS}
+        inputs = tuple(p.name for p in keyword if p.name in INPUTS)
+        NOISE_MODELS[name] = NoiseModel(name, fn, takes_rate, options, inputs)
+        return fn
+    return register
+
+
+@dataclass(frozen=True)
+class NoiseStep:
+    name: str
+    rate: float | None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        head = self.name if self.rate is None else f"{self.name}:{self.rate:g}"
+        return ",".join([head] + [f"{k}={v}" for k, v in self.options.items()])
+
+
+def parse_spec(spec: str) -> list[NoiseStep]:
+    """Steps of a spec string; CorpusError naming the bad part and the valid choices."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise CorpusError(f"empty noise spec; give e.g. fn-uniform:0.3 (models: {', '.join(NOISE_MODELS)})")
+    steps = [_parse_step(part.strip(), spec) for part in re.split(r"\+(?=[A-Za-z])", spec.strip())]
+    if len(steps) > 1 and any(s.name == "clean" for s in steps):
+        raise CorpusError(f"noise spec {spec!r}: 'clean' means no noise and cannot be combined with other steps")
+    return steps
+
+
+def _parse_step(part: str, spec: str) -> NoiseStep:
+    head, *option_texts = part.split(",")
+    name, has_rate, rate_text = head.partition(":")
+    where = f"noise spec {spec!r}, step {part!r}"
+    model = NOISE_MODELS.get(name.strip())
+    if model is None:
+        raise CorpusError(f"{where}: unknown model {name.strip()!r}; known: {', '.join(NOISE_MODELS)}")
+    rate = None
+    if model.takes_rate:
+        if not has_rate:
+            raise CorpusError(f"{where}: {model.name} needs a rate, e.g. {model.name}:0.3")
+        try:
+            rate = float(rate_text)
+        except ValueError:
+            raise CorpusError(f"{where}: rate {rate_text!r} is not a number") from None
+        if not (math.isfinite(rate) and rate >= 0):
+            raise CorpusError(f"{where}: rate must be a finite number >= 0, got {rate_text!r}")
+    elif has_rate:
+        raise CorpusError(f"{where}: {model.name} takes no rate; write just {model.name!r}")
+    options: dict[str, Any] = {}
+    for text in option_texts:
+        key, has_value, value = (s.strip() for s in text.partition("="))
+        valid = ", ".join(f"{k}={v}" for k, v in model.options.items()) or "none"
+        if key not in model.options or not has_value:
+            raise CorpusError(f"{where}: bad option {text.strip()!r}; {model.name} options: {valid}")
+        if key in options:
+            raise CorpusError(f"{where}: option {key!r} given twice")
+        options[key] = _convert(value, model.options[key], f"{where}: option {key}")
+    return NoiseStep(model.name, rate, options)
+
+
+def _convert(value: str, default: Any, where: str) -> Any:
+    """An option value in the type of its default (a path when the default is None)."""
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        try:
+            number = type(default)(value)
+        except ValueError:
+            raise CorpusError(f"{where}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise CorpusError(f"{where}: expected a finite number, got {value!r}")
+        return number
+    if not value:
+        raise CorpusError(f"{where}: empty value")
+    return value
+
+
+def describe_spec(spec: str) -> tuple[str, float]:
+    """(family, nominal rate): the model names joined by '+', and the sum of the step rates (0 without a rate)."""
+    steps = parse_spec(spec)
+    return "+".join(s.name for s in steps), float(sum(s.rate or 0.0 for s in steps))
+
+
+def needs_low_docs(spec: str) -> bool:
+    """Whether apply_noise needs `low_docs` (an aligned low-quality version of the documents) for this spec."""
+    return any("low_docs" in NOISE_MODELS[s.name].inputs for s in parse_spec(spec))
+
+
+def needs_profile(spec: str) -> bool:
+    """Whether apply_noise needs `profile=` for this spec (a step uses a profile without naming its file)."""
+    return any("profile" in NOISE_MODELS[s.name].inputs and "profile" not in s.options for s in parse_spec(spec))
