@@ -215,7 +215,7 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
     bad_keys = [k for k in merged["training"] if k in MATRIX_KEYS]
     problems += [f"{where('training', k)}: set by the matrix ([matrix], encoder, [loss_options], [model_options]),"
                  f" not in [training]" for k in bad_keys]
-    if check_names and not problems:
+    if check_names:
         _check_registries(merged, where, problems)
     if problems:
         raise CorpusError(problems)
@@ -348,7 +348,7 @@ def _check_matrix(merged: dict, where, problems: list[str]) -> None:
             noise_suite.parse_spec(spec)
             family, rate = noise_suite.describe_spec(spec)
         except CorpusError as e:
-            problems.append(f"{where('matrix', 'noise', i)}: {e.problems[0]}; known: {', '.join(noise_suite.NOISE_MODELS)}")
+            problems.append(f"{where('matrix', 'noise', i)}: {e.problems[0]}")
             continue
         if not 0.0 <= float(rate) <= 1.0:
             problems.append(f"{where('matrix', 'noise', i)}: rate {rate} outside [0, 1]")

@@ -228,7 +228,7 @@ class _Preparer:
             docs, manifest = noise.apply_noise(
                 inputs["train"], spec, seed, low_docs=inputs["low"] if noise.needs_low_docs(spec) else None,
                 profile=inputs["profile"] if noise.needs_profile(spec) else None,
-                source_sha256=data["train"]["sha256"])
+                source_sha256=None if "range" in data["train"] else data["train"]["sha256"])
             save_docs(docs, docs_path)              # docs first: the manifest marks the pair complete
             atomic_write_json(manifest_path, manifest)
         self._noisy = {key: (docs, manifest, self.hashes(docs_path))}  # keep one set: cells come grouped by it
