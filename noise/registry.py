@@ -37,7 +37,8 @@ class NoiseModel:
 
     @property
     def summary(self) -> str:
-        return (self.fn.__doc__ or "").strip().splitlines()[0]
+        """The docstring's first paragraph on one line."""
+        return " ".join((self.fn.__doc__ or "").strip().split("\n\n")[0].split())
 
 
 NOISE_MODELS: dict[str, NoiseModel] = {}

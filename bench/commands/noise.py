@@ -1,0 +1,104 @@
+"""`docrobust noise ...`: list the noise models, generate a noisy corpus, measure a real noise profile."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from docrobust.corpus import CorpusError, RelationInventory, atomic_write_json, load_docs, read_json, save_docs, sha256_file
+from docrobust.corpus.data import resolve_path
+from docrobust.noise import NOISE_MODELS, apply_noise, measure_profile, needs_low_docs, needs_profile, parse_spec
+
+
+@click.group()
+def noise() -> None:
+    """Label-noise injection: list models, generate noisy copies, profile real annotation noise."""
+
+
+@noise.command("list")
+def list_() -> None:
+    """Show every noise model with its options and what it does."""
+    for model in NOISE_MODELS.values():
+        usage = model.name + (":RATE" if model.takes_rate else "")
+        usage += "".join(f",{k}={'PATH' if v is None else v}" for k, v in model.options.items())
+        click.echo(f"{usage:<32} {model.summary}")
+
+
+def manifest_path(out: Path) -> Path:
+    """OUT.json -> OUT.manifest.json"""
+    return out.with_suffix(".manifest.json")
+
+
+@noise.command()
+@click.argument("input")
+@click.option("--spec", required=True, help="Noise spec, e.g. fn-uniform:0.3+fp-type:0.1 (see `docrobust noise list`).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--out", required=True, metavar="OUT.json", help="Noisy documents; the manifest goes to OUT.manifest.json.")
+@click.option("--low", metavar="LOW.json", help="Aligned low-quality version of INPUT (for mixed).")
+@click.option("--profile", metavar="P.json", help="Noise profile from `docrobust noise profile` (for real).")
+@click.option("--force", is_flag=True, help="Overwrite OUT.json and its manifest.")
+@click.pass_obj
+def generate(obj: dict, input: str, spec: str, seed: int, out: str, low: str | None, profile: str | None,
+             force: bool) -> None:
+    """Write a noisy copy of INPUT and a manifest of every change (replayable with docrobust.noise.replay)."""
+    data_dir = obj["data_dir"]
+    parse_spec(spec)
+    out_path = Path(out)
+    for path in (out_path, manifest_path(out_path)):
+        if path.exists() and not force:
+            raise CorpusError(f"{path} exists; pass --force to overwrite it")
+    if needs_low_docs(spec) and not low:
+        raise CorpusError(f"spec {spec!r} needs --low LOW.json, an aligned low-quality version of {input}")
+    if needs_profile(spec) and not profile:
+        raise CorpusError(f"spec {spec!r} needs --profile P.json (from `docrobust noise profile`)")
+    source = resolve_path(input, data_dir)
+    docs = load_docs(source)
+    noisy, manifest = apply_noise(
+        docs, spec, seed, source_sha256=sha256_file(source),
+        low_docs=load_docs(resolve_path(low, data_dir)) if low else None,
+        profile=read_json(resolve_path(profile, data_dir)) if profile else None)
+    save_docs(noisy, out_path)
+    atomic_write_json(manifest_path(out_path), manifest, indent=None)
+    steps = "; ".join(f"{s['name']}: -{s['n_removed']:,} +{s['n_added']:,} ~{s['n_changed']:,} "
+                      f"(achieved {s['achieved_rate']:.4f})" for s in manifest["steps"])
+    click.echo(f"{out_path}: {len(noisy):,} documents, {manifest['positives_before']:,} -> "
+               f"{manifest['positives_after']:,} labels; {steps}; total rate {manifest['achieved_rate']:.4f}")
+
+
+@noise.command()
+@click.argument("low")
+@click.argument("high", nargs=-1, required=True)
+@click.option("--out", metavar="profile.json", help="Write the profile here (JSON).")
+@click.option("--top", default=10, show_default=True, help="Relations to list.")
+@click.pass_obj
+def profile(obj: dict, low: str, high: tuple[str, ...], out: str | None, top: int) -> None:
+    """Per-relation false-negative / false-positive rates of LOW against HIGH (several files allowed)."""
+    data_dir = obj["data_dir"]
+    high_docs = [d for f in high for d in load_docs(resolve_path(f, data_dir))]
+    result = measure_profile(load_docs(resolve_path(low, data_dir)), high_docs)
+    if out:
+        atomic_write_json(out, result)
+    total = result["totals"]
+    click.echo(f"aligned {result['aligned']:,} documents ({result['entity_mismatch']} with other entities, "
+               f"{result['only_low']} only in LOW, {result['only_high']} only in HIGH)")
+    click.echo(f"labels: {total['low']:,} in LOW, {total['high']:,} in HIGH; false negatives {total['fn']:,} "
+               f"(rate {total['fn_rate']:.4f}), false positives {total['fp']:,} (rate {total['fp_rate']:.4f})")
+    names = _relation_names(data_dir)
+    for key in ("fn", "fp"):
+        rows = sorted(((r, c) for r, c in result["per_relation"].items() if c[key]),
+                      key=lambda kv: (-kv[1][f"{key}_rate"], kv[0]))[:top]
+        click.echo(f"largest {key.upper()} rates:  {'relation':<8} {'rate':>6} {key:>6} {'high':>6}")
+        for r, c in rows:
+            click.echo(f"{'':<21}{r:<8} {c[f'{key}_rate']:>6.3f} {c[key]:>6,} {c['high']:>6,}  {names.get(r, '')}")
+    if out:
+        click.echo(f"wrote {out}")
+
+
+def _relation_names(data_dir) -> dict[str, str]:
+    try:
+        return RelationInventory.load(data_dir).names
+    except CorpusError:
+        return {}
+
+
+commands = [noise]
