@@ -1,5 +1,5 @@
 """DocRE models: the encoder, featurization, the model registry (atlop, docunet, kd-docre) and the losses."""
-from . import atlop  # noqa: F401  (registers the model)
+from . import atlop, docunet, kd_docre  # noqa: F401  (register the models)
 from .encoder import encode, load_encoder
 from .features import batches_by_length, collate, featurize, featurize_cached
 from .registry import MODELS, DocREModel, build_model, describe_models, register_model

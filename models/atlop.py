@@ -33,8 +33,8 @@ class ATLOP(DocREModel):
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, entity_pos: list, hts: list) -> Tensor:
         seq, att, entities = self.encode_entities(input_ids, attention_mask, entity_pos)  # [B, L, H], [B, h, L, L]
-        s, o = pair_index(hts, entities.counts, seq.device)                                 # [P], [P]
-        context = pair_context(seq, entities, hts)                                          # [P, H]
-        zs = torch.tanh(self.head_extractor(torch.cat([entities.emb[s], context], dim=1)))  # [P, emb]
-        zo = torch.tanh(self.tail_extractor(torch.cat([entities.emb[o], context], dim=1)))  # [P, emb]
+        pairs = pair_index(hts, entities.counts, seq.device)
+        context = pair_context(seq, entities, pairs)                                              # [P, H]
+        zs = torch.tanh(self.head_extractor(torch.cat([entities.emb[pairs.s], context], dim=1)))  # [P, emb]
+        zo = torch.tanh(self.tail_extractor(torch.cat([entities.emb[pairs.o], context], dim=1)))  # [P, emb]
         return self.bilinear(zs, zo)                                                        # [P, num_labels]

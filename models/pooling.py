@@ -28,7 +28,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Entities", "GroupedBilinear", "gather_entities", "pair_attention", "pair_context", "pair_index"]
+__all__ = ["Entities", "GroupedBilinear", "Pairs", "gather_entities", "pair_attention", "pair_context", "pair_index"]
 
 
 class Entities(NamedTuple):
@@ -65,14 +65,24 @@ def gather_entities(seq: Tensor, att: Tensor, entity_pos: list[list[list[int]]])
     return Entities(emb, ent_att / n[:, None, None], counts)
 
 
-def pair_index(hts: list[list[list[int]]], counts: list[int], device: torch.device | None = None) -> tuple[Tensor, Tensor]:
-    """Batch-wide entity indices (head [P], tail [P]) of every pair, documents in order."""
-    heads, tails, offset = [], [], 0
-    for pairs, n in zip(hts, counts):
-        heads += [offset + h for h, _ in pairs]
-        tails += [offset + t for _, t in pairs]
-        offset += n
-    return torch.tensor(heads, dtype=torch.long, device=device), torch.tensor(tails, dtype=torch.long, device=device)
+class Pairs(NamedTuple):
+    doc: Tensor    # [P] document of each pair
+    head: Tensor   # [P] head entity within its document
+    tail: Tensor   # [P] tail entity within its document
+    s: Tensor      # [P] head entity, batch-wide (row of Entities.emb)
+    o: Tensor      # [P] tail entity, batch-wide
+
+
+def pair_index(hts: list[list[list[int]]], counts: list[int], device: torch.device | None = None) -> Pairs:
+    """Index tensors of every pair in hts, documents in order."""
+    doc, local, offset = [], [], []
+    for b, (pairs, n) in enumerate(zip(hts, counts)):
+        doc += [b] * len(pairs)
+        local += pairs
+        offset += [sum(counts[:b])] * len(pairs)
+    doc, offset = (torch.tensor(v, dtype=torch.long, device=device) for v in (doc, offset))
+    head, tail = torch.tensor(local, dtype=torch.long, device=device).reshape(-1, 2).unbind(1)
+    return Pairs(doc, head, tail, offset + head, offset + tail)
 
 
 def pair_attention(att: Tensor) -> Tensor:
@@ -81,13 +91,13 @@ def pair_attention(att: Tensor) -> Tensor:
     return q / (q.sum(-1, keepdim=True) + 1e-5)                    # ATLOP's epsilon
 
 
-def pair_context(seq: Tensor, entities: Entities, hts: list[list[list[int]]]) -> Tensor:
-    """Localized context c = q @ X [P, H] of every pair in hts (documents in order)."""
+def pair_context(seq: Tensor, entities: Entities, pairs: Pairs) -> Tensor:
+    """Localized context c = q @ X [P, H] of every pair (documents in order)."""
     contexts, offset = [], 0
-    for b, (pairs, n) in enumerate(zip(hts, entities.counts)):
-        q = pair_attention(entities.att[offset:offset + n])         # [n, n, L]
-        h, t = torch.tensor(pairs, dtype=torch.long, device=seq.device).reshape(-1, 2).unbind(1)
-        contexts.append(q[h, t] @ seq[b])                           # [P_b, L] @ [L, H]
+    for b, n in enumerate(entities.counts):
+        q = pair_attention(entities.att[offset:offset + n])          # [n, n, L]
+        mine = pairs.doc == b
+        contexts.append(q[pairs.head[mine], pairs.tail[mine]] @ seq[b])   # [P_b, L] @ [L, H]
         offset += n
     return torch.cat(contexts)
 
@@ -131,18 +141,20 @@ class _GroupedBilinearFn(torch.autograd.Function):
 class GroupedBilinear(nn.Module):
     """ATLOP's grouped bilinear layer: [P, d] x [P, d] -> [P, out_features], d = in_features, blocks of block_size."""
 
-    def __init__(self, in_features: int, block_size: int, out_features: int):
+    def __init__(self, in_features: int, block_size: int, out_features: int, bias: bool = True):
         super().__init__()
         if in_features % block_size:
             raise ValueError(f"emb_size={in_features} is not a multiple of block_size={block_size}: pick sizes that divide")
         self.blocks, self.block_size = in_features // block_size, block_size
         # laid out as ATLOP's nn.Linear(emb_size * block_size, out): column j*b*b + i*b + i'
         self.weight = nn.Parameter(torch.empty(out_features, self.blocks, block_size * block_size))
-        self.bias = nn.Parameter(torch.empty(out_features))
+        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         bound = 1 / math.sqrt(in_features * block_size)  # nn.Linear's default initialization
-        nn.init.uniform_(self.weight, -bound, bound)
-        nn.init.uniform_(self.bias, -bound, bound)
+        for p in (self.weight, self.bias):
+            if p is not None:
+                nn.init.uniform_(p, -bound, bound)
 
     def forward(self, x: Tensor, z: Tensor) -> Tensor:
         shape = (x.shape[0], self.blocks, self.block_size)
-        return _GroupedBilinearFn.apply(x.reshape(shape), z.reshape(shape), self.weight) + self.bias
+        y = _GroupedBilinearFn.apply(x.reshape(shape), z.reshape(shape), self.weight)
+        return y if self.bias is None else y + self.bias

@@ -51,7 +51,10 @@ def build_model(name: str, encoder: nn.Module, num_labels: int, **options: Any) 
         raise CorpusError(f"model {name!r} has no option {', '.join(unknown)}: its options are {', '.join(_options(cls)) or 'none'}")
     if num_labels < 2:
         raise CorpusError(f"num_labels={num_labels}: a model needs the TH column and at least one relation")
-    return cls(encoder, num_labels, **options)
+    try:
+        return cls(encoder, num_labels, **options)
+    except ValueError as err:  # an option value the model cannot use
+        raise CorpusError(f"model {name!r}: {err}") from None
 
 
 def describe_models() -> list[tuple[str, str]]:
