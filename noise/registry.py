@@ -72,7 +72,7 @@ def parse_spec(spec: str) -> list[NoiseStep]:
     """Steps of a spec string; CorpusError naming the bad part and the valid choices."""
     if not isinstance(spec, str) or not spec.strip():
         raise CorpusError(f"empty noise spec; give e.g. fn-uniform:0.3 (models: {', '.join(NOISE_MODELS)})")
-    steps = [_parse_step(part.strip(), spec) for part in re.split(r"\+(?=[A-Za-z])", spec.strip())]
+    steps = [_parse_step(part.strip(), spec) for part in re.split(r"\s*\+\s*(?=[A-Za-z])", spec.strip())]
     if len(steps) > 1 and any(s.name == "clean" for s in steps):
         raise CorpusError(f"noise spec {spec!r}: 'clean' means no noise and cannot be combined with other steps")
     return steps
