@@ -50,8 +50,8 @@ def render_html(report: Report) -> str:
     """The whole report as an HTML string."""
     parts = [f"<h1>DocRE robustness report: {html.escape(str(report.results.config.get('name', report.results.path.name)))}</h1>",
              table_html(overview(report))]
-    if report.results.warnings:
-        items = "".join(f"<li>{html.escape(w)}</li>" for w in report.results.warnings)
+    if report.warnings:
+        items = "".join(f"<li>{html.escape(w)}</li>" for w in report.warnings)
         parts.append(f'<h2>Warnings</h2><ul class="warn">{items}</ul>')
     parts.append("<h2>Configuration</h2><p class=\"note\">bench.json, as resolved by the runner.</p>"
                  f"<pre>{html.escape(json.dumps(report.results.config, indent=2, ensure_ascii=False))}</pre>")

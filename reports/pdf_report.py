@@ -67,8 +67,8 @@ def text_pages(title: str, text: str) -> Iterator[Figure]:
 def pages(report: Report) -> Iterator[Figure]:
     """Every page in order: overview, warnings, configuration, tables, figures, provenance."""
     yield from table_pages(overview(report))
-    if report.results.warnings:
-        yield from text_pages("Warnings", "\n".join(report.results.warnings))
+    if report.warnings:
+        yield from text_pages("Warnings", "\n".join(report.warnings))
     yield from text_pages("Configuration (bench.json)", json.dumps(report.results.config, indent=2, ensure_ascii=False))
     for table in sections(report):
         yield from table_pages(table)

@@ -90,20 +90,25 @@ def _curve(summary: pd.DataFrame, model: str, loss: str, family: str) -> pd.Data
     return rows.sort_values("rate", kind="stable")
 
 
-def _grid(n_panels: int, height: float, ncols: int = 3) -> tuple[Figure, np.ndarray]:
+def _grid(n_panels: int, height: float, xlabel: str, ncols: int = 3) -> tuple[Figure, np.ndarray]:
+    """Panels wrapped into rows of `ncols`; `xlabel` on each panel with no panel below it."""
     ncols = min(ncols, n_panels)
     nrows = -(-n_panels // ncols)
     fig = Figure(figsize=(WIDTH, height * nrows + 0.9), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
-    for ax in axes[n_panels:]:
-        ax.set_visible(False)
+    for i, ax in enumerate(axes):
+        ax.set_visible(i < n_panels)
+        ax.set_xlabel(xlabel if i + ncols >= n_panels else "")
     return fig, axes[:n_panels]
 
 
 def _legend(fig: Figure, styles: dict) -> None:
-    handles = [Line2D([], [], **{k: v for k, v in style.items() if k != "label"}, label=style["label"])
-               for style in styles.values()]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)), frameon=False)
+    """Legend below the axes, one row per model and one column per loss (legends fill column by column)."""
+    losses = list(dict.fromkeys(loss for _, loss in styles))
+    order = sorted(styles, key=lambda key: losses.index(key[1]))
+    handles = [Line2D([], [], **{k: v for k, v in styles[key].items() if k != "label"}, label=styles[key]["label"])
+               for key in order]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(losses), 5), frameon=False)
 
 
 @figure("f1_vs_rate", "Test F1 versus training-label noise rate; bands are 95% t-intervals over seeds (none with one seed).",
@@ -113,34 +118,40 @@ def _legend(fig: Figure, styles: dict) -> None:
 def metric_vs_rate(summary: pd.DataFrame, metric: str, label: str) -> Figure:
     """A panel per noise family: mean metric over seeds against the nominal rate, one line per system."""
     styles, families = _styles(summary), _families(summary)
-    fig, axes = _grid(len(families), 2.3)
+    fig, axes = _grid(len(families), 2.3, RATE_LABEL)
     for ax, family in zip(axes, families):
         for (model, loss), style in styles.items():
             curve = _curve(summary, model, loss, family)
             mean, ci = 100 * curve[f"{metric}_mean"], 100 * curve[f"{metric}_ci"]
             ax.plot(curve["rate"], mean, markersize=4, **style)
             ax.fill_between(curve["rate"], mean - ci, mean + ci, color=style["color"], alpha=0.15, linewidth=0)
-        ax.set(title=family, xlabel=RATE_LABEL, ylabel=label)
+        ax.set(title=family, ylabel=label)
     _legend(fig, styles)
     return fig
 
 
 @figure("relative_drop", "Relative F1 drop from the clean cell, (F1_clean − F1_noisy) / F1_clean in %; negative = better than clean.")
 def relative_drop_heatmap(summary: pd.DataFrame) -> Figure | None:
-    """Heatmap of rel_drop: systems (model · loss) against noise cells (family @ rate)."""
+    """Heatmaps of rel_drop, a panel per noise family: systems (model · loss) against rates."""
     drops = robustness(summary)
     if drops.empty:
         return None
     drops["system"] = drops["model"] + " · " + drops["loss"]
-    drops["cell"] = drops["noise_family"] + " @ " + drops["rate"].map("{:g}".format)
-    grid = drops.pivot_table(index="system", columns="cell", values="rel_drop", sort=False) * 100
-    fig = Figure(figsize=(WIDTH, 1.2 + 0.32 * len(grid)), layout="constrained")
-    ax = fig.subplots()
-    limit = np.nanmax(np.abs(grid.to_numpy())) if np.isfinite(grid.to_numpy()).any() else 1.0
-    sns.heatmap(grid, ax=ax, cmap="vlag", center=0, vmin=-limit, vmax=limit, annot=grid.size <= 150, fmt=".1f",
-                annot_kws={"fontsize": 7}, cbar_kws={"label": "relative F1 drop (%)"}, linewidths=0.5)
-    ax.set(xlabel="noise cell (family @ rate)", ylabel="model · loss")
-    ax.tick_params(axis="x", labelrotation=45)
+    families = list(dict.fromkeys(drops["noise_family"]))
+    grids = [drops[drops["noise_family"] == family].pivot_table(index="system", columns="rate", values="rel_drop", sort=False) * 100
+             for family in families]
+    systems = list(dict.fromkeys(drops["system"]))
+    values = np.concatenate([grid.to_numpy().ravel() for grid in grids])
+    limit = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
+    fig = Figure(figsize=(WIDTH, 1.4 + 0.3 * len(systems)), layout="constrained")
+    axes = fig.subplots(1, len(families) + 1, width_ratios=[g.shape[1] for g in grids] + [0.3], squeeze=False)[0]
+    for i, (ax, family, grid) in enumerate(zip(axes, families, grids)):
+        grid = grid.reindex(systems)
+        sns.heatmap(grid, ax=ax, cmap="vlag", center=0, vmin=-limit, vmax=limit, annot=values.size <= 300, fmt=".0f",
+                    annot_kws={"fontsize": 6.5}, linewidths=0.5, cbar=i == len(families) - 1, cbar_ax=axes[-1],
+                    cbar_kws={"label": "relative F1 drop (%)"}, yticklabels=i == 0)
+        ax.set(title=family, xlabel="rate", ylabel="model · loss" if i == 0 else "")
+        ax.set_xticklabels([f"{float(t.get_text()):g}" for t in ax.get_xticklabels()], rotation=0)
     return fig
 
 
@@ -159,9 +170,9 @@ def bucket_degradation(summary: pd.DataFrame) -> Figure | None:
             for (model, loss), style in styles.items():
                 curve = _curve(summary, model, loss, family)
                 ax.plot(curve["rate"], 100 * curve[f"f1_{bucket}_mean"], markersize=3.5, **style)
-            ax.set_title(f"{family}: {bucket.replace('_', '-')}")
+            ax.set_title(bucket.replace("_", "-") if row == 0 else "")
+            ax.set_ylabel(f"{family}\nF1 (%)" if col == 0 else "")
             ax.set_xlabel("noise rate (fraction)" if row == len(families) - 1 else "")
-            ax.set_ylabel("F1 (%)" if col == 0 else "")
     _legend(fig, styles)
     return fig
 
@@ -170,7 +181,7 @@ def bucket_degradation(summary: pd.DataFrame) -> Figure | None:
 def precision_recall(summary: pd.DataFrame) -> Figure:
     """A panel per noise family: each system's (recall, precision) trajectory over increasing rate."""
     styles, families = _styles(summary), _families(summary)
-    fig, axes = _grid(len(families), 2.6)
+    fig, axes = _grid(len(families), 2.6, "recall (%)")
     for ax, family in zip(axes, families):
         for (model, loss), style in styles.items():
             curve = _curve(summary, model, loss, family)
@@ -185,6 +196,6 @@ def precision_recall(summary: pd.DataFrame) -> Figure:
         for f1 in range(10, 100, 10):  # iso-F1: P = F1 R / (2R - F1) for R > F1 / 2
             keep = 2 * recall > f1
             ax.plot(recall[keep], f1 * recall[keep] / (2 * recall[keep] - f1), color="0.8", linewidth=0.6, zorder=0)
-        ax.set(title=family, xlabel="recall (%)", ylabel="precision (%)", xlim=xlim, ylim=ylim)
+        ax.set(title=family, ylabel="precision (%)", xlim=xlim, ylim=ylim)
     _legend(fig, styles)
     return fig

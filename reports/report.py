@@ -35,6 +35,7 @@ class Report:
     comparisons: pd.DataFrame
     wilcoxon: pd.DataFrame
     figures: list = field(default_factory=list)  # (FigureSpec, Figure)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -59,11 +60,22 @@ def build_report(
     scores = cell_scores(results)
     summary = summarize(scores, confidence)
     baseline = resolve_baseline(list(dict.fromkeys(results.done["loss"])), baseline)
+    compared = comparisons(results, baseline, resamples, seed, confidence)
     return Report(
         results, baseline, alpha, confidence, resamples, scores, summary, robustness(summary), auc_table(summary),
-        comparisons(results, baseline, resamples, seed, confidence), wilcoxon_table(scores, baseline),
-        draw_figures(summary) if figures and not summary.empty else [],
+        compared, wilcoxon_table(scores, baseline), draw_figures(summary) if figures and not summary.empty else [],
+        [*results.warnings, *_resolution_warning(len(compared), resamples, alpha)],
     )
+
+
+def _resolution_warning(m: int, resamples: int, alpha: float) -> list[str]:
+    """Resampling p-values are at least 2 / (R + 1) (bootstrap); Holm's smallest threshold is alpha / m."""
+    if m == 0 or 2 / (resamples + 1) < alpha / m:
+        return []
+    needed = math.ceil(2 * m / alpha)
+    return [f"{m} comparisons with {resamples:,} resamples: the smallest bootstrap p-value, 2/(R+1) = {2 / (resamples + 1):.2g}, "
+            f"cannot pass Holm's first threshold alpha/m = {alpha / m:.2g}, so no † mark is possible; "
+            f"use --resamples {needed} or more"]
 
 
 # ---------------------------------------------------------------- printing numbers

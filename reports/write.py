@@ -33,4 +33,4 @@ def write_report(
     if pdf_path is not None:
         write_pdf(report, pdf_path)
     return {"n_cells": len(results.cells), "n_failed": len(results.failed), "html": str(html_path),
-            "pdf": None if pdf_path is None else str(pdf_path), "warnings": list(results.warnings)}
+            "pdf": None if pdf_path is None else str(pdf_path), "warnings": list(report.warnings)}

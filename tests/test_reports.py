@@ -265,3 +265,11 @@ def test_stale_results_csv_is_reported_and_ignored(tmp_path):
     assert len(results.warnings) == 1 and table.loc[0, "cell_id"] in results.warnings[0]
     first = build_report(results, resamples=100, figures=False).scores.set_index("cell_id").loc[table.loc[0, "cell_id"]]
     assert first["f1"] != pytest.approx(0.99)
+
+
+def test_too_few_resamples_for_holm_is_warned(results_dir):
+    # 6 comparisons: Holm's first threshold is 0.05 / 6; with R = 100 the smallest bootstrap p is 2 / 101.
+    report = build_report(load_results(results_dir), resamples=100, figures=False)
+    assert len(report.comparisons) == 6 and len(report.warnings) == 1
+    assert "--resamples 240" in report.warnings[0]
+    assert build_report(load_results(results_dir), resamples=300, figures=False).warnings == []
