@@ -126,7 +126,7 @@ def _arguments(model: NoiseModel, step: NoiseStep, inputs: dict[str, Any]) -> di
         value = read_json(step.options[name]) if name in step.options else inputs[name]
         if value is None:
             how = {"low_docs": "pass low_docs= (CLI: --low LOW.json), an aligned low-quality version of the documents",
-                   "profile": f"pass profile= (CLI: --profile P.json) or write {step.name}:{step.rate:g},profile=P.json"}
+                   "profile": f"pass profile= (CLI: --profile P.json) or write {step},profile=P.json"}
             raise CorpusError(f"{step.name} needs {name}: {how[name]}")
         kwargs[name] = value
     return kwargs
