@@ -70,6 +70,7 @@ class ResultsStore:
         cell_id = record["cell_id"]
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{cell_id}-", dir=self.cells_dir))
         try:
+            tmp.chmod(0o755)  # mkdtemp makes it private; results are for sharing
             for name, text in files.items():
                 (tmp / name).write_text(text, encoding="utf-8")
             (tmp / "cell.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

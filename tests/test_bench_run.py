@@ -1,0 +1,221 @@
+"""The matrix runner end to end on the tiny encoder: results agree with the scorer, reruns skip, failures are
+isolated, and a run killed with SIGKILL resumes without losing or repeating finished cells."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from tiny_encoder import tiny_encoder_dir  # noqa: F401
+
+import docrobust.models.train as trainer
+from docrobust.bench.cli import main
+from docrobust.bench.config import load_config
+from docrobust.bench.runner import cell_statuses, run_bench
+from docrobust.bench.store import COLUMNS, ResultsStore
+from docrobust.corpus import facts_from_docs, load_docs, read_json, score
+
+TRAIN, DEV, TEST = (0, 6), (6, 8), (0, 3)
+TINY_MODELS = {"atlop": "emb_size = 64\nblock_size = 16",
+               "docunet": "emb_size = 64\nblock_size = 16\nunet_out_dim = 16\ndown_dim = 16"}
+
+
+def bench_toml(encoder: Path, models=("atlop", "docunet"), losses=("atl", "cmm"), noise=("clean", "fn-uniform:0.5"),
+               extra: str = "") -> str:
+    options = "\n".join(f"[model_options.{m}]\n{TINY_MODELS[m]}" for m in models)
+    return textwrap.dedent(f"""
+        name = "tiny"
+        encoder = "{encoder}"
+        [data]
+        train = "redocred/dev_revised.json"
+        train_range = {list(TRAIN)}
+        dev = "redocred/dev_revised.json"
+        dev_range = {list(DEV)}
+        test = "redocred/test_revised.json"
+        test_range = {list(TEST)}
+        relations = "meta/rel2id.json"
+        [matrix]
+        models = {json.dumps(list(models))}
+        losses = {json.dumps(list(losses))}
+        noise = {json.dumps(list(noise))}
+        seeds = [0]
+        [training]
+        epochs = 1
+        max_len = 128
+        lr_encoder = 1e-3
+        lr_head = 1e-3
+        """) + options + "\n" + extra
+
+
+def write_toml(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "bench.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_encoder_dir, data_dir, tmp_path_factory):  # noqa: F811
+    """2 models x 2 losses x {clean, FN 0.5} x 1 seed through the Python API."""
+    folder = tmp_path_factory.mktemp("bench")
+    cfg = load_config(write_toml(folder, bench_toml(tiny_encoder_dir)), None, data_dir)
+    summary = run_bench(cfg, folder / "results", quiet=True, report=False)
+    return cfg, summary
+
+
+def read_rows(results: Path) -> list[dict]:
+    with open(results / "results.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_matrix_results_agree_with_the_scorer(tiny_run, data_dir):
+    cfg, summary = tiny_run
+    store = ResultsStore(summary.results_dir)
+    assert summary.ok and len(summary.ran) == 8
+    rows = {r["cell_id"]: r for r in read_rows(store.root)}
+    assert set(rows) == {c.cell_id for c in cfg.cells()} and list(next(iter(rows.values()))) == list(COLUMNS)
+    train = load_docs(data_dir / "redocred/dev_revised.json")[slice(*TRAIN)]
+    test = load_docs(data_dir / "redocred/test_revised.json")[slice(*TEST)]
+    for cell in cfg.cells():
+        folder = store.cells_dir / cell.cell_id
+        record = read_json(folder / "cell.json")
+        assert record["status"] == "done" and record["config_hash"] == cell.config_hash and record["error"] is None
+        assert sorted(p.name for p in folder.iterdir()) == ["cell.json", "config.json", "manifest.json",
+                                                             "metrics.json", "result.json", "train_log.jsonl"]
+        recomputed = score(test, read_json(folder / "result.json"), facts_from_docs(train))
+        stored = read_json(folder / "metrics.json")["test"]
+        for key in ("precision", "recall", "f1", "ign_f1"):
+            assert recomputed[key] == pytest.approx(stored[key], abs=1e-12)
+            assert float(rows[cell.cell_id][key]) == pytest.approx(stored[key], abs=1e-12)
+        row = rows[cell.cell_id]
+        assert (row["noise_family"], float(row["rate"])) == (("clean", 0.0) if cell.noise == "clean" else ("fn-uniform", 0.5))
+        manifest = read_json(folder / "manifest.json")
+        assert float(row["achieved_rate"]) == manifest["achieved_rate"]
+        assert manifest["achieved_rate"] == (0.0 if cell.noise == "clean" else pytest.approx(0.5, abs=0.05))
+    assert len(list(store.noisy_dir.glob("*.manifest.json"))) == 2  # one noisy set per (spec, seed), shared by 4 cells
+    assert (store.root / "results.parquet").is_file() and (store.root / "bench.json").is_file()
+
+
+def must_not_train(*args, **kwargs):
+    raise AssertionError("a cell with a current result was trained again")
+
+
+def test_rerun_skips_done_cells_and_a_config_change_marks_only_its_cells(tiny_run, data_dir, tiny_encoder_dir, tmp_path):  # noqa: F811
+    cfg, summary = tiny_run
+    again = run_bench(cfg, summary.results_dir, quiet=True, report=False, train_fn=must_not_train)
+    assert again.ran == [] and again.ok
+    changed = load_config(write_toml(tmp_path, bench_toml(tiny_encoder_dir, extra="[loss_options.cmm]\nm = 0.3\n")),
+                          None, data_dir)
+    statuses = cell_statuses(ResultsStore(summary.results_dir), changed.cells())
+    assert {c: s for c, s in statuses.items() if s != "done"} == {c.cell_id: "stale" for c in changed.cells()
+                                                                   if c.loss == "cmm"}
+
+
+def test_plan_and_status_commands(tiny_run, data_dir, capsys):
+    cfg, summary = tiny_run
+    with pytest.raises(SystemExit) as e:
+        main(["--data-dir", str(data_dir), "bench", "plan", cfg.source, "--out", str(summary.results_dir)])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    listed = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:-1]}
+    assert listed == {c.cell_id: "done" for c in cfg.cells()} and out.splitlines()[-1].startswith("8 cells: 8 done")
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "status", str(summary.results_dir)])
+    assert e.value.code == 0 and capsys.readouterr().out.count("done ") == 8
+
+
+def test_failed_cell_is_isolated_and_retried_through_the_cli(tiny_encoder_dir, data_dir, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """A CLI run whose cmm cell raises: recorded with its traceback, the atl cell finishes, exit 1; --retry-failed."""
+    real_train, calls = trainer.train, []
+
+    def flaky(config, *args, **kwargs):
+        calls.append(config.loss)
+        if config.loss == "cmm" and (tmp_path / "break").exists():
+            raise RuntimeError("boom: forced failure")
+        return real_train(config, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train", flaky)
+    (tmp_path / "break").touch()
+    toml = write_toml(tmp_path, bench_toml(tiny_encoder_dir, models=("atlop",), noise=("clean",)))
+    out = tmp_path / "results"
+    args = ["--data-dir", str(data_dir), "bench", "run", str(toml), "--out", str(out), "--quiet", "--no-report"]
+
+    def run(*extra: str) -> int:
+        with pytest.raises(SystemExit) as e:
+            main(args + list(extra))
+        return e.value.code
+
+    assert run() == 1
+    failed = read_json(out / "cells/atlop__cmm__clean__s0/cell.json")
+    assert failed["status"] == "failed" and failed["error"] == "RuntimeError: boom: forced failure"
+    assert "Traceback" in failed["traceback"] and "boom" in failed["traceback"]
+    assert not (out / "cells/atlop__cmm__clean__s0/metrics.json").exists()
+    assert read_json(out / "cells/atlop__atl__clean__s0/cell.json")["status"] == "done"
+    assert {r["cell_id"]: r["status"] for r in read_rows(out)} == {"atlop__atl__clean__s0": "done",
+                                                                    "atlop__cmm__clean__s0": "failed"}
+    assert "failed: atlop__cmm__clean__s0: RuntimeError: boom" in capsys.readouterr().err
+    assert run() == 1 and calls == ["atl", "cmm"]           # without --retry-failed nothing runs again
+    (tmp_path / "break").unlink()
+    assert run("--retry-failed") == 0 and calls == ["atl", "cmm", "cmm"]
+    assert {r["status"] for r in read_rows(out)} == {"done"} and not list((out / "cells").glob(".*"))
+
+
+RUNNER_SCRIPT = """
+import os, sys
+from docrobust.bench.config import load_config
+from docrobust.bench.runner import run_bench
+from docrobust.corpus import sha256_json
+import docrobust.models.train as trainer
+
+real_train = trainer.train
+
+def counting_train(config, train_docs, *args, **kwargs):
+    metrics = real_train(config, train_docs, *args, **kwargs)
+    with open(os.environ["MARKER"], "a") as f:   # one line per finished training: (model, loss, training set)
+        f.write(f"{config.model} {config.loss} {sha256_json(train_docs)[:12]}\\n")
+    return metrics
+
+config, data_dir, out = sys.argv[1:]
+summary = run_bench(load_config(config, None, data_dir), out, quiet=True, report=False, train_fn=counting_train)
+sys.exit(0 if summary.ok else 1)
+"""
+
+
+def test_sigkill_mid_matrix_then_resume(tiny_encoder_dir, data_dir, tmp_path):  # noqa: F811
+    toml = write_toml(tmp_path, bench_toml(tiny_encoder_dir, models=("atlop",)))
+    script = tmp_path / "run_matrix.py"
+    script.write_text(RUNNER_SCRIPT, encoding="utf-8")
+    out, cells = tmp_path / "results", tmp_path / "results" / "cells"
+    command = [sys.executable, str(script), str(toml), str(data_dir), str(out)]
+
+    env = {**os.environ, "MARKER": str(tmp_path / "first.txt")}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not (cells.is_dir() and any(not p.name.startswith(".") for p in cells.iterdir())):
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "no cell finished in 240 s"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished_before = {p.name for p in cells.iterdir() if not p.name.startswith(".")}
+    assert 1 <= len(finished_before) < 4, "the kill must land mid-matrix"
+    # a cell being written when the runner died: complete-looking, but under its temporary name
+    planted = cells / ".tmp-atlop__atl__clean__s0-dead"
+    planted.mkdir()
+    (planted / "cell.json").write_text(json.dumps({"cell_id": "ghost", "status": "done"}), encoding="utf-8")
+
+    env["MARKER"] = str(tmp_path / "second.txt")
+    assert subprocess.run(command, env=env, capture_output=True, timeout=300).returncode == 0
+    first = (tmp_path / "first.txt").read_text().split("\n")[:-1] if (tmp_path / "first.txt").exists() else []
+    second = (tmp_path / "second.txt").read_text().split("\n")[:-1]
+    assert len(second) == len(set(second)) == 4 - len(finished_before)  # finished cells were not trained again
+    assert len(set(first) | set(second)) == 4
+    assert sorted(p.name for p in cells.iterdir()) == sorted(c["cell_id"] for c in read_rows(out))
+    assert len(read_rows(out)) == 4 and {r["status"] for r in read_rows(out)} == {"done"}
