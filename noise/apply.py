@@ -36,6 +36,8 @@ def apply_noise(docs: list[Doc], spec: str, seed: int, *, low_docs: list[Doc] | 
     `low_docs`: the aligned low-quality version for `mixed`; `profile`: a measure_profile() result for
     `real` (or name its file in the spec); `source_sha256`: the input file's sha256, recorded as is
     (without it the sha256 of the JSON value is recorded). Same input, spec and seed: same output.
+    The manifest's achieved_rate is changed triples / input positives; a step's achieved_rate is in
+    its model's unit (the same, except documents for mixed).
     """
     steps = parse_spec(spec)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
