@@ -109,8 +109,9 @@ def _mark_legend(report: Report) -> str:
 
 
 def main_table(report: Report, family: str) -> pd.DataFrame:
-    """Printed mean ± std (over seeds) of P, R, F1 and Ign F1 in % for one noise family."""
+    """Printed mean ± std (over seeds) of P, R, F1 and Ign F1 in % for one noise family, and the F1 drop from clean."""
     rows = report.summary[report.summary["noise_family"] == family]
+    drops = rows[["model", "loss", "noise"]].merge(report.drops, how="left", on=["model", "loss", "noise"])
     mark = marks(report)
     return pd.DataFrame({
         "model": rows["model"], "loss": rows["loss"], "noise": rows["noise"],
@@ -121,6 +122,8 @@ def main_table(report: Report, family: str) -> pd.DataFrame:
         "F1 (%)": [f"{pct_std(m, s)} {mark.get((a, b, c), '')}".rstrip() for m, s, a, b, c in
                    zip(rows["f1_mean"], rows["f1_std"], rows["model"], rows["loss"], rows["noise"])],
         "Ign F1 (%)": [pct_std(m, s) for m, s in zip(rows["ign_f1_mean"], rows["ign_f1_std"])],
+        "F1 drop (pts)": drops["drop"].map(pct).to_numpy(),
+        "relative drop (%)": drops["rel_drop"].map(lambda x: pct(x, 1)).to_numpy(),
     }).reset_index(drop=True)
 
 
@@ -137,17 +140,11 @@ def comparison_table(report: Report, family: str) -> pd.DataFrame:
 
 def sections(report: Report) -> list[Table]:
     """The printed tables in report order (configuration and provenance are rendered separately)."""
-    summary, families = report.summary, list(dict.fromkeys(report.summary["noise_family"]))
-    tables = [Table(f"Results: {family}", f"Test scores in %, mean ± sample std over seeds. {_mark_legend(report)}",
+    families = list(dict.fromkeys(report.summary["noise_family"]))
+    tables = [Table(f"Results: {family}",
+                    "Test scores in %, mean ± sample std over seeds; F1 drop = F1_clean − F1 in points (means over seeds), "
+                    f"relative drop = drop / F1_clean. {_mark_legend(report)}",
                     main_table(report, family)) for family in families]
-    if not report.drops.empty:
-        tables.append(Table(
-            "Robustness: F1 drop from clean",
-            "drop = F1_clean − F1_noisy (F1 points, means over seeds); relative = drop / F1_clean.",
-            pd.DataFrame({"model": report.drops["model"], "loss": report.drops["loss"], "noise": report.drops["noise"],
-                          "rate": report.drops["rate"].map("{:g}".format), "F1 clean (%)": report.drops["f1_clean"].map(pct),
-                          "F1 (%)": report.drops["f1_mean"].map(pct), "drop (pts)": report.drops["drop"].map(pct),
-                          "relative drop (%)": report.drops["rel_drop"].map(lambda x: pct(x, 1))})))
     if not report.auc.empty:
         tables.append(Table(
             "Robustness: normalized area under the F1–rate curve",
