@@ -274,3 +274,19 @@ def test_too_few_resamples_for_holm_is_warned(results_dir):
     assert len(report.comparisons) == 6 and len(report.warnings) == 1
     assert "--resamples 240" in report.warnings[0]
     assert build_report(load_results(results_dir), resamples=300, figures=False).warnings == []
+
+
+def test_degenerate_folders_still_give_a_report(tmp_path):
+    failed = write_synthetic_results(tmp_path / "failed", models=("m",), losses=("a", "b"), noise={}, seeds=(0,), n_failed=2)
+    summary = write_report(failed, tmp_path / "failed.html", resamples=200)
+    text = Path(summary["html"]).read_text()
+    assert summary["n_failed"] == 2 and "data:image/png" not in text
+    assert len(frame(Tables(text).tables["Failed cells"])) == 2
+
+    one_seed = write_synthetic_results(tmp_path / "one", noise={"real": (0.3,)}, seeds=(0,), n_failed=0)
+    report = build_report(load_results(one_seed), resamples=200)
+    assert report.summary["n_seeds"].eq(1).all() and report.summary["f1_std"].isna().all()
+    assert report.summary["f1_ci"].isna().all()  # no t-band from one seed
+    write_report(one_seed, tmp_path / "one.html", resamples=200)
+    printed = frame(Tables((tmp_path / "one.html").read_text()).tables["Results: real"])["F1 (%)"]
+    assert not printed.str.contains("±").any()  # mean alone: no std from one seed
