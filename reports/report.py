@@ -16,7 +16,8 @@ from docrobust.reports.tables import (auc_table, cell_scores, comparisons, resol
                                       summarize, wilcoxon_table)
 
 MARKS = {"p_bootstrap_holm": "†", "p_permutation_holm": "‡"}
-TEST_NAMES = {"p_bootstrap_holm": "paired bootstrap over documents", "p_permutation_holm": "approximate randomization over documents"}
+TEST_NAMES = {"p_bootstrap_holm": "paired bootstrap over documents",
+              "p_permutation_holm": "approximate randomization over documents"}
 
 
 @dataclass
@@ -190,8 +191,9 @@ def provenance(report: Report) -> list[Table]:
         tables.append(Table("Data hashes (SHA-256)", "Distinct input files and how many cells used each.",
                             hashes[shared].fillna("–").groupby(shared, sort=False).size().rename("cells").reset_index()))
     if "noisy_train" in hashes.columns:
-        tables.append(Table("Noisy training sets (SHA-256)", "One per cell.",
-                            hashes[["cell_id", "noisy_train"]].fillna("–")))
+        per_cell = hashes[["cell_id", "noisy_train"]].merge(results.cells[["cell_id", "config_hash"]], on="cell_id")
+        tables.append(Table("Noisy training sets (SHA-256)", "One per cell, with the hash of the cell's configuration.",
+                            per_cell.fillna("–")))
     return tables
 
 
@@ -208,6 +210,7 @@ def overview(report: Report) -> Table:
         "noise families": ", ".join(dict.fromkeys(cells["noise_family"])),
         "seeds": ", ".join(map(str, sorted(cells["seed"].unique()))),
         "test documents": str(n_docs),
+        "training time": f"{cells['train_seconds'].sum() / 3600:.2f} h over all cells",
         "baseline loss": report.baseline or "–",
         "resamples": f"{report.n_resamples:,} (paired bootstrap and approximate randomization)",
         "significance level": f"{report.alpha:g} after Holm; confidence {report.confidence:.0%}",

@@ -7,7 +7,6 @@ cache: every score in a report is recomputed from the per-document counts in
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +35,6 @@ class CellCounts:
     docs: np.ndarray
     unknown: np.ndarray
     buckets: dict[str, np.ndarray]
-    best_epoch: int | None = None
 
     def total(self) -> np.ndarray:
         """(4,) micro counts over the whole test set."""
@@ -49,7 +47,7 @@ class Results:
 
     path: Path
     config: dict
-    cells: pd.DataFrame  # one row per cell; META_FIELDS + error, traceback, config_hash, train_seconds
+    cells: pd.DataFrame  # one row per cell; META_FIELDS + error, config_hash, train_seconds
     counts: dict[str, CellCounts]
     versions: dict[str, dict]  # cell_id -> versions
     data_hashes: dict[str, dict]  # cell_id -> data hashes
@@ -90,7 +88,7 @@ def _counts(metrics: dict, split: str, path: Path) -> CellCounts:
         if name in score.get("breakdown", {}):
             where = f"{split}.breakdown.{name}"
             buckets[name] = np.array([*(float(_field(metrics, f"{where}.{k}", path)) for k in ("tp", "n_pred", "n_gold")), 0.0])
-    return CellCounts(titles, docs, unknown, buckets, metrics.get("best_epoch"))
+    return CellCounts(titles, docs, unknown, buckets)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -125,7 +123,6 @@ def load_results(results_dir: str | Path, split: str = "test") -> Results:
         row = {name: _field(cell, name, cell_path) for name in META_FIELDS}
         row["rate"], row["achieved_rate"] = float(row["rate"]), float(row["achieved_rate"] or 0.0)
         row["error"] = cell.get("error") or ""
-        row["traceback"] = cell.get("traceback") or ""
         row["config_hash"] = cell.get("config_hash", "")
         row["train_seconds"] = float((cell.get("timing") or {}).get("train_seconds") or np.nan)
         versions[cell_id] = cell.get("versions") or {}
@@ -137,7 +134,7 @@ def load_results(results_dir: str | Path, split: str = "test") -> Results:
         rows.append(row)
         if row["status"] != csv_row["status"]:
             warnings.append(f"results.csv says cell {cell_id} is {csv_row['status']!r}, cell.json says {row['status']!r}")
-    cells = pd.DataFrame(rows, columns=[*META_FIELDS, "error", "traceback", "config_hash", "train_seconds"])
+    cells = pd.DataFrame(rows, columns=[*META_FIELDS, "error", "config_hash", "train_seconds"])
     results = Results(root, config, cells, counts, versions, hashes, warnings)
     _check_titles(results)
     if split == "test":  # the CSV caches test scores only

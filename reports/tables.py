@@ -3,7 +3,7 @@
 cell_scores -> one row per finished cell; summarize -> mean ± std over seeds per
 model × loss × noise cell; robustness / auc_table -> degradation relative to clean;
 comparisons / wilcoxon_table -> significance of each loss against the baseline loss.
-Scores are fractions in [0, 1]; `display` turns them into the printed percentages.
+Scores are fractions in [0, 1]; docrobust.reports.report prints them as percentages.
 """
 from __future__ import annotations
 
