@@ -19,7 +19,7 @@
     [model_options.atlop]
     [execution]
     backend = "local"                   # "local" (joblib loky processes) or "dask" (an existing cluster)
-    n_jobs = 1; gpus_per_run = 1; scheduler = "tcp://host:8786"
+    n_jobs = 1; gpus_per_run = 1; scheduler = "tcp://host:8786"   # gpus_per_run = 0: CPU only
     [profile.quick]                     # any of the above; deep-merged over the base by --profile quick
 
 Validation reports every problem at once, one line each, naming the key path where the value was written
@@ -361,9 +361,9 @@ def _check_execution(execution: dict, where, problems: list[str]) -> None:
     if execution["backend"] not in BACKENDS:
         problems.append(f"{where('execution', 'backend')}: unknown backend {execution['backend']!r}"
                         f"{_suggest(execution['backend'], BACKENDS)}; known: {', '.join(BACKENDS)}")
-    for key in ("n_jobs", "gpus_per_run"):
-        if execution[key] < 1:
-            problems.append(f"{where('execution', key)}: must be >= 1, got {execution[key]}")
+    for key, least in (("n_jobs", 1), ("gpus_per_run", 0)):  # gpus_per_run = 0: CPU runs
+        if execution[key] < least:
+            problems.append(f"{where('execution', key)}: must be >= {least}, got {execution[key]}")
     if execution["backend"] == "dask" and "scheduler" not in execution:
         problems.append(f"{where('execution', 'scheduler')}: the dask backend needs a scheduler address "
                         f"(e.g. \"tcp://host:8786\")")

@@ -399,8 +399,9 @@ def register_backend(name: str):
 
 @register_backend("local")
 def local_backend(tasks: Iterable[Task], execution: dict) -> Iterator[Outcome]:
-    """In-process for one job; else loky processes, one per GPU when there are GPUs, else n_jobs on CPU."""
-    n_gpus = _local_gpu_count()
+    """In-process for one job; else loky processes: one per `gpus_per_run` GPUs when there are GPUs (and
+    gpus_per_run > 0), else n_jobs on CPU with the cores divided among them."""
+    n_gpus = _local_gpu_count() if execution["gpus_per_run"] else 0
     n_jobs = max(1, n_gpus // execution["gpus_per_run"]) if n_gpus else execution["n_jobs"]
     if n_jobs == 1 and not n_gpus:
         yield from map(run_cell, tasks)

@@ -22,7 +22,7 @@ from docrobust.bench.runner import cell_statuses, run_bench
 from docrobust.bench.store import COLUMNS, ResultsStore
 from docrobust.corpus import facts_from_docs, load_docs, read_json, score
 
-TRAIN, DEV, TEST = (0, 6), (6, 8), (0, 3)
+TRAIN, DEV, TEST = (0, 4), (4, 6), (0, 2)
 TINY_MODELS = {"atlop": "emb_size = 64\nblock_size = 16",
                "docunet": "emb_size = 64\nblock_size = 16\nunet_out_dim = 16\ndown_dim = 16"}
 
