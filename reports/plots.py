@@ -9,6 +9,7 @@ rendering on save). Encoding, readable in grayscale: colour and marker by loss
 from __future__ import annotations
 
 import textwrap
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
@@ -147,9 +148,11 @@ def relative_drop_heatmap(summary: pd.DataFrame) -> Figure | None:
     axes = fig.subplots(1, len(families) + 1, width_ratios=[g.shape[1] for g in grids] + [0.3], squeeze=False)[0]
     for i, (ax, family, grid) in enumerate(zip(axes, families, grids)):
         grid = grid.reindex(systems)
-        sns.heatmap(grid, ax=ax, cmap="vlag", center=0, vmin=-limit, vmax=limit, annot=values.size <= 300, fmt=".0f",
-                    annot_kws={"fontsize": 6.5}, linewidths=0.5, cbar=i == len(families) - 1, cbar_ax=axes[-1],
-                    cbar_kws={"label": "relative F1 drop (%)"}, yticklabels=i == 0)
+        with warnings.catch_warnings():  # seaborn 0.13 calls Colormap.set_bad, pending deprecation in matplotlib
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            sns.heatmap(grid, ax=ax, cmap="vlag", center=0, vmin=-limit, vmax=limit, annot=values.size <= 300,
+                        fmt=".1f" if values.size <= 60 else ".0f", annot_kws={"fontsize": 6.5}, linewidths=0.5, cbar=i == len(families) - 1, cbar_ax=axes[-1],
+                        cbar_kws={"label": "relative F1 drop (%)"}, yticklabels=i == 0)
         ax.set(title=family, xlabel="rate", ylabel="model · loss" if i == 0 else "")
         ax.set_xticklabels([f"{float(t.get_text()):g}" for t in ax.get_xticklabels()], rotation=0)
     return fig
@@ -177,7 +180,8 @@ def bucket_degradation(summary: pd.DataFrame) -> Figure | None:
     return fig
 
 
-@figure("precision_recall", "Precision against recall as the noise rate grows (hollow marker: clean; labels: largest rate); grey curves are iso-F1 lines.")
+@figure("precision_recall", "Precision against recall as the noise rate grows (hollow marker: clean; coloured label: "
+        "largest rate); grey curves are iso-F1 lines.")
 def precision_recall(summary: pd.DataFrame) -> Figure:
     """A panel per noise family: each system's (recall, precision) trajectory over increasing rate."""
     styles, families = _styles(summary), _families(summary)
@@ -194,8 +198,13 @@ def precision_recall(summary: pd.DataFrame) -> Figure:
         xlim, ylim = ax.get_xlim(), ax.get_ylim()  # the data's; iso-F1 lines must not widen them
         recall = np.linspace(0.5, 100, 400)
         for f1 in range(10, 100, 10):  # iso-F1: P = F1 R / (2R - F1) for R > F1 / 2
-            keep = 2 * recall > f1
-            ax.plot(recall[keep], f1 * recall[keep] / (2 * recall[keep] - f1), color="0.8", linewidth=0.6, zorder=0)
+            r = recall[2 * recall > f1]
+            p = f1 * r / (2 * r - f1)
+            ax.plot(r, p, color="0.8", linewidth=0.6, zorder=0)
+            inside = np.flatnonzero((r >= xlim[0]) & (r <= xlim[1]) & (p >= ylim[0]) & (p <= ylim[1]))
+            if inside.size:  # label where the line leaves the panel
+                ax.annotate(f"F1={f1}", (r[inside[-1]], p[inside[-1]]), fontsize=6.5, color="0.55",
+                            ha="right", va="bottom", zorder=0)
         ax.set(title=family, ylabel="precision (%)", xlim=xlim, ylim=ylim)
     _legend(fig, styles)
     return fig
