@@ -6,6 +6,7 @@ import re
 import shutil
 import statistics
 import subprocess
+import sys
 from collections import defaultdict
 from html.parser import HTMLParser
 from pathlib import Path
@@ -290,3 +291,11 @@ def test_degenerate_folders_still_give_a_report(tmp_path):
     write_report(one_seed, tmp_path / "one.html", resamples=200)
     printed = frame(Tables((tmp_path / "one.html").read_text()).tables["Results: real"])["F1 (%)"]
     assert not printed.str.contains("±").any()  # mean alone: no std from one seed
+
+
+def test_reports_need_neither_torch_nor_other_layers():
+    code = ("import sys, docrobust.reports, docrobust.bench.commands.report; "
+            "bad = [m for m in sys.modules if m == 'torch' or m.startswith(('docrobust.models', 'docrobust.noise'))]; "
+            "print(bad); sys.exit(bool(bad))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
