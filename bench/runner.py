@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_json, dumps_json, facts_from_docs,
-                              load_docs, load_train_facts, read_json, save_docs, sha256_json)
+                              load_docs, load_train_facts, read_json, save_docs, sha256_json, validate_docs)
 
 from .config import BenchConfig, Cell
 from .store import CELL_FILES, FileHashCache, ResultsStore
@@ -193,22 +193,31 @@ class _Preparer:
         # tokenized features are cached on this machine's disk; dask workers may not share it
         self.cache_dir = str(store.root / ".cache" / "features") if execution["backend"] == "local" else None
         self._inputs: dict | None = None
+        self._side: dict[str, Any] = {}
         self._noisy: dict[str, tuple[list[dict], dict, str]] = {}
 
     def inputs(self) -> dict:
-        """Clean splits (sliced), low-quality labels, noise profile, relations and Ign-F1 facts, loaded once."""
+        """Clean splits (sliced, each file read once), relations and Ign-F1 facts, loaded on first use."""
         if self._inputs is None:
-            data = self.cfg.data
-            docs = {k: _sliced(load_docs(data[k]["path"]), data[k].get("range")) for k in ("train", "dev", "test")}
+            data, raw = self.cfg.data, {}
+            for key in ("train", "dev", "test"):
+                path = data[key]["path"]
+                raw.setdefault(path, read_json(path))
+            docs = {k: _split(raw[data[k]["path"]], data[k]["path"], data[k].get("range")) for k in ("train", "dev", "test")}
             rel = data["relations"]
             relations = (RelationInventory.load(rel["path"]) if "path" in rel
                          else RelationInventory.from_docs(docs["train"] + docs["dev"] + docs["test"]))
             facts = (load_train_facts(data["train_facts"]["path"]) if "train_facts" in data
                      else facts_from_docs(docs["train"]))
-            self._inputs = {**docs, "relations": relations, "train_facts": facts,
-                            "low": load_docs(data["low"]["path"]) if "low" in data else None,
-                            "profile": read_json(data["profile"]["path"]) if "profile" in data else None}
+            self._inputs = {**docs, "relations": relations, "train_facts": facts}
         return self._inputs
+
+    def side_input(self, key: str) -> Any:
+        """The low-quality labels (`low`, validated) or the noise profile, read once, only for specs that need them."""
+        if key not in self._side:
+            path = self.cfg.data[key]["path"]
+            self._side[key] = load_docs(path) if key == "low" else read_json(path)
+        return self._side[key]
 
     def noisy_train(self, spec: str, seed: int) -> tuple[list[dict], dict, str]:
         """(noisy docs, manifest, sha256 of the cached file) for (train content, spec, seed), built once."""
@@ -224,10 +233,9 @@ class _Preparer:
         if docs_path.is_file() and manifest_path.is_file():
             docs, manifest = read_json(docs_path), read_json(manifest_path)
         else:
-            inputs = self.inputs()
             docs, manifest = noise.apply_noise(
-                inputs["train"], spec, seed, low_docs=inputs["low"] if noise.needs_low_docs(spec) else None,
-                profile=inputs["profile"] if noise.needs_profile(spec) else None,
+                self.inputs()["train"], spec, seed, low_docs=self.side_input("low") if noise.needs_low_docs(spec) else None,
+                profile=self.side_input("profile") if noise.needs_profile(spec) else None,
                 source_sha256=None if "range" in data["train"] else data["train"]["sha256"])
             save_docs(docs, docs_path)              # docs first: the manifest marks the pair complete
             atomic_write_json(manifest_path, manifest)
@@ -281,8 +289,16 @@ class _Preparer:
         return record
 
 
-def _sliced(docs: list[dict], rng: list[int] | None) -> list[dict]:
-    return docs if rng is None else docs[rng[0]:rng[1]]
+def _split(raw: Any, path: str, rng: list[int] | None) -> list[dict]:
+    """Documents [start, stop) of a file's JSON value, validated (only the slice that is used)."""
+    docs = raw[rng[0]:rng[1]] if rng is not None and isinstance(raw, list) else raw
+    source = path if rng is None else f"{path}[{rng[0]}:{rng[1]}]"
+    problems = validate_docs(docs, source=source)
+    if problems:
+        raise CorpusError(problems)
+    if rng is not None and len(docs) < rng[1] - rng[0]:
+        raise CorpusError(f"{path}: range {rng} asks for documents past the file's {len(raw)}")
+    return docs
 
 
 def _runtime_settings(cfg: BenchConfig, execution: dict, quiet: bool) -> dict:

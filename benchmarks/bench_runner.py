@@ -1,0 +1,139 @@
+"""Runner overhead against a tiny-model cell, and `bench plan` on a 1,000-cell matrix with results present.
+
+    python benchmarks/bench_runner.py [--data-dir DIR]
+
+Goals, printed as ratios measured in this one run:
+  1. the driver's time per cell outside training (preparing the task, noisy-set cache, persisting the cell,
+     rebuilding results.csv; the one-off input loading and the final parquet write spread over the cells)
+     is under 1% of one tiny-model cell's time;
+  2. planning a 1,000-cell matrix whose results are all present (what `docrobust bench plan` does after
+     its imports: load and validate bench.toml, hash inputs through the cache, expand, read 1,000 cell
+     records) takes under 2 s.
+Needs the real data (DOCROBUST_DATA or --data-dir); builds the tiny test encoder in a temporary folder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # tiny_encoder.py
+
+from docrobust.bench.config import load_config  # noqa: E402
+from docrobust.bench.runner import cell_statuses, hash_cache, run_bench  # noqa: E402
+from docrobust.bench.store import ResultsStore  # noqa: E402
+from docrobust.corpus import atomic_write_json  # noqa: E402
+from docrobust.corpus.data import resolve_data_dir  # noqa: E402
+
+TOML = """
+name = "bench"
+encoder = "{encoder}"
+[data]
+train = "redocred/dev_revised.json"
+train_range = [0, 8]
+dev = "redocred/dev_revised.json"
+dev_range = [8, 12]
+test = "redocred/test_revised.json"
+test_range = [0, 4]
+relations = "meta/rel2id.json"
+[matrix]
+models = {models}
+losses = {losses}
+noise = {noise}
+seeds = {seeds}
+[training]
+epochs = 1
+max_len = 256
+[model_options.atlop]
+emb_size = 64
+block_size = 16
+"""
+
+
+def write_toml(folder: Path, encoder: Path, models, losses, noise, seeds) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "bench.toml"
+    path.write_text(TOML.format(encoder=encoder, models=json.dumps(models), losses=json.dumps(losses),
+                                noise=json.dumps(noise), seeds=json.dumps(seeds)), encoding="utf-8")
+    return path
+
+
+def instant_train(config, train_docs, dev_docs, test_docs, *, relations, train_facts, out_dir, cache_dir=None):
+    """A trainer that predicts nothing at once: what is left of a cell's time is the runner's."""
+    metrics = {"best_epoch": 1, "dev": {"f1": 0.0}, "test": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "ign_f1": 0.0},
+               "epochs": []}
+    atomic_write_json(Path(out_dir) / "result.json", [])
+    atomic_write_json(Path(out_dir) / "metrics.json", metrics)
+    return metrics
+
+
+def tiny_cell_seconds(tmp: Path, data_dir: Path, encoder: Path) -> tuple[float, float]:
+    """(mean seconds of a real tiny-model cell, the runner's overhead per cell in that same run)."""
+    cfg = load_config(write_toml(tmp / "tiny", encoder, ["atlop"], ["atl", "cmm"], ["clean", "fn-uniform:0.5"], [0]),
+                      None, data_dir)
+    summary = run_bench(cfg, tmp / "tiny" / "results", quiet=True, report=False)
+    store = ResultsStore(summary.results_dir)
+    seconds = [store.read_cell(c)["timing"]["total_seconds"] for c in summary.ran]
+    return statistics.mean(seconds), summary.overhead_seconds / len(summary.ran)
+
+
+def runner_overhead(tmp: Path, data_dir: Path, encoder: Path, n_seeds: int) -> tuple[float, int]:
+    """Driver seconds per cell over a matrix of instant cells (models x losses x noise x seeds)."""
+    cfg = load_config(write_toml(tmp / "overhead", encoder, ["atlop", "docunet"], ["atl", "cmm"],
+                                 ["clean", "fn-uniform:0.5"], list(range(n_seeds))), None, data_dir)
+    summary = run_bench(cfg, tmp / "overhead" / "results", quiet=True, report=False, train_fn=instant_train)
+    return summary.overhead_seconds / len(summary.ran), len(summary.ran)
+
+
+def plan_seconds(tmp: Path, data_dir: Path, encoder: Path) -> tuple[float, int]:
+    """Wall seconds of the plan path on 2 x 5 x 10 x 10 = 1,000 cells, all with results present."""
+    noise = ["clean"] + [f"fn-uniform:{r / 10:g}" for r in range(1, 10)]
+    toml = write_toml(tmp / "plan", encoder, ["atlop", "docunet"], ["atl", "cmm", "afl", "pu", "bce"], noise,
+                      list(range(10)))
+    store = ResultsStore(tmp / "plan" / "results")
+    for cell in load_config(toml, None, data_dir, check_names=False).cells():  # results present
+        store.write_cell({"cell_id": cell.cell_id, "status": "done", "config_hash": cell.config_hash}, {})
+    hash_cache(store)  # warm the file-hash cache as a first plan would
+    cache = hash_cache(store)
+    load_config(toml, None, data_dir, check_names=False, hash_file=cache)
+    cache.save()
+
+    t0 = time.perf_counter()
+    cache = hash_cache(store)
+    cells = load_config(toml, None, data_dir, check_names=False, hash_file=cache).cells()
+    statuses = cell_statuses(store, cells)
+    lines = [f"{c.cell_id}  {statuses[c.cell_id]}" for c in cells]
+    seconds = time.perf_counter() - t0
+    assert len(lines) == 1000 and set(statuses.values()) == {"done"}
+    return seconds, len(cells)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--seeds", type=int, default=10, help="seeds of the instant-cell matrix (8 cells each)")
+    args = parser.parse_args()
+    data_dir = resolve_data_dir(args.data_dir)
+    from tiny_encoder import _texts, build_tiny_encoder
+
+    with tempfile.TemporaryDirectory(prefix="bench-runner-") as tmp:
+        tmp = Path(tmp)
+        encoder = build_tiny_encoder(_texts(), tmp / "encoder")
+        cell, overhead_real = tiny_cell_seconds(tmp, data_dir, encoder)
+        overhead, n_cells = runner_overhead(tmp, data_dir, encoder, args.seeds)
+        plan, n_plan = plan_seconds(tmp, data_dir, encoder)
+    print(f"tiny-model cell: {cell:.2f} s (mean of 4)")
+    print(f"runner overhead per cell, {n_cells} instant cells: {overhead * 1000:.1f} ms = "
+          f"{overhead / cell:.2%} of a tiny cell (goal < 1%)")
+    print(f"runner overhead per cell, the 4 tiny cells themselves: {overhead_real * 1000:.1f} ms = "
+          f"{overhead_real / cell:.2%} of a tiny cell")
+    print(f"bench plan, {n_plan} cells with results present: {plan:.3f} s = {plan / 2.0:.2f} x the 2 s goal")
+
+
+if __name__ == "__main__":
+    main()
