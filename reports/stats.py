@@ -65,24 +65,25 @@ class Resamples:
 
     weights: np.ndarray
     swaps: np.ndarray
+    max_weight: float  # bounds every resampled sum (see _weighted_sums)
 
     @classmethod
     def draw(cls, n_docs: int, n_resamples: int = 10_000, seed: int = 0) -> "Resamples":
         rng = np.random.default_rng(seed)
         weights = rng.multinomial(n_docs, np.full(n_docs, 1.0 / n_docs), size=n_resamples)
         swaps = rng.integers(0, 2, size=(n_resamples, n_docs))
-        return cls(weights.astype(np.float32), swaps.astype(np.float32))
+        return cls(weights.astype(np.float32), swaps.astype(np.float32), float(weights.max(initial=1)))
 
 
-def _weighted_sums(weights: np.ndarray, docs: np.ndarray) -> np.ndarray:
+def _weighted_sums(weights: np.ndarray, docs: np.ndarray, max_weight: float) -> np.ndarray:
     """(R, D) weights @ (S, D, 4) per-document counts -> (R, S, 4) resampled sums (exact integers).
 
     float32 halves the matmul time and is exact while every sum stays below 2^24; a sum is
-    at most max(weight) * sum(|counts|), and larger inputs fall back to float64.
+    at most max_weight * sum(|counts|), and larger inputs fall back to float64.
     """
     n_seeds, n_docs, n_counts = docs.shape
     flat = docs.transpose(1, 0, 2).reshape(n_docs, n_seeds * n_counts)
-    exact32 = weights.max(initial=0) * np.abs(flat).sum(axis=0).max(initial=0) < 2**24
+    exact32 = max_weight * np.abs(flat).sum(axis=0).max(initial=0) < 2**24
     dtype = np.float32 if exact32 else np.float64
     return (weights.astype(dtype, copy=False) @ flat.astype(dtype)).astype(np.float64).reshape(-1, n_seeds, n_counts)
 
@@ -132,13 +133,13 @@ def paired_test(
     delta = float(f1_difference(total_a, total_b))
     n = resamples.weights.shape[0]
 
-    both = _weighted_sums(resamples.weights, np.concatenate([a, b]))  # (R, 2S, 4)
+    both = _weighted_sums(resamples.weights, np.concatenate([a, b]), resamples.max_weight)  # (R, 2S, 4)
     boot = f1_difference(both[:, : a.shape[0]] + offset_a, both[:, a.shape[0] :] + offset_b)  # (R,)
     low, high = np.quantile(boot, [(1 - confidence) / 2, (1 + confidence) / 2])
     tail = min(np.sum(boot <= 0), np.sum(boot >= 0))
     p_boot = min(1.0, 2 * (1 + tail) / (n + 1))
 
-    shift = _weighted_sums(resamples.swaps, b - a)  # (R, S, 4): what swapped documents move from b to a
+    shift = _weighted_sums(resamples.swaps, b - a, 1.0)  # (R, S, 4): what swapped documents move from b to a
     perm = f1_difference(total_a + shift, total_b - shift)
     p_perm = (1 + np.sum(np.abs(perm) >= abs(delta) - 1e-12)) / (n + 1)
     return PairedTest(delta, float(low), float(high), float(p_boot), float(p_perm))
