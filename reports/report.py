@@ -91,6 +91,10 @@ def pct_std(mean: float, std: float) -> str:
     return pct(mean) if math.isnan(std) else f"{pct(mean)} ± {pct(std)}"
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds:.0f} s"
+
+
 def pval(p: float) -> str:
     return "–" if math.isnan(p) else ("<0.0001" if p < 1e-4 else f"{p:.4f}")
 
@@ -210,7 +214,7 @@ def overview(report: Report) -> Table:
         "noise families": ", ".join(dict.fromkeys(cells["noise_family"])),
         "seeds": ", ".join(map(str, sorted(cells["seed"].unique()))),
         "test documents": str(n_docs),
-        "training time": f"{cells['train_seconds'].sum() / 3600:.2f} h over all cells",
+        "training time": f"{_duration(cells['train_seconds'].sum())} over all cells",
         "baseline loss": report.baseline or "–",
         "resamples": f"{report.n_resamples:,} (paired bootstrap and approximate randomization)",
         "significance level": f"{report.alpha:g} after Holm; confidence {report.confidence:.0%}",
