@@ -221,3 +221,22 @@ def test_sigkill_mid_matrix_then_resume(tiny_encoder_dir, data_dir, tmp_path):  
     assert len(set(first) | set(second)) == 3
     assert sorted(p.name for p in cells.iterdir()) == sorted(c["cell_id"] for c in read_rows(out))
     assert len(read_rows(out)) == 3 and {r["status"] for r in read_rows(out)} == {"done"}
+
+
+def instant_train(config, train_docs, dev_docs, test_docs, *, relations, train_facts, out_dir, cache_dir=None):
+    """Predicts nothing, at once; writes the trainer's files, config.json included (to see the threads it got)."""
+    metrics = {"best_epoch": 1, "dev": {}, "test": score(test_docs, [], train_facts), "epochs": []}
+    for name, value in (("result.json", []), ("metrics.json", metrics), ("config.json", config.to_dict())):
+        (Path(out_dir) / name).write_text(json.dumps(value), encoding="utf-8")
+    return metrics
+
+
+def test_parallel_cpu_jobs_split_the_cores(tiny_encoder_dir, data_dir, tmp_path):  # noqa: F811
+    cfg = load_config(write_toml(tmp_path, bench_toml(tiny_encoder_dir)), None, data_dir)
+    summary = run_bench(cfg, tmp_path / "results", quiet=True, report=False, n_jobs=2, train_fn=instant_train)
+    assert summary.ok and len(summary.ran) == 8
+    store = ResultsStore(summary.results_dir)
+    workers = {store.read_cell(c)["worker"] for c in summary.ran}
+    assert len(workers) <= 2 and not any(w.endswith(f":{os.getpid()}") for w in workers)  # loky processes
+    threads = {read_json(store.cells_dir / c / "config.json")["num_threads"] for c in summary.ran}
+    assert threads == {max(1, len(os.sched_getaffinity(0)) // 2)}
