@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docrobust.corpus import CorpusError, sha256_json
+from docrobust.corpus import CorpusError, sha256_file, sha256_json
 from docrobust.corpus.data import resolve_path
 
 BACKENDS = ("local", "dask")
@@ -297,7 +297,6 @@ def _is_type(value: Any, spec: Any) -> bool:
 
 def _check_data(data: dict, data_dir, where, problems: list[str], hash_file) -> dict:
     """Every file exists (resolved in the data folder); train/dev slices of one file do not overlap."""
-    from docrobust.corpus import sha256_file
     hash_file = hash_file or sha256_file
     out: dict[str, dict] = {}
     for key in DATA_FILES:

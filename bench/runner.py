@@ -48,9 +48,9 @@ ACHIEVED_RATE_KEY = "achieved_rate"  # the noise manifest's achieved total rate
 
 # ---------------------------------------------------------------- planning
 
-def default_results_dir(cfg: BenchConfig) -> Path:
+def default_results_dir(name: str, profile: str | None) -> Path:
     """results/<name>[-<profile>] under the current folder."""
-    return Path("results") / (cfg.name + (f"-{cfg.profile}" if cfg.profile else ""))
+    return Path("results") / (name + (f"-{profile}" if profile else ""))
 
 
 def cell_statuses(store: ResultsStore, cells: list[Cell]) -> dict[str, str]:
@@ -106,7 +106,7 @@ def run_bench(cfg: BenchConfig, results_dir: str | os.PathLike | None = None, *,
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    store = ResultsStore(results_dir or default_results_dir(cfg))
+    store = ResultsStore(results_dir or default_results_dir(cfg.name, cfg.profile))
     store.root.mkdir(parents=True, exist_ok=True)
     store.clean()
     store.write_bench_json(cfg.to_json())
@@ -344,7 +344,7 @@ def run_cell(task: Task) -> Outcome:
             from docrobust.models.train import TrainConfig, train, versions
 
             out["versions"] = versions()
-            with tempfile.TemporaryDirectory(prefix=f"docrobust-{task['cell_id']}-") as tmp, _gpu(task) as device:
+            with tempfile.TemporaryDirectory(prefix=f"docrobust-{task['cell_id']}-") as tmp, _GpuSlots(task) as device:
                 training = {**task["training"], **({"device": device} if device else {})}
                 t1 = time.perf_counter()
                 try:
@@ -377,7 +377,7 @@ def _worker_name() -> str:
     return name
 
 
-class _gpu:
+class _GpuSlots:
     """Hold `gpus_per_run` GPU ids from the local backend's shared queue for the cell; yield its device.
 
     loky reuses worker processes, and CUDA_VISIBLE_DEVICES cannot change once CUDA is initialised, so the

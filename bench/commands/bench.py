@@ -35,7 +35,7 @@ def _default_out(config: str, profile: str | None) -> Path:
         name = tomllib.loads(Path(config).read_text(encoding="utf-8")).get("name")
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         name = None  # load_config reports the real problem
-    return Path("results") / ((name if isinstance(name, str) else Path(config).stem) + (f"-{profile}" if profile else ""))
+    return default_results_dir(name if isinstance(name, str) else Path(config).stem, profile)
 
 
 @click.group()
