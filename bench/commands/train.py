@@ -1,0 +1,94 @@
+"""`docrobust train`: train one model with one loss, select the best dev epoch, score the test set."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from docrobust.corpus import CorpusError, RelationInventory, load_docs, load_train_facts
+from docrobust.corpus.data import resolve_path
+from docrobust.corpus.score import format_score
+
+
+def parse_options(pairs: tuple[str, ...], flag: str) -> dict:
+    """KEY=VALUE strings to a dict; VALUE is read as JSON when it parses (0.3, true, [1, 2]), else kept as text."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CorpusError(f"{flag} {pair!r}: expected KEY=VALUE, e.g. {flag} m=0.3")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def load_relations(spec: str | None, data_dir: Path) -> RelationInventory | None:
+    """The inventory from --relations (a folder or rel2id/rel_info file), the data folder's meta/ when not
+    given, or None for "infer" (read from the labels once the documents are loaded)."""
+    if spec == "infer":
+        return None
+    return RelationInventory.load(resolve_path(spec, data_dir) if spec else data_dir)
+
+
+@click.command()
+@click.option("--model", default="atlop", show_default=True, help="Registered model: atlop, docunet, kd-docre.")
+@click.option("--loss", default=None, help="Registered loss (atl, cmm, afl, ...) [default: the model's own].")
+@click.option("--train", "train_path", required=True, metavar="TRAIN.json", help="Training documents (DocRED JSON).")
+@click.option("--dev", "dev_path", required=True, metavar="DEV.json", help="Dev documents: the best epoch by their F1.")
+@click.option("--test", "test_path", metavar="TEST.json", help="Test documents, scored with the best epoch.")
+@click.option("--encoder", required=True, help="Encoder: hub id, local folder, or minilm.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the run's files.")
+@click.option("--seed", type=int, help="Random seed [default: 0].")
+@click.option("--epochs", type=int, help="Training epochs [default: 30].")
+@click.option("--batch-size", type=int, help="Documents per batch [default: 4].")
+@click.option("--lr-encoder", type=float, help="Encoder learning rate [default: 5e-5, 3e-5 for large encoders].")
+@click.option("--lr-head", type=float, help="Learning rate of everything above the encoder [default: 1e-4].")
+@click.option("--max-len", type=int, help="Tokens per document, special tokens included [default: 1024].")
+@click.option("--max-train-docs", type=int, help="Train on the first N training documents.")
+@click.option("--max-eval-docs", type=int, help="Evaluate on the first N dev and test documents.")
+@click.option("--train-facts", metavar="FILE", help="Facts for Ign F1 (.fact or DocRED JSON) [default: the training file's].")
+@click.option("--relations", metavar="DIR|FILE|infer",
+              help="Relation inventory: folder or rel2id.json, or infer from the labels [default: the data folder's meta/].")
+@click.option("--loss-option", multiple=True, metavar="KEY=VALUE", help="Loss option, repeatable (VALUE read as JSON).")
+@click.option("--model-option", multiple=True, metavar="KEY=VALUE", help="Model option, repeatable (VALUE read as JSON).")
+@click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto].")
+@click.option("--num-threads", type=int, help="CPU threads for torch.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache featurized documents here.")
+@click.option("--checkpoint", is_flag=True, help="Also write checkpoint.pt (the best state).")
+@click.option("--grad-checkpointing", is_flag=True, help="Recompute encoder activations in backward to save memory.")
+@click.option("--early-stopping", type=int, metavar="N", help="Stop after N epochs without a better dev F1.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_obj
+def train(obj: dict, train_path: str, dev_path: str, test_path: str | None, train_facts: str | None,
+          relations: str | None, loss_option: tuple[str, ...], model_option: tuple[str, ...], out_dir: str,
+          cache_dir: str | None, checkpoint: bool, quiet: bool, **overrides) -> None:
+    """Train MODEL with LOSS on TRAIN, keep the epoch with the best dev F1, and score TEST with it.
+
+    Writes result.json, metrics.json, train_log.jsonl and config.json into --out.
+    """
+    from docrobust.models.train import TrainConfig, train as run_training
+
+    data_dir = obj["data_dir"]
+    settings = {k: v for k, v in overrides.items() if v is not None and v is not False}  # given on the command line
+    config = TrainConfig.from_dict({**settings, "save_checkpoint": checkpoint, "progress": not quiet,
+                                    "loss_options": parse_options(loss_option, "--loss-option"),
+                                    "model_options": parse_options(model_option, "--model-option")})
+    inventory = load_relations(relations, data_dir)
+    paths = {"train": train_path, "dev": dev_path, "test": test_path}
+    docs = {name: load_docs(resolve_path(p, data_dir), inventory) if p else None for name, p in paths.items()}
+    if inventory is None:
+        inventory = RelationInventory.from_docs([d for part in docs.values() if part for d in part])
+    facts = load_train_facts(resolve_path(train_facts, data_dir)) if train_facts else None
+
+    metrics = run_training(config, docs["train"], docs["dev"], docs["test"], relations=inventory, train_facts=facts,
+                           out_dir=out_dir, cache_dir=cache_dir)
+    click.echo(f"best epoch {metrics['best_epoch']} of {len(metrics['epochs'])}; dev:\n{format_score(metrics['dev'])}")
+    if "test" in metrics:
+        click.echo(f"test:\n{format_score(metrics['test'])}")
+    click.echo(f"wrote {Path(out_dir) / 'result.json'} and metrics.json")
+
+
+commands = [train]

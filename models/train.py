@@ -1,0 +1,446 @@
+"""The trainer: fine-tune any registered DocRE model with any registered loss, keep the best dev epoch.
+
+One run, top to bottom:
+
+    docs ──featurize──> features (input_ids, entity_pos, hts, labels [pairs, 1 + R])
+    encoder + build_model(model) ──> logits [P, 1 + R] per batch;  build_loss(loss)(logits, labels) -> scalar
+    AdamW (encoder lr, head lr), linear warm-up then linear decay, gradient clipping
+    each epoch: predict dev -> official score -> keep a CPU copy of the best state (by dev F1)
+    end: restore the best state, predict test (or dev), write result.json, metrics.json, train_log.jsonl,
+         config.json (and checkpoint.pt when asked)
+
+Defaults are the papers' GPU settings (ATLOP, Zhou et al., 2021: batch 4, encoder lr 5e-5 for base-size
+and 3e-5 for large encoders, head lr 1e-4, 6% warm-up, 30 epochs, clipping 1.0, AdamW with eps 1e-6 and
+no weight decay, at most 4 relations per pair). CPU runs shrink epochs and documents through the same keys.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import platform
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_json, atomic_write_text, dumps_json,
+                              facts_from_docs, score)
+from docrobust.corpus.score import frequent_relations
+
+__all__ = ["TrainConfig", "TrainingError", "train", "predict"]
+
+LARGE_HIDDEN = 1024  # encoders this wide (BERT/RoBERTa-large) get the papers' smaller encoder lr
+
+
+class TrainingError(Exception):
+    """A run that cannot go on (a NaN or infinite loss); the message is one line naming epoch and step."""
+
+
+@dataclass
+class TrainConfig:
+    """Every training option; the defaults are the papers' GPU settings.
+
+    lr_encoder None means 5e-5, or 3e-5 for encoders with hidden size >= 1024. loss None means the
+    model's `default_loss`. early_stopping is a patience in epochs (None: train all epochs).
+    kd_teacher_logits is a .pt/.npy array [training pairs, 1 + R] in training-feature order (as written
+    by a run with save_train_logits); kd_weight scales the MSE between student and teacher logits.
+    max_train_docs / max_eval_docs keep the first documents of the training / dev and test sets.
+    """
+    model: str = "atlop"
+    loss: str | None = None
+    encoder: str = "bert-base-cased"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    loss_options: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 4
+    eval_batch_size: int = 8
+    lr_encoder: float | None = None
+    lr_head: float = 1e-4
+    warmup: float = 0.06
+    weight_decay: float = 0.0
+    adam_eps: float = 1e-6
+    max_grad_norm: float = 1.0
+    top_k: int = 4
+    max_len: int = 1024
+    seed: int = 0
+    grad_checkpointing: bool = False
+    early_stopping: int | None = None
+    save_checkpoint: bool = False
+    save_train_logits: bool = False
+    kd_teacher_logits: str | None = None
+    kd_weight: float = 1.0
+    max_train_docs: int | None = None
+    max_eval_docs: int | None = None
+    device: str = "auto"
+    num_threads: int | None = None
+    log_every: int = 50
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        checks = [("epochs", self.epochs >= 1), ("batch_size", self.batch_size >= 1),
+                  ("eval_batch_size", self.eval_batch_size >= 1), ("lr_head", self.lr_head > 0),
+                  ("lr_encoder", self.lr_encoder is None or self.lr_encoder >= 0), ("warmup", 0 <= self.warmup < 1),
+                  ("max_grad_norm", self.max_grad_norm >= 0), ("max_len", self.max_len >= 16),
+                  ("early_stopping", self.early_stopping is None or self.early_stopping >= 1),
+                  ("kd_weight", self.kd_weight >= 0), ("log_every", self.log_every >= 1),
+                  ("max_train_docs", self.max_train_docs is None or self.max_train_docs >= 1),
+                  ("max_eval_docs", self.max_eval_docs is None or self.max_eval_docs >= 1),
+                  ("num_threads", self.num_threads is None or self.num_threads >= 1),
+                  ("device", self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"))]
+        bad = [name for name, ok in checks if not ok]
+        if bad:
+            raise CorpusError(f"training option {bad[0]}={getattr(self, bad[0])!r} is out of range "
+                              f"(see TrainConfig's docstring for what each option accepts)")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """A config from a plain dict (TOML table, JSON); unknown keys are an error naming the allowed ones."""
+        allowed = [f.name for f in dataclasses.fields(cls)]
+        unknown = [k for k in values if k not in allowed]
+        if unknown:
+            raise CorpusError(f"unknown training option {unknown[0]!r}; allowed: {', '.join(allowed)}")
+        return cls(**{k: dict(v) if isinstance(v, dict) else v for k, v in values.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able values, accepted back by from_dict."""
+        return json.loads(dumps_json(dataclasses.asdict(self)))
+
+
+# ----------------------------------------------------------------------------- pieces of a run
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch (all devices); return a generator for the batch order."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' is cuda when available, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CorpusError(f"device {name!r} requested but torch sees no CUDA device; use device='auto' or 'cpu'")
+    return torch.device(name)
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (the encoder's matmuls), plain fp32 elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def linear_schedule(total_steps: int, warmup: float) -> Callable[[int], float]:
+    """lr multiplier at step s: s / w during warm-up (w = warmup * total), then (total - s) / (total - w)."""
+    warm = int(warmup * total_steps)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return step / max(1, warm)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
+    return factor
+
+
+def class_counts(features: list[dict]) -> list[int]:
+    """Labels per relation column in the training features (TH column excluded)."""
+    return np.sum([f["labels"][:, 1:].sum(axis=0, dtype=np.int64) for f in features], axis=0).tolist()
+
+
+def build_loss_for(name: str, options: dict[str, Any], features: list[dict]):
+    """The loss `name` with `options`, plus the training statistics it declares (`train_stats`) unless given."""
+    from docrobust.models.losses import LOSSES, build_loss
+
+    stats = {"class_counts": lambda: class_counts(features), "n_pairs": lambda: sum(len(f["hts"]) for f in features)}
+    wanted = getattr(LOSSES.get(name), "train_stats", ())
+    options = {**{k: stats[k]() for k in wanted if k in stats}, **options}
+    try:
+        return build_loss(name, **options)
+    except (ValueError, TypeError) as e:
+        raise CorpusError(str(e).splitlines()[0]) from e
+
+
+def load_teacher_logits(path: str, features: list[dict], num_columns: int) -> None:
+    """Attach a teacher's logits to each feature as "teacher_logits" [pairs, 1 + R] (float32).
+
+    The file holds one array [all training pairs, 1 + R], rows in feature order then `hts` order.
+    """
+    path_ = Path(path)
+    try:
+        array = np.load(path_) if path_.suffix == ".npy" else torch.load(path_, map_location="cpu")
+    except FileNotFoundError:
+        raise CorpusError(f"{path}: no such file (kd_teacher_logits)") from None
+    array = torch.as_tensor(np.asarray(array), dtype=torch.float32)
+    n_pairs = sum(len(f["hts"]) for f in features)
+    if tuple(array.shape) != (n_pairs, num_columns):
+        raise CorpusError(f"{path}: teacher logits have shape {tuple(array.shape)}, expected ({n_pairs}, {num_columns}) "
+                          f"for these training documents (same documents, order, max_train_docs and max_len)")
+    for f, rows in zip(features, array.split([len(f["hts"]) for f in features])):
+        f["teacher_logits"] = rows
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, features: list[dict], batch_size: int, device: torch.device) -> list[Tensor]:
+    """Logits [pairs, 1 + R] per feature (float32, CPU), in the order of `features`."""
+    from docrobust.models.features import batches_by_length, collate
+
+    model.eval()
+    position = {id(f): i for i, f in enumerate(features)}
+    out: list[Tensor | None] = [None] * len(features)
+    for chunk in batches_by_length(features, batch_size, shuffle=False, generator=None):
+        batch = to_device(collate(chunk), device)
+        with autocast(device):
+            logits = model(batch["input_ids"], batch["attention_mask"], batch["entity_pos"], batch["hts"])
+        for f, rows in zip(chunk, logits.float().cpu().split([len(f["hts"]) for f in chunk])):
+            out[position[id(f)]] = rows
+    return out
+
+
+def predict(model: torch.nn.Module, loss_fn, features: list[dict], relations: RelationInventory, *,
+            top_k: int = 4, batch_size: int = 8, device: torch.device | str = "cpu") -> list[dict]:
+    """Predictions in the official format {"title", "h_idx", "t_idx", "r"}, documents in input order.
+
+    The loss decides the threshold (`loss_fn.predict`), at most `top_k` relations per pair.
+    """
+    predictions = []
+    for f, logits in zip(features, predict_logits(model, features, batch_size, torch.device(device))):
+        pairs, columns = loss_fn.predict(logits, top_k)[:, 1:].nonzero(as_tuple=True)  # relation cells set
+        predictions += [{"title": f["title"], "h_idx": f["hts"][p][0], "t_idx": f["hts"][p][1], "r": relations.ids[c]}
+                        for p, c in zip(pairs.tolist(), columns.tolist())]
+    return predictions
+
+
+def versions() -> dict[str, str]:
+    import transformers
+
+    from docrobust import __version__
+    return {"docrobust": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "python": platform.python_version()}
+
+
+class RunLog:
+    """train_log.jsonl: one JSON object per logging interval and per epoch, rewritten atomically."""
+
+    def __init__(self, path: Path, callback: Callable[[dict], None] | None):
+        self.path, self.callback, self.lines = path, callback, []
+
+    def __call__(self, record: dict, flush: bool = False) -> None:
+        self.lines.append(dumps_json(record))
+        if self.callback is not None:
+            self.callback(record)
+        if flush:
+            atomic_write_text(self.path, "\n".join(self.lines) + "\n")
+
+
+@contextlib.contextmanager
+def transformers_bars(enabled: bool) -> Iterator[None]:
+    """Show transformers' own progress bars (weight loading) only when ours are shown too."""
+    from transformers.utils import logging
+
+    before = logging.is_progress_bar_enabled()
+    (logging.enable_progress_bar if enabled else logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (logging.enable_progress_bar if before else logging.disable_progress_bar)()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Use n intra-op threads inside the block (unchanged when None), restoring the previous number."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# ----------------------------------------------------------------------------- the run
+
+def train(config: TrainConfig, train_docs: list[dict], dev_docs: list[dict], test_docs: list[dict] | None = None, *,
+          relations: RelationInventory, train_facts=None, out_dir, cache_dir=None,
+          progress_cb: Callable[[dict], None] | None = None) -> dict[str, Any]:
+    """Train `config.model` with `config.loss` on train_docs, select the epoch by F1 on dev_docs, score test_docs.
+
+    Model selection uses the dev documents as given (the benchmark passes clean ones, so noise in the
+    training labels never leaks into selection). Scores use DocRED's official definitions with the
+    training set's ten most frequent relations as the "frequent" bucket. Ign F1 leaves out facts in
+    `train_facts`; by default the facts of `train_docs`. The benchmark passes the clean training file's
+    facts instead, so that Ign F1 measures the same thing whatever noise was injected into train_docs.
+    `progress_cb` receives every log record (dicts with "event": "step" | "epoch") as it is written.
+
+    Writes result.json (test predictions, or dev when no test set), metrics.json, train_log.jsonl,
+    config.json and, with save_checkpoint, checkpoint.pt into out_dir; returns the metrics:
+    {"best_epoch", "dev": score of the best epoch, "test": score (with a test set), "epochs": [...],
+    "train_seconds"}. Inputs are not modified.
+    """
+    with torch_threads(config.num_threads):
+        return _train(config, train_docs, dev_docs, test_docs, relations=relations, train_facts=train_facts,
+                      out_dir=Path(out_dir), cache_dir=cache_dir, progress_cb=progress_cb)
+
+
+def _featurize(docs: list[dict], tokenizer, relations: RelationInventory, config: TrainConfig, cache_dir) -> list[dict]:
+    from docrobust.models.features import featurize, featurize_cached
+
+    if cache_dir is None:
+        return featurize(docs, tokenizer, relations, max_len=config.max_len)
+    return featurize_cached(docs, tokenizer, relations, cache_dir, max_len=config.max_len)
+
+
+def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, train_facts, out_dir: Path,
+           cache_dir, progress_cb) -> dict[str, Any]:
+    from docrobust.models.encoder import load_encoder
+    from docrobust.models.losses import LOSSES
+    from docrobust.models.registry import MODELS, build_model
+
+    # Names first: a typo should not cost an encoder load.
+    if config.model not in MODELS:
+        raise CorpusError(f"unknown model {config.model!r}; known models: {', '.join(sorted(MODELS))}")
+    if config.loss is not None and config.loss not in LOSSES:
+        raise CorpusError(f"unknown loss {config.loss!r}; known losses: {', '.join(sorted(LOSSES))}")
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = RunLog(out_dir / "train_log.jsonl", progress_cb)
+    generator = seed_everything(config.seed)
+    device = resolve_device(config.device)
+
+    train_docs = train_docs[:config.max_train_docs]
+    dev_docs = dev_docs[:config.max_eval_docs]
+    test_docs = test_docs[:config.max_eval_docs] if test_docs is not None else None
+    if not train_docs or not dev_docs:
+        raise CorpusError("training needs at least one training and one dev document")
+    facts = frozenset(train_facts) if train_facts is not None else facts_from_docs(train_docs)
+    frequent = frequent_relations(train_docs)
+
+    with transformers_bars(config.progress):
+        tokenizer, encoder = load_encoder(config.encoder)
+    train_feats = _featurize(train_docs, tokenizer, relations, config, cache_dir)
+    dev_feats = _featurize(dev_docs, tokenizer, relations, config, cache_dir)
+    test_feats = _featurize(test_docs, tokenizer, relations, config, cache_dir) if test_docs is not None else None
+    if config.kd_teacher_logits:
+        train_feats = [dict(f) for f in train_feats]  # teacher rows go on copies, never on cached features
+        load_teacher_logits(config.kd_teacher_logits, train_feats, 1 + len(relations))
+
+    model = build_model(config.model, encoder, 1 + len(relations), **config.model_options)
+    if config.grad_checkpointing:
+        model.encoder.gradient_checkpointing_enable()
+    model.to(device)
+    loss_name = config.loss or type(model).default_loss
+    loss_fn = build_loss_for(loss_name, config.loss_options, train_feats).to(device)
+    hidden = getattr(encoder.config, "hidden_size", 0)
+    lr_encoder = config.lr_encoder if config.lr_encoder is not None else (3e-5 if hidden >= LARGE_HIDDEN else 5e-5)
+    resolved = dataclasses.replace(config, loss=loss_name, lr_encoder=lr_encoder)
+    atomic_write_json(out_dir / "config.json", {
+        "config": resolved.to_dict(), "versions": versions(),
+        "runtime": {"device": str(device), "num_threads": torch.get_num_threads(), "relations": len(relations),
+                    "docs": {"train": len(train_docs), "dev": len(dev_docs), "test": len(test_docs or [])},
+                    "pairs": {"train": sum(len(f["hts"]) for f in train_feats)}}})
+
+    optimizer = torch.optim.AdamW([{"params": list(model.encoder_parameters()), "lr": lr_encoder},
+                                   {"params": list(model.head_parameters()), "lr": config.lr_head}],
+                                  eps=config.adam_eps, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_feats) / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(config.epochs * steps_per_epoch, config.warmup))
+
+    epochs, best = [], {"f1": -1.0}
+    step = 0
+    for epoch in range(1, config.epochs + 1):
+        t0 = time.perf_counter()
+        mean_loss, steps = run_epoch(model, loss_fn, optimizer, scheduler, train_feats, config, device, generator,
+                                     epoch, step, log)
+        step += steps
+        dev_preds = predict(model, loss_fn, dev_feats, relations, top_k=config.top_k,
+                            batch_size=config.eval_batch_size, device=device)
+        dev_score = score(dev_docs, dev_preds, facts, frequent=frequent)
+        record = {"epoch": epoch, "loss": mean_loss, "dev_f1": dev_score["f1"],
+                  "dev_ign_f1": dev_score["ign_f1"], "seconds": time.perf_counter() - t0}
+        epochs.append(record)
+        if dev_score["f1"] > best["f1"]:
+            best = {"f1": dev_score["f1"], "epoch": epoch, "score": dev_score, "preds": dev_preds,
+                    "state": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
+        log({"event": "epoch", **record, "best_epoch": best["epoch"]}, flush=True)
+        if config.early_stopping is not None and epoch - best["epoch"] >= config.early_stopping:
+            break
+
+    model.load_state_dict(best["state"])
+    metrics: dict[str, Any] = {"best_epoch": best["epoch"], "dev": best["score"], "epochs": epochs}
+    result = best["preds"]
+    if test_feats is not None:
+        result = predict(model, loss_fn, test_feats, relations, top_k=config.top_k,
+                         batch_size=config.eval_batch_size, device=device)
+        metrics["test"] = score(test_docs, result, facts, frequent=frequent)
+    metrics["train_seconds"] = time.perf_counter() - started
+    atomic_write_json(out_dir / "result.json", result, indent=None)
+    atomic_write_json(out_dir / "metrics.json", metrics)
+    if config.save_train_logits:
+        torch.save(torch.cat(predict_logits(model, train_feats, config.eval_batch_size, device)),
+                   out_dir / "train_logits.pt")
+    if config.save_checkpoint:
+        save_checkpoint(out_dir / "checkpoint.pt", best["state"], resolved, relations)
+    return metrics
+
+
+def run_epoch(model, loss_fn, optimizer, scheduler, features: list[dict], config: TrainConfig, device: torch.device,
+              generator: torch.Generator, epoch: int, first_step: int, log: RunLog) -> tuple[float, int]:
+    """One pass over the training features in length-grouped batches; returns (mean batch loss, steps).
+
+    Per batch: loss = loss_fn(logits, labels) [+ kd_weight * mean((logits - teacher)^2)], then backward,
+    clip the global gradient norm, AdamW step, scheduler step.
+    """
+    from docrobust.models.features import batches_by_length, collate
+
+    model.train()
+    total, window, t0, i = 0.0, [], time.perf_counter(), 0
+    batches = batches_by_length(features, config.batch_size, shuffle=True, generator=generator)
+    bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, disable=not config.progress)
+    for i, chunk in enumerate(bar, start=1):
+        batch = to_device(collate(chunk), device)
+        with autocast(device):
+            logits = model(batch["input_ids"], batch["attention_mask"], batch["entity_pos"], batch["hts"])
+        logits = logits.float()                                          # [P, 1 + R]
+        loss = loss_fn(logits, batch["labels"])
+        if config.kd_teacher_logits:
+            teacher = torch.cat([f["teacher_logits"] for f in chunk]).to(device)  # [P, 1 + R]
+            loss = loss + config.kd_weight * torch.nn.functional.mse_loss(logits, teacher)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"loss is {loss.item()} at epoch {epoch}, step {i} (global step {first_step + i}) of "
+                                f"{config.model} with loss {loss_fn.name}: try a lower learning rate "
+                                f"or check the loss options")
+        loss.backward()
+        if config.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        total += loss.item()
+        window.append(loss.item())
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if (first_step + i) % config.log_every == 0:
+            log({"event": "step", "epoch": epoch, "step": i, "global_step": first_step + i, "loss": sum(window) / len(window),
+                 "lr_encoder": optimizer.param_groups[0]["lr"], "lr_head": optimizer.param_groups[1]["lr"],
+                 "seconds": time.perf_counter() - t0})
+            window = []
+    return total / max(1, i), i
+
+
+def save_checkpoint(path: Path, state: dict[str, Tensor], config: TrainConfig, relations: RelationInventory) -> None:
+    """The best state with what is needed to rebuild the model, written to a temporary file then renamed."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save({"state_dict": state, "config": config.to_dict(), "relations": relations.to_json()}, tmp)
+    tmp.replace(path)
