@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import click
 
-from docrobust.reports import write_report
-
 
 @click.command("report")
 @click.argument("results", type=click.Path(file_okay=False))
@@ -22,6 +20,8 @@ from docrobust.reports import write_report
 def report(results: str, html_path: str, pdf_path: str | None, baseline: str | None, resamples: int, seed: int,
            alpha: float) -> None:
     """Write an HTML (and optionally PDF) report for the RESULTS folder of `docrobust bench run`."""
+    from docrobust.reports import write_report  # matplotlib, seaborn and scipy load only for this command
+
     summary = write_report(results, html_path, pdf_path, baseline=baseline, resamples=resamples, seed=seed, alpha=alpha)
     for warning in summary["warnings"]:
         click.echo(f"warning: {warning}", err=True)
