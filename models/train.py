@@ -22,6 +22,8 @@ import math
 import platform
 import random
 import time
+import types
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +88,11 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        hints = typing.get_type_hints(TrainConfig)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not _type_ok(value, hints[f.name]):
+                raise CorpusError(f"training option {f.name}={value!r}: expected {_type_name(hints[f.name])}")
         checks = [("epochs", self.epochs >= 1), ("batch_size", self.batch_size >= 1),
                   ("eval_batch_size", self.eval_batch_size >= 1), ("lr_head", self.lr_head > 0),
                   ("lr_encoder", self.lr_encoder is None or self.lr_encoder >= 0), ("warmup", 0 <= self.warmup < 1),
@@ -113,6 +120,26 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able values, accepted back by from_dict."""
         return json.loads(dumps_json(dataclasses.asdict(self)))
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    """Whether a config value fits its annotation (an int is a float; a bool is not a number)."""
+    for kind in typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,):
+        kind = typing.get_origin(kind) or kind
+        if kind is type(None):
+            ok = value is None
+        elif kind in (int, float):
+            ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, kind)
+        if ok:
+            return True
+    return False
+
+
+def _type_name(hint: Any) -> str:
+    kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    return " or ".join("null" if k is type(None) else (typing.get_origin(k) or k).__name__ for k in kinds)
 
 
 # ----------------------------------------------------------------------------- pieces of a run
@@ -338,8 +365,9 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
         load_teacher_logits(config.kd_teacher_logits, train_feats, 1 + len(relations))
 
     model = build_model(config.model, encoder, 1 + len(relations), **config.model_options)
-    if config.grad_checkpointing:
-        model.encoder.gradient_checkpointing_enable()
+    if config.grad_checkpointing:  # transformers 5 renamed it; >= 4.45 has the old name only
+        enable = getattr(model.encoder, "activation_checkpointing_enable", model.encoder.gradient_checkpointing_enable)
+        enable()
     model.to(device)
     loss_name = config.loss or type(model).default_loss
     loss_fn = build_loss_for(loss_name, config.loss_options, train_feats).to(device)

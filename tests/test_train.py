@@ -112,6 +112,17 @@ def test_early_stopping_and_checkpoint(docs, relations, tiny_encoder_dir, tmp_pa
     assert score(docs[2:4], preds, frequent=frequent_relations(docs[:2]))["f1"] == pytest.approx(metrics["dev"]["f1"])
 
 
+def test_grad_checkpointing_still_trains_the_encoder(docs, relations, tiny_encoder_dir, tmp_path):  # noqa: F811
+    from safetensors.torch import load_file
+
+    config = tiny_config(tiny_encoder_dir, loss="atl", epochs=1, grad_checkpointing=True, save_checkpoint=True)
+    train(config, docs[:2], docs[:1], relations=relations, out_dir=tmp_path)
+    state = torch.load(tmp_path / "checkpoint.pt")["state_dict"]
+    initial = load_file(tiny_encoder_dir / "model.safetensors")
+    name = next(k for k in initial if "layer.0.attention" in k and k.endswith("weight"))
+    assert not torch.equal(state[f"encoder.{name}"], initial[name])
+
+
 def test_distillation_adds_mse_to_teacher(docs, relations, tiny_encoder_dir, tmp_path):  # noqa: F811
     base = dict(loss="atl", epochs=1, batch_size=2, log_every=1)
     teacher = train(tiny_config(tiny_encoder_dir, save_train_logits=True, **base), docs[:2], docs[:1],
@@ -140,6 +151,10 @@ def test_config_rejects_unknown_and_out_of_range():
         TrainConfig.from_dict({"epoch": 3})
     with pytest.raises(CorpusError, match="warmup"):
         TrainConfig.from_dict({"warmup": 1.5})
+    with pytest.raises(CorpusError, match=r"epochs='3': expected int"):
+        TrainConfig.from_dict({"epochs": "3"})
+    with pytest.raises(CorpusError, match=r"early_stopping=True: expected int or null"):
+        TrainConfig.from_dict({"early_stopping": True})
     config = TrainConfig.from_dict({"epochs": 3, "loss_options": {"m": 0.3}})
     assert TrainConfig.from_dict(config.to_dict()) == config and config.batch_size == 4 and config.seed == 0
 
