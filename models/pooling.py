@@ -87,7 +87,9 @@ def pair_index(hts: list[list[list[int]]], counts: list[int], device: torch.devi
 
 def pair_attention(att: Tensor) -> Tensor:
     """Localized context weights [n, n, L] of every entity pair of one document from its entities' attention [n, h, L]."""
-    q = torch.einsum("ihl,jhl->ijl", att, att) / att.shape[1]     # mean over heads of a_s * a_o
+    # elementwise, a head at a time, on purpose: as a bmm over L (einsum's plan) CPU BLAS re-plans
+    # for every new (n, L), costing seconds per batch; this is n*n*h*L multiply-adds in [n, n, L] memory
+    q = sum(att[:, None, k] * att[None, :, k] for k in range(att.shape[1])) / att.shape[1]  # [n, n, L]
     return q / (q.sum(-1, keepdim=True) + 1e-5)                    # ATLOP's epsilon
 
 
@@ -102,39 +104,41 @@ def pair_context(seq: Tensor, entities: Entities, pairs: Pairs) -> Tensor:
     return torch.cat(contexts)
 
 
-class _GroupedBilinearFn(torch.autograd.Function):
-    """y = sum_j vec(x^j (z^j)^T) @ W_j^T for x, z [P, k, b] and W [out, k, b*b], block by block.
+CHUNK = 512  # pairs per step of the grouped bilinear: one block's [512, b*b] products stay in cache
 
-    Saves only x, z, W: backward recomputes each block's outer product, so memory stays at one
-    [P, b*b] block instead of the [P, k*b*b] matrix autograd would keep.
+
+class _GroupedBilinearFn(torch.autograd.Function):
+    """y = sum_j vec(x^j (z^j)^T) @ W_j for x, z [P, k, b] and W [k, b*b, out], a chunk of pairs and a block at a time.
+
+    Saves only x, z, W: backward recomputes each block's outer products, so memory holds one
+    [CHUNK, b*b] block instead of the [P, k*b*b] matrix autograd would keep.
     """
 
     @staticmethod
     def forward(ctx, x: Tensor, z: Tensor, weight: Tensor) -> Tensor:
         P, k, b = x.shape
         ctx.save_for_backward(x, z, weight)
-        y = x.new_zeros(P, weight.shape[0])
-        for j in range(k):
-            outer = (x[:, j, :, None] * z[:, j, None, :]).reshape(P, b * b)   # [P, b*b]
-            y.addmm_(outer, weight[:, j].t())                                   # [P, out]
+        y = x.new_zeros(P, weight.shape[2])
+        for c in range(0, P, CHUNK):
+            xc, zc = x[c:c + CHUNK], z[c:c + CHUNK]
+            for j in range(k):
+                outer = torch.bmm(xc[:, j, :, None], zc[:, j, None, :]).view(-1, b * b)   # [C, b*b]
+                y[c:c + CHUNK].addmm_(outer, weight[j])                                  # [C, out]
         return y
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, z, weight = ctx.saved_tensors
         P, k, b = x.shape
-        gx = torch.empty_like(x) if ctx.needs_input_grad[0] else None
-        gz = torch.empty_like(z) if ctx.needs_input_grad[1] else None
-        gw = torch.empty_like(weight) if ctx.needs_input_grad[2] else None
-        for j in range(k):
-            if gw is not None:
-                outer = (x[:, j, :, None] * z[:, j, None, :]).reshape(P, b * b)
-                gw[:, j] = grad.t() @ outer                                     # [out, b*b]
-            g_outer = (grad @ weight[:, j]).view(P, b, b)                        # dy/d(x_i z_i')
-            if gx is not None:
-                gx[:, j] = torch.bmm(g_outer, z[:, j, :, None]).squeeze(-1)      # sum_i' g[i, i'] z[i']
-            if gz is not None:
-                gz[:, j] = torch.bmm(x[:, j, None, :], g_outer).squeeze(1)       # sum_i x[i] g[i, i']
+        gx, gz, gw = torch.empty_like(x), torch.empty_like(z), torch.zeros_like(weight)
+        for c in range(0, P, CHUNK):
+            xc, zc, gc = x[c:c + CHUNK], z[c:c + CHUNK], grad[c:c + CHUNK]
+            for j in range(k):
+                outer = torch.bmm(xc[:, j, :, None], zc[:, j, None, :]).view(-1, b * b)
+                gw[j].addmm_(outer.t(), gc)                                              # [b*b, out]
+                g_outer = (gc @ weight[j].t()).view(-1, b, b)                            # dy/d(x_i z_i')
+                gx[c:c + CHUNK, j] = torch.bmm(g_outer, zc[:, j, :, None]).squeeze(-1)   # sum_i' g[i, i'] z[i']
+                gz[c:c + CHUNK, j] = torch.bmm(xc[:, j, None, :], g_outer).squeeze(1)    # sum_i x[i] g[i, i']
         return gx, gz, gw
 
 
@@ -146,8 +150,8 @@ class GroupedBilinear(nn.Module):
         if in_features % block_size:
             raise ValueError(f"emb_size={in_features} is not a multiple of block_size={block_size}: pick sizes that divide")
         self.blocks, self.block_size = in_features // block_size, block_size
-        # laid out as ATLOP's nn.Linear(emb_size * block_size, out): column j*b*b + i*b + i'
-        self.weight = nn.Parameter(torch.empty(out_features, self.blocks, block_size * block_size))
+        # weight[j, i*b + i', r] is ATLOP's nn.Linear(emb_size * block_size, out).weight[r, j*b*b + i*b + i']
+        self.weight = nn.Parameter(torch.empty(self.blocks, block_size * block_size, out_features))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         bound = 1 / math.sqrt(in_features * block_size)  # nn.Linear's default initialization
         for p in (self.weight, self.bias):

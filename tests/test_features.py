@@ -1,0 +1,186 @@
+"""Featurization, long-input encoding, the max_len cap, the feature cache, and batching."""
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import docrobust.models.features as features_module
+from docrobust.corpus import CorpusError, RelationInventory, load_docs
+from docrobust.models import batches_by_length, build_model, collate, featurize, featurize_cached, load_encoder
+from docrobust.models.encoder import WINDOW, encode, special_ids
+from tiny_encoder import tiny_encoder_dir  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_encoder_dir):  # noqa: F811
+    tokenizer, model = load_encoder(str(tiny_encoder_dir))
+    return tokenizer, model.eval()
+
+
+@pytest.fixture(scope="module")
+def dev(data_dir):
+    return load_docs(data_dir / "redocred" / "dev_revised.json")
+
+
+@pytest.fixture(scope="module")
+def relations(data_dir):
+    return RelationInventory.load(data_dir)
+
+
+def merge(docs: list[dict], title: str = "merged") -> dict:
+    """One document made of several: sentences, entities and labels renumbered."""
+    out = {"title": title, "sents": [], "vertexSet": [], "labels": []}
+    for d in docs:
+        s0, e0 = len(out["sents"]), len(out["vertexSet"])
+        out["sents"] += d["sents"]
+        out["vertexSet"] += [[{**m, "sent_id": m["sent_id"] + s0} for m in e] for e in d["vertexSet"]]
+        out["labels"] += [{**lab, "h": lab["h"] + e0, "t": lab["t"] + e0, "evidence": [s + s0 for s in lab["evidence"]]}
+                          for lab in d["labels"]]
+    return out
+
+
+def first_piece(tokenizer, word: str) -> int:
+    return tokenizer(word, add_special_tokens=False)["input_ids"][0]
+
+
+def test_every_mention_starts_at_its_marker_followed_by_its_first_word_piece(tiny, dev, relations):
+    tokenizer, _ = tiny
+    star = tokenizer.convert_tokens_to_ids("*")
+    docs = dev[:20]
+    for doc, f in zip(docs, featurize(docs, tokenizer, relations)):
+        ids = f["input_ids"]
+        assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
+        assert len(f["entity_pos"]) == len(doc["vertexSet"])
+        for entity, positions in zip(doc["vertexSet"], f["entity_pos"]):
+            assert len(positions) == len({(m["sent_id"], m["pos"][0]) for m in entity})
+            expected = {first_piece(tokenizer, doc["sents"][m["sent_id"]][m["pos"][0]]) for m in entity}
+            assert all(ids[p] == star for p in positions)
+            assert {ids[p + 1] for p in positions} == expected
+
+
+def test_labels_are_the_documents_relations_and_column_0_marks_pairs_without_one(tiny, dev, relations):
+    tokenizer, _ = tiny
+    docs = dev[:20]
+    for doc, f in zip(docs, featurize(docs, tokenizer, relations)):
+        n = len(doc["vertexSet"])
+        assert f["hts"] == [[h, t] for h in range(n) for t in range(n) if h != t]
+        assert f["labels"].dtype == np.uint8 and f["labels"].shape == (n * (n - 1), 1 + len(relations))
+        got = {(h, t, relations.ids[c - 1]) for (h, t), row in zip(f["hts"], f["labels"]) for c in np.flatnonzero(row[1:]) + 1}
+        assert got == {(lab["h"], lab["t"], lab["r"]) for lab in doc["labels"]}
+        np.testing.assert_array_equal(f["labels"][:, 0], f["labels"][:, 1:].sum(1) == 0)
+
+
+def test_featurize_does_not_modify_its_input(tiny, dev, relations):
+    docs = copy.deepcopy(dev[:5])
+    featurize(docs, tiny[0], relations)
+    assert docs == dev[:5]
+
+
+def test_a_document_within_one_window_encodes_exactly_as_a_plain_forward(tiny, dev, relations):
+    tokenizer, model = tiny
+    batch = collate(featurize(dev[:2], tokenizer, relations))
+    assert batch["input_ids"].shape[1] <= WINDOW
+    with torch.no_grad():
+        seq, att = encode(model, batch["input_ids"], batch["attention_mask"], *special_ids(model))
+        plain = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_attentions=True)
+    torch.testing.assert_close(seq, plain.last_hidden_state)
+    torch.testing.assert_close(att, plain.attentions[-1])
+
+
+def test_a_long_document_is_two_windows_averaged_over_their_overlap(tiny, dev, relations):
+    tokenizer, model = tiny
+    long_doc = merge(dev[:2])
+    short = min(featurize(dev[2:12], tokenizer, relations), key=lambda f: len(f["input_ids"]))
+    long = featurize([long_doc], tokenizer, relations)[0]
+    n = len(long["input_ids"])
+    assert WINDOW < n <= 1024 and len(short["input_ids"]) <= WINDOW
+    batch = collate([long, short])
+    start, end = special_ids(model)
+    with torch.no_grad():
+        seq, att = encode(model, batch["input_ids"], batch["attention_mask"], start, end)
+        ids = torch.tensor(long["input_ids"])
+        w1 = model(input_ids=torch.cat([ids[:WINDOW - 1], torch.tensor(end)])[None], output_attentions=True)
+        w2 = model(input_ids=torch.cat([torch.tensor(start), ids[n - WINDOW + 1:]])[None], output_attentions=True)
+        alone = model(input_ids=torch.tensor(short["input_ids"])[None]).last_hidden_state[0]
+    L, H = batch["input_ids"].shape[1], model.config.hidden_size
+    assert seq.shape == (2, L, H) and att.shape == (2, model.config.num_attention_heads, L, L)
+    only1, only2 = n - WINDOW + 1, WINDOW - 1  # positions [0, only1) are in window 1 alone, [only2, n) in window 2 alone
+    s1, s2 = w1.last_hidden_state[0], w2.last_hidden_state[0]
+    torch.testing.assert_close(seq[0, :only1], s1[:only1])
+    torch.testing.assert_close(seq[0, only2:n], s2[1 + only2 - (n - WINDOW + 1):])
+    torch.testing.assert_close(seq[0, only1:only2], (s1[only1:only2] + s2[1:1 + only2 - only1]) / 2)
+    rows = att[0, :, :n].sum(-1)
+    torch.testing.assert_close(rows, torch.ones_like(rows))
+    assert torch.equal(att[0, :, n:], torch.zeros_like(att[0, :, n:]))  # padding rows stay empty
+    torch.testing.assert_close(seq[1, :len(short["input_ids"])], alone)
+
+
+def test_the_length_cap_cuts_text_but_keeps_every_entity_embedded(tiny, dev, relations):
+    tokenizer, model = tiny
+    doc = merge(dev[:4])
+    f = featurize([doc], tokenizer, relations, max_len=1024)[0]
+    assert len(f["input_ids"]) == 1024
+    flat = [p for positions in f["entity_pos"] for p in positions]
+    assert all(0 <= p < 1023 for p in flat)
+    cut = [e for e, positions in enumerate(f["entity_pos"]) if positions == [0]]
+    assert cut, "the merged document should have entities entirely past the cap"
+    assert len(f["labels"]) == len(doc["vertexSet"]) * (len(doc["vertexSet"]) - 1)
+    atlop = build_model("atlop", model, 1 + len(relations), emb_size=32, block_size=8)
+    batch = collate([f])
+    with torch.no_grad():
+        logits = atlop(batch["input_ids"], batch["attention_mask"], batch["entity_pos"], batch["hts"])
+    assert logits.shape == (len(f["hts"]), 1 + len(relations)) and torch.isfinite(logits).all()
+
+
+def test_max_len_too_small_is_a_one_line_error(tiny, dev, relations):
+    with pytest.raises(CorpusError, match="max_len=2"):
+        featurize(dev[:1], tiny[0], relations, max_len=2)
+
+
+def test_the_cache_serves_the_same_documents_and_rebuilds_changed_ones(tiny, dev, relations, tmp_path, monkeypatch):
+    tokenizer, _ = tiny
+    docs = copy.deepcopy(dev[:3])
+    first = featurize_cached(docs, tokenizer, relations, tmp_path)
+    calls = []
+    real = features_module.featurize
+    monkeypatch.setattr(features_module, "featurize", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = featurize_cached(docs, tokenizer, relations, tmp_path)
+    assert calls == [] and len(list(tmp_path.iterdir())) == 1
+    assert json.dumps([f["input_ids"] for f in again]) == json.dumps([f["input_ids"] for f in first])
+    assert all(np.array_equal(a["labels"], b["labels"]) for a, b in zip(again, first))
+
+    docs[0]["labels"] = docs[0]["labels"][1:]
+    relabeled = featurize_cached(docs, tokenizer, relations, tmp_path)
+    assert calls == [1] and len(list(tmp_path.iterdir())) == 2
+    assert relabeled[0]["labels"][:, 1:].sum() == first[0]["labels"][:, 1:].sum() - 1
+
+
+def test_collate_pads_and_concatenates_pairs(tiny, dev, relations):
+    feats = featurize(dev[:3], tiny[0], relations)
+    batch = collate(feats)
+    lengths = [len(f["input_ids"]) for f in feats]
+    assert batch["input_ids"].shape == (3, max(lengths)) and batch["input_ids"].dtype == torch.long
+    assert batch["attention_mask"].sum(1).tolist() == lengths
+    assert batch["labels"].shape == (sum(len(f["hts"]) for f in feats), 1 + len(relations))
+    assert batch["labels"].dtype == torch.float32
+    assert batch["entity_pos"] == [f["entity_pos"] for f in feats] and batch["hts"] == [f["hts"] for f in feats]
+
+
+def test_batches_group_similar_lengths_and_cover_every_document_once(tiny, dev, relations):
+    feats = featurize(dev[:30], tiny[0], relations)
+    batches = batches_by_length(feats, 4, shuffle=True, generator=torch.Generator().manual_seed(0))
+    assert sorted(f["title"] for b in batches for f in b) == sorted(f["title"] for f in feats)
+    assert sorted(len(b) for b in batches) == [2] + [4] * 7
+    spans = sorted((min(len(f["input_ids"]) for f in b), max(len(f["input_ids"]) for f in b)) for b in batches)
+    assert all(hi <= lo_next for (_, hi), (lo_next, _) in zip(spans, spans[1:]))  # chunks do not interleave
+    again = batches_by_length(feats, 4, shuffle=True, generator=torch.Generator().manual_seed(0))
+    other = batches_by_length(feats, 4, shuffle=True, generator=torch.Generator().manual_seed(1))
+    titles = lambda bs: [[f["title"] for f in b] for b in bs]  # noqa: E731
+    assert titles(again) == titles(batches) and titles(other) != titles(batches)
+    ordered = batches_by_length(feats, 4, shuffle=False)
+    lengths = [len(f["input_ids"]) for b in ordered for f in b]
+    assert lengths == sorted(lengths)
