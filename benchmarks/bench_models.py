@@ -1,17 +1,17 @@
 """Cost of the DocRE models relative to their encoder, on CPU with real Re-DocRED batches.
 
-For each configuration, in a fresh subprocess (so peak RSS is its own):
+A training step is forward + loss + backward + AdamW step:
 
-    encoder   encode() forward + backward of a scalar of its outputs + AdamW step over the encoder
-    atlop, docunet, kd-docre
-              model forward + its default loss + backward + AdamW step over all parameters
+    encoder   encode() (both windows for long documents), a scalar of its output, AdamW over the encoder
+    model     the model (same encode() inside), its default loss, AdamW over all its parameters
 
-each the median over --steps steps after --warmup, on batches of --batch-size documents; and the
-eval-mode forward (no_grad) of each. Prints each model's train-step and eval-forward ratios to the
-encoder's, and peak RSS (ru_maxrss). Other processes sharing the cores add noise: repeat a run
-whose ratios look off.
+Each model runs in a fresh subprocess: a few training steps first, for its peak RSS (ru_maxrss),
+then model and encoder-alone steps interleaved on the same batches (mean of --steps each), so
+load from other processes on the shared cores hits both alike; the same for the eval-mode forward
+(no_grad). Prints train-step and eval-forward ratios to the encoder's, peak RSS, and the seconds.
+The encoder alone's peak RSS comes from its own subprocess.
 
-    python benchmarks/bench_models.py --data /work/shared/data [--encoder minilm] [--threads 2]
+    python benchmarks/bench_models.py --data /work/shared/data [--encoder minilm] [--threads 2] [--configs atlop]
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-CONFIGS = ("encoder", "atlop", "docunet", "kd-docre")
+CONFIGS = ("atlop", "docunet", "kd-docre")
 
 
 def _batches(args) -> tuple[list[dict], object, object]:
@@ -34,26 +34,29 @@ def _batches(args) -> tuple[list[dict], object, object]:
 
     tokenizer, encoder = load_encoder(args.encoder)
     data = Path(args.data)
-    docs = load_docs(data / "redocred" / "dev_revised.json")[args.first:args.first + args.batch_size * args.batches]
+    dev = load_docs(data / "redocred" / "dev_revised.json")
+    docs = dev[::len(dev) // (args.batch_size * args.batches)][:args.batch_size * args.batches]  # spread over the set
     relations = RelationInventory.load(data)
     features = featurize(docs, tokenizer, relations)
     batches = [collate(b) for b in batches_by_length(features, args.batch_size, shuffle=False)]
     return batches, encoder, relations
 
 
-def _median_seconds(step, batches, warmup: int, steps: int) -> float:
-    for i in range(warmup):
-        step(batches[i % len(batches)])
-    times = []
-    for i in range(steps):
-        start = time.perf_counter()
-        step(batches[i % len(batches)])
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _interleaved_seconds(steps: dict, batches: list, repeats: int) -> dict[str, float]:
+    """Mean seconds per step of each step function, run in turn on the same batch, so load from
+    other processes sharing the cores hits every configuration alike."""
+    times = {name: [] for name in steps}
+    for i in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step(batches[i % len(batches)])
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.fmean(t) for name, t in times.items()}
 
 
 def run_config(name: str, args) -> dict:
-    """Time one configuration in this process; returns seconds per train step and eval forward, peak RSS."""
+    """One model against its encoder, in this process: peak RSS of the model's training steps first,
+    then train-step and eval-forward seconds of model and encoder alone, interleaved."""
     import torch
 
     from docrobust.models import build_model
@@ -63,42 +66,63 @@ def run_config(name: str, args) -> dict:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     batches, encoder, relations = _batches(args)
-    if name == "encoder":
-        module = encoder
-        start_ids, end_ids = special_ids(encoder)
+    model = build_model(name, encoder, 1 + len(relations))
+    loss = build_loss(model.default_loss)
+    start_ids, end_ids = special_ids(encoder)
+    model_opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
 
-        def forward(b):
-            return encode(encoder, b["input_ids"], b["attention_mask"], start_ids, end_ids)[0]
+    def model_forward(b):
+        return model(b["input_ids"], b["attention_mask"], b["entity_pos"], b["hts"])
 
-        def objective(b):
-            return forward(b).mean()
-    else:
-        module = build_model(name, encoder, 1 + len(relations))
-        loss = build_loss(module.default_loss)
+    def encoder_forward(b):
+        return encode(encoder, b["input_ids"], b["attention_mask"], start_ids, end_ids)[0]
 
-        def forward(b):
-            return module(b["input_ids"], b["attention_mask"], b["entity_pos"], b["hts"])
+    def train_step(optimizer, objective):
+        def step(b):
+            optimizer.zero_grad(set_to_none=True)
+            objective(b).backward()
+            optimizer.step()
+        return step
 
-        def objective(b):
-            return loss(forward(b), b["labels"])
-    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-5)
+    def eval_step(forward):
+        def step(b):
+            with torch.no_grad():
+                forward(b)
+        return step
 
-    def train_step(b):
-        optimizer.zero_grad(set_to_none=True)
-        objective(b).backward()
-        optimizer.step()
+    model_train = train_step(model_opt, lambda b: loss(model_forward(b), b["labels"]))
+    model.train()
+    for i in range(max(args.warmup, len(batches))):
+        model_train(batches[i % len(batches)])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GB: the model's own peak, before the encoder's optimizer exists
 
-    def eval_forward(b):
-        with torch.no_grad():
-            forward(b)
-
-    module.train()
-    train = _median_seconds(train_step, batches, args.warmup, args.steps)
-    module.eval()
-    evaluation = _median_seconds(eval_forward, batches, 1, args.steps)
-    return {"config": name, "train_s": train, "eval_s": evaluation,
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    encoder_opt = torch.optim.AdamW(encoder.parameters(), lr=1e-5)
+    encoder_train = train_step(encoder_opt, lambda b: encoder_forward(b).mean())
+    encoder_train(batches[0])
+    train = _interleaved_seconds({"encoder": encoder_train, "model": model_train}, batches, args.steps)
+    model.eval()
+    evaluation = _interleaved_seconds({"encoder": eval_step(encoder_forward), "model": eval_step(model_forward)},
+                                      batches, args.steps)
+    return {"config": name, "train_s": train, "eval_s": evaluation, "peak_rss_gb": peak,
             "tokens": [int(b["attention_mask"].sum()) for b in batches], "pairs": [len(b["labels"]) for b in batches]}
+
+
+def encoder_peak(args) -> float:
+    """Peak RSS (GB) of encoder-only training steps, in this process."""
+    import torch
+
+    from docrobust.models.encoder import encode, special_ids
+
+    torch.set_num_threads(args.threads)
+    batches, encoder, _ = _batches(args)
+    start_ids, end_ids = special_ids(encoder)
+    optimizer = torch.optim.AdamW(encoder.parameters(), lr=1e-5)
+    for i in range(max(args.warmup, len(batches))):
+        optimizer.zero_grad(set_to_none=True)
+        b = batches[i % len(batches)]
+        encode(encoder, b["input_ids"], b["attention_mask"], start_ids, end_ids)[0].mean().backward()
+        optimizer.step()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def main() -> None:
@@ -106,10 +130,9 @@ def main() -> None:
     parser.add_argument("--data", default=os.environ.get("DOCROBUST_DATA", ""), help="folder with redocred/ and meta/")
     parser.add_argument("--encoder", default="minilm")
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--batches", type=int, default=2, help="distinct batches, cycled through")
-    parser.add_argument("--first", type=int, default=0, help="first document of Re-DocRED dev to use")
+    parser.add_argument("--batches", type=int, default=4, help="batches of documents spread evenly over Re-DocRED dev")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=8, help="timed steps of each configuration (cycling through the batches)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated subset of {', '.join(CONFIGS)}")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: time this configuration, print JSON
@@ -117,27 +140,26 @@ def main() -> None:
     if not args.data:
         parser.error("pass --data or set DOCROBUST_DATA")
     if args.one:
-        print(json.dumps(run_config(args.one, args)))
+        print(json.dumps(encoder_peak(args) if args.one == "encoder" else run_config(args.one, args)))
         return
 
-    rows = {}
-    for name in ["encoder"] + [c for c in args.configs.split(",") if c != "encoder"]:
-        child = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--one", name],
-                               capture_output=True, text=True, check=False)
-        if child.returncode:
-            sys.exit(f"{name} failed:\n{child.stderr[-2000:]}")
-        rows[name] = json.loads(child.stdout.strip().splitlines()[-1])
-        print(f"{name:9s} train step {rows[name]['train_s']:.3f} s   eval forward {rows[name]['eval_s']:.3f} s   "
-              f"peak RSS {rows[name]['peak_rss_gb']:.2f} GB", flush=True)
-    base = rows["encoder"]
-    print(f"\nbatches of {args.batch_size} documents, word pieces {base['tokens']}, pairs {rows[name]['pairs']}, "
-          f"{args.threads} threads, encoder {args.encoder}")
-    print(f"{'model':9s} {'train/encoder':>14s} {'eval/encoder':>13s} {'peak RSS GB':>12s}")
-    for name, row in rows.items():
-        if name != "encoder":
-            print(f"{name:9s} {row['train_s'] / base['train_s']:14.2f} {row['eval_s'] / base['eval_s']:13.2f} "
-                  f"{row['peak_rss_gb']:12.2f}")
+    def child(name: str):
+        done = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--one", name], capture_output=True, text=True, check=False)
+        if done.returncode:
+            sys.exit(f"{name} failed:\n{done.stderr[-2000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
 
+    print(f"encoder {args.encoder}, {args.batches} batches of {args.batch_size} Re-DocRED dev documents, "
+          f"{args.threads} threads, mean of {args.steps} interleaved steps")
+    print(f"encoder alone: peak RSS {child('encoder'):.2f} GB")
+    print(f"{'model':9s} {'train/encoder':>14s} {'eval/encoder':>13s} {'peak RSS GB':>12s}   seconds (model/encoder)")
+    for name in [c for c in args.configs.split(",") if c != "encoder"]:
+        row = child(name)
+        train, evaluation = row["train_s"], row["eval_s"]
+        print(f"{name:9s} {train['model'] / train['encoder']:14.2f} {evaluation['model'] / evaluation['encoder']:13.2f} "
+              f"{row['peak_rss_gb']:12.2f}   train {train['model']:.2f}/{train['encoder']:.2f}, "
+              f"eval {evaluation['model']:.2f}/{evaluation['encoder']:.2f}; word pieces {row['tokens']}, pairs {row['pairs']}",
+              flush=True)
 
 if __name__ == "__main__":
     main()

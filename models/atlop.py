@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .pooling import GroupedBilinear, pair_context, pair_index
+from .pooling import GroupedBilinear, entity_pair_linear, pair_context, pair_index
 from .registry import DocREModel, register_model
 
 
@@ -35,6 +35,6 @@ class ATLOP(DocREModel):
         seq, att, entities = self.encode_entities(input_ids, attention_mask, entity_pos)  # [B, L, H], [B, h, L, L]
         pairs = pair_index(hts, entities.counts, seq.device)
         context = pair_context(seq, entities, pairs)                                              # [P, H]
-        zs = torch.tanh(self.head_extractor(torch.cat([entities.emb[pairs.s], context], dim=1)))  # [P, emb]
-        zo = torch.tanh(self.tail_extractor(torch.cat([entities.emb[pairs.o], context], dim=1)))  # [P, emb]
+        zs = torch.tanh(entity_pair_linear(self.head_extractor, entities.emb, pairs.s, context))  # [P, emb]
+        zo = torch.tanh(entity_pair_linear(self.tail_extractor, entities.emb, pairs.o, context))  # [P, emb]
         return self.bilinear(zs, zo)                                                        # [P, num_labels]

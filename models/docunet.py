@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .pooling import GroupedBilinear, pair_attention, pair_index
+from .pooling import GroupedBilinear, entity_pair_linear, pair_attention, pair_index
 from .registry import DocREModel, register_model
 
 
@@ -95,6 +95,6 @@ class DocuNet(DocREModel):
         pairs = pair_index(hts, entities.counts, seq.device)
         cells = self.unet(self.context_map(seq, entities)).permute(0, 2, 3, 1)            # [B, N, N, unet_out]
         u = cells[pairs.doc, pairs.head, pairs.tail]                                       # [P, unet_out]
-        zs = torch.tanh(self.head_extractor(torch.cat([entities.emb[pairs.s], u], dim=1)))  # [P, emb]
-        zo = torch.tanh(self.tail_extractor(torch.cat([entities.emb[pairs.o], u], dim=1)))  # [P, emb]
+        zs = torch.tanh(entity_pair_linear(self.head_extractor, entities.emb, pairs.s, u))  # [P, emb]
+        zo = torch.tanh(entity_pair_linear(self.tail_extractor, entities.emb, pairs.o, u))  # [P, emb]
         return self.bilinear(zs, zo)                                                        # [P, num_labels]

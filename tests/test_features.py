@@ -15,6 +15,15 @@ from docrobust.models.encoder import WINDOW, encode, special_ids
 from tiny_encoder import tiny_encoder_dir  # noqa: F401
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The tiny encoder's small ops run fastest on one thread, and the test machine's cores are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def tiny(tiny_encoder_dir):  # noqa: F811
     tokenizer, model = load_encoder(str(tiny_encoder_dir))
