@@ -26,6 +26,7 @@ import types
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ from tqdm.auto import tqdm
 from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_json, atomic_write_text, dumps_json,
                               facts_from_docs, score)
 from docrobust.corpus.score import frequent_relations
+
+from .encoder import load_encoder
+from .features import batches_by_length, collate, featurize, featurize_cached
+from .losses import LOSSES, build_loss
+from .registry import MODELS, build_model
 
 __all__ = ["TrainConfig", "TrainingError", "train", "predict"]
 
@@ -186,8 +192,6 @@ def class_counts(features: list[dict]) -> list[int]:
 
 def build_loss_for(name: str, options: dict[str, Any], features: list[dict]):
     """The loss `name` with `options`, plus the training statistics it declares (`train_stats`) unless given."""
-    from docrobust.models.losses import LOSSES, build_loss
-
     stats = {"class_counts": lambda: class_counts(features), "n_pairs": lambda: sum(len(f["hts"]) for f in features)}
     wanted = getattr(LOSSES.get(name), "train_stats", ())
     options = {**{k: stats[k]() for k in wanted if k in stats}, **options}
@@ -223,8 +227,6 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, features: list[dict], batch_size: int, device: torch.device) -> list[Tensor]:
     """Logits [pairs, 1 + R] per feature (float32, CPU), in the order of `features`."""
-    from docrobust.models.features import batches_by_length, collate
-
     model.eval()
     position = {id(f): i for i, f in enumerate(features)}
     out: list[Tensor | None] = [None] * len(features)
@@ -252,10 +254,7 @@ def predict(model: torch.nn.Module, loss_fn, features: list[dict], relations: Re
 
 
 def versions() -> dict[str, str]:
-    import transformers
-
-    from docrobust import __version__
-    return {"docrobust": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+    return {"docrobust": version("docrobust"), "torch": torch.__version__, "transformers": version("transformers"),
             "python": platform.python_version()}
 
 
@@ -323,8 +322,6 @@ def train(config: TrainConfig, train_docs: list[dict], dev_docs: list[dict], tes
 
 
 def _featurize(docs: list[dict], tokenizer, relations: RelationInventory, config: TrainConfig, cache_dir) -> list[dict]:
-    from docrobust.models.features import featurize, featurize_cached
-
     if cache_dir is None:
         return featurize(docs, tokenizer, relations, max_len=config.max_len)
     return featurize_cached(docs, tokenizer, relations, cache_dir, max_len=config.max_len)
@@ -332,10 +329,6 @@ def _featurize(docs: list[dict], tokenizer, relations: RelationInventory, config
 
 def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, train_facts, out_dir: Path,
            cache_dir, progress_cb) -> dict[str, Any]:
-    from docrobust.models.encoder import load_encoder
-    from docrobust.models.losses import LOSSES
-    from docrobust.models.registry import MODELS, build_model
-
     # Names first: a typo should not cost an encoder load.
     if config.model not in MODELS:
         raise CorpusError(f"unknown model {config.model!r}; known models: {', '.join(sorted(MODELS))}")
@@ -431,8 +424,6 @@ def run_epoch(model, loss_fn, optimizer, scheduler, features: list[dict], config
     Per batch: loss = loss_fn(logits, labels) [+ kd_weight * mean((logits - teacher)^2)], then backward,
     clip the global gradient norm, AdamW step, scheduler step.
     """
-    from docrobust.models.features import batches_by_length, collate
-
     model.train()
     total, window, t0, i = 0.0, [], time.perf_counter(), 0
     batches = batches_by_length(features, config.batch_size, shuffle=True, generator=generator)
