@@ -13,7 +13,9 @@ overlapping 512-piece windows,
 
 (`start`/`end` are the special ids the windows lose or gain at the cut). Each position's state is
 the mean of the windows covering it, and each attention row is the sum of the windows' rows,
-re-normalized to sum to 1 over the positions either window sees.
+re-normalized to sum to 1 over the positions either window sees. Two windows reach 1022 word
+pieces of BERT (1024 - |start| - |end|); in a longer document the one or two positions between
+them get zero states, as in ATLOP, so keep max_len at 1024 or below.
 """
 from __future__ import annotations
 

@@ -11,7 +11,9 @@ to the pairs sharing its head (its row) and its tail (its column):
     logits_so = W_c (x_so + f_so) + b_c                        [num_labels]
 
 Cells that are not pairs of the batch (the diagonal, entities past a document's own) are masked
-out as keys. Trained with the adaptive focal loss by default; knowledge distillation from a
+out as keys, where the original pads every map to 42 entities and lets those cells take part. The
+localized context is ATLOP's (the original sums heads instead of averaging them: the same after
+normalization). Trained with the adaptive focal loss by default; knowledge distillation from a
 teacher's logits is the trainer's MSE term on these logits.
 """
 from __future__ import annotations
