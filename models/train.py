@@ -264,12 +264,11 @@ class RunLog:
     def __init__(self, path: Path, callback: Callable[[dict], None] | None):
         self.path, self.callback, self.lines = path, callback, []
 
-    def __call__(self, record: dict, flush: bool = False) -> None:
+    def __call__(self, record: dict) -> None:
         self.lines.append(dumps_json(record))
+        atomic_write_text(self.path, "\n".join(self.lines) + "\n")  # a few KB: cheap next to a training step
         if self.callback is not None:
             self.callback(record)
-        if flush:
-            atomic_write_text(self.path, "\n".join(self.lines) + "\n")
 
 
 @contextlib.contextmanager
@@ -395,7 +394,7 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
         if dev_score["f1"] > best["f1"]:
             best = {"f1": dev_score["f1"], "epoch": epoch, "score": dev_score, "preds": dev_preds,
                     "state": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
-        log({"event": "epoch", **record, "best_epoch": best["epoch"]}, flush=True)
+        log({"event": "epoch", **record, "best_epoch": best["epoch"]})
         if config.early_stopping is not None and epoch - best["epoch"] >= config.early_stopping:
             break
 
