@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from docrobust.corpus import CorpusError
@@ -85,8 +86,28 @@ class DocREModel(nn.Module):
         self.hidden_size = encoder.config.hidden_size
         self.start_ids, self.end_ids = special_ids(encoder)
 
+    frozen: bool = False
+
+    def freeze_encoder(self) -> None:
+        """Fix the encoder's weights and remember each document's encoder output.
+
+        Training then updates the head alone, and every epoch after the first costs the head only:
+        the CPU quick profile uses this to take ten times the steps in the same time. The encoder
+        stays in eval mode (no dropout), so a cached output equals a fresh one.
+        """
+        self.encoder.requires_grad_(False)
+        self.encoder.eval()
+        self.frozen = True
+        self._encoded: dict[bytes, tuple[Tensor, Tensor]] = {}  # word-piece ids -> (states [n, H], attention [h, n, n])
+
+    def train(self, mode: bool = True) -> "DocREModel":
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()
+        return self
+
     def encoder_parameters(self) -> list[nn.Parameter]:
-        return list(self.encoder.parameters())
+        return [] if self.frozen else list(self.encoder.parameters())
 
     def head_parameters(self) -> list[nn.Parameter]:
         encoder = {id(p) for p in self.encoder.parameters()}
@@ -95,5 +116,30 @@ class DocREModel(nn.Module):
     def encode_entities(self, input_ids: Tensor, attention_mask: Tensor,
                         entity_pos: list) -> tuple[Tensor, Tensor, Entities]:
         """(sequence_output [B, L, H], attention [B, h, L, L], entities) of a batch."""
-        seq, att = encode(self.encoder, input_ids, attention_mask, self.start_ids, self.end_ids)
+        encode_batch = self._encode_frozen if self.frozen else self._encode
+        seq, att = encode_batch(input_ids, attention_mask)
         return seq, att, gather_entities(seq, att, entity_pos)
+
+    def _encode(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+        return encode(self.encoder, input_ids, attention_mask, self.start_ids, self.end_ids)
+
+    def _encode_frozen(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """encode() through the per-document cache; padding positions are zero (masked out anyway)."""
+        lengths = attention_mask.sum(1).long().tolist()
+        keys = [input_ids[i, :n].cpu().numpy().tobytes() for i, n in enumerate(lengths)]
+        missing = [i for i, key in enumerate(keys) if key not in self._encoded]
+        if missing:
+            n_max = max(lengths[i] for i in missing)
+            with torch.no_grad():
+                seq, att = self._encode(input_ids[missing, :n_max], attention_mask[missing, :n_max])
+            for j, i in enumerate(missing):
+                n = lengths[i]
+                self._encoded[keys[i]] = (seq[j, :n].clone(), att[j, :, :n, :n].clone())
+        B, L = input_ids.shape
+        cached = [self._encoded[key] for key in keys]
+        seq = cached[0][0].new_zeros(B, L, cached[0][0].shape[-1])       # [B, L, H]
+        att = cached[0][1].new_zeros(B, cached[0][1].shape[0], L, L)     # [B, h, L, L]
+        for i, (s, a) in enumerate(cached):
+            n = lengths[i]
+            seq[i, :n], att[i, :, :n, :n] = s, a
+        return seq, att

@@ -62,6 +62,7 @@ class TrainConfig:
     kd_teacher_logits is a .pt/.npy array [training pairs, 1 + R] in training-feature order (as written
     by a run with save_train_logits); kd_weight scales the MSE between student and teacher logits.
     max_train_docs / max_eval_docs keep the first documents of the training / dev and test sets.
+    freeze_encoder trains the head alone on cached encoder outputs (the CPU quick profile's setting).
     """
     model: str = "atlop"
     loss: str | None = None
@@ -81,6 +82,7 @@ class TrainConfig:
     max_len: int = 1024
     seed: int = 0
     grad_checkpointing: bool = False
+    freeze_encoder: bool = False
     early_stopping: int | None = None
     save_checkpoint: bool = False
     save_train_logits: bool = False
@@ -360,6 +362,8 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
     if config.grad_checkpointing:  # transformers 5 renamed it; >= 4.45 has the old name only
         enable = getattr(model.encoder, "activation_checkpointing_enable", model.encoder.gradient_checkpointing_enable)
         enable()
+    if config.freeze_encoder:
+        model.freeze_encoder()
     model.to(device)
     loss_name = config.loss or type(model).default_loss
     loss_fn = build_loss_for(loss_name, config.loss_options, train_feats).to(device)

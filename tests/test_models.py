@@ -167,3 +167,31 @@ def test_load_encoder_errors_are_one_line_and_say_what_to_do(tmp_path):
     with pytest.raises(CorpusError, match="cannot load encoder") as err:
         load_encoder(str(tmp_path / "nowhere" / "model"))
     assert "\n" not in str(err.value) and "minilm" in str(err.value)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_a_frozen_encoder_gives_the_same_logits_from_its_cache_and_trains_the_head_alone(name, tiny_encoder_dir, tiny_batch, relations):  # noqa: F811
+    model = build_model(name, fresh_tiny(tiny_encoder_dir), 1 + len(relations), **SMALL[name]).eval()
+    with torch.no_grad():
+        expected = model(**{k: tiny_batch[k] for k in ("input_ids", "attention_mask", "entity_pos", "hts")})
+    model.freeze_encoder()
+    model.train()
+    assert not model.encoder.training and model.encoder_parameters() == []
+    encoder_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    head = model.head_parameters()
+    optimizer = torch.optim.AdamW(head, lr=1e-3)
+    inputs = {k: tiny_batch[k] for k in ("input_ids", "attention_mask", "entity_pos", "hts")}
+    for _ in range(2):  # the first pass fills the cache, the second reads it
+        with torch.no_grad():
+            assert torch.allclose(model.eval()(**inputs), expected, atol=1e-5)
+    model.train()
+    for _ in range(2):
+        loss = build_loss("atl")(model(**inputs), tiny_batch["labels"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        assert not torch.allclose(model.eval()(**inputs), expected, atol=1e-5)  # the head learned
+    assert len(model._encoded) == len(tiny_batch["entity_pos"])
+    assert all(torch.equal(v, encoder_before[k]) for k, v in model.encoder.state_dict().items())
+    assert all(p.grad is None for p in model.encoder.parameters())
