@@ -91,3 +91,21 @@ def _ids_from_rel2id(path: Path) -> tuple[str, ...]:
     if set(columns) != expected or rel2id.get(NO_RELATION, 0) != 0:
         raise CorpusError(f"{path}: relation columns must be 1..{len(columns)} with {NO_RELATION} = 0")
     return tuple(columns[c] for c in sorted(columns))
+
+
+def inventory_for(spec: str | None, data_dir: str | os.PathLike, *, infer_if_missing: bool = False) -> RelationInventory | None:
+    """The CLI's --relations: "infer" gives None (take the relations from the labels); a file or folder
+    (looked up in the data folder too) is loaded; nothing given means the data folder's metadata, or
+    None there too when `infer_if_missing` and the data folder has none."""
+    from .data import resolve_path
+
+    if spec == "infer":
+        return None
+    if spec:
+        return RelationInventory.load(resolve_path(spec, data_dir))
+    try:
+        return RelationInventory.load(data_dir)
+    except CorpusError:
+        if infer_if_missing:
+            return None
+        raise

@@ -5,22 +5,11 @@ import json
 
 import click
 
-from docrobust.corpus import CorpusError, RelationInventory, load_docs
+from docrobust.corpus import RelationInventory, load_docs
 from docrobust.corpus.align import align
+from docrobust.corpus.relations import inventory_for
 from docrobust.corpus.data import REGISTRY, download as download_file, resolve_path, status as data_status
 from docrobust.corpus.stats import corpus_stats
-
-
-def load_relations(spec: str | None, data_dir) -> RelationInventory | None:
-    """--relations: 'infer' (from the labels; None here), a rel2id/rel_info file or folder, or the data folder's meta/."""
-    if spec == "infer":
-        return None
-    if spec:
-        return RelationInventory.load(resolve_path(spec, data_dir))
-    try:
-        return RelationInventory.load(data_dir)
-    except CorpusError:
-        return None  # no metadata anywhere: infer from the labels
 
 
 def load_input(path: str, data_dir, relations: RelationInventory | None = None) -> list[dict]:
@@ -69,7 +58,7 @@ def download(obj: dict, names: tuple[str, ...], all_: bool, mirror: str | None, 
 @click.pass_obj
 def validate(obj: dict, files: tuple[str, ...], relations: str | None) -> None:
     """Check FILES against the DocRED format; one line per problem, exit 2 if any."""
-    inventory = load_relations(relations, obj["data_dir"])
+    inventory = inventory_for(relations, obj["data_dir"], infer_if_missing=True)
     for f in files:
         docs = load_input(f, obj["data_dir"], inventory)
         click.echo(f"{f}: {len(docs)} documents, valid")
@@ -121,7 +110,7 @@ def diff(obj: dict, low: str, high: tuple[str, ...], as_json: bool, top: int) ->
 
 
 def _names(data_dir) -> dict[str, str]:
-    inventory = load_relations(None, data_dir)
+    inventory = inventory_for(None, data_dir, infer_if_missing=True)
     return inventory.names if inventory else {}
 
 

@@ -8,6 +8,7 @@ import click
 
 from docrobust.corpus import CorpusError, RelationInventory, load_docs, load_train_facts
 from docrobust.corpus.data import resolve_path
+from docrobust.corpus.relations import inventory_for
 from docrobust.corpus.score import format_score
 
 
@@ -23,14 +24,6 @@ def parse_options(pairs: tuple[str, ...], flag: str) -> dict:
         except json.JSONDecodeError:
             options[key] = value
     return options
-
-
-def load_relations(spec: str | None, data_dir: Path) -> RelationInventory | None:
-    """The inventory from --relations (a folder or rel2id/rel_info file), the data folder's meta/ when not
-    given, or None for "infer" (read from the labels once the documents are loaded)."""
-    if spec == "infer":
-        return None
-    return RelationInventory.load(resolve_path(spec, data_dir) if spec else data_dir)
 
 
 @click.command()
@@ -76,7 +69,7 @@ def train(obj: dict, train_path: str, dev_path: str, test_path: str | None, trai
     config = TrainConfig.from_dict({**settings, "save_checkpoint": checkpoint, "progress": not quiet,
                                     "loss_options": parse_options(loss_option, "--loss-option"),
                                     "model_options": parse_options(model_option, "--model-option")})
-    inventory = load_relations(relations, data_dir)
+    inventory = inventory_for(relations, data_dir)
     paths = {"train": train_path, "dev": dev_path, "test": test_path}
     docs = {name: load_docs(resolve_path(p, data_dir), inventory) if p else None for name, p in paths.items()}
     if inventory is None:
