@@ -12,16 +12,7 @@ import docrobust.models.features as features_module
 from docrobust.corpus import CorpusError, RelationInventory, load_docs
 from docrobust.models import batches_by_length, build_model, collate, featurize, featurize_cached, load_encoder
 from docrobust.models.encoder import WINDOW, encode, special_ids
-from tiny_encoder import tiny_encoder_dir  # noqa: F401
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tiny encoder's small ops run fastest on one thread, and the test machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tiny_encoder import one_thread, tiny_encoder_dir  # noqa: F401
 
 
 @pytest.fixture(scope="module")

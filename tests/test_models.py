@@ -9,16 +9,7 @@ from docrobust.corpus import CorpusError, RelationInventory, load_docs
 from docrobust.models import MODELS, build_model, collate, describe_models, featurize, load_encoder
 from docrobust.models.losses import build_loss
 from docrobust.models.pooling import GroupedBilinear, gather_entities, pair_attention
-from tiny_encoder import tiny_encoder_dir  # noqa: F401
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tiny encoder's small ops run fastest on one thread, and the test machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tiny_encoder import one_thread, tiny_encoder_dir  # noqa: F401
 
 
 @pytest.fixture(scope="module")

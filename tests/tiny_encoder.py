@@ -2,7 +2,8 @@
 
 The folder it writes loads with `docrobust.models.encoder.load_encoder(path)` like any hub model:
 config.json + model.safetensors + a WordPiece tokenizer trained with `tokenizers` on `texts`.
-Other test modules use the fixture by importing it: `from tiny_encoder import tiny_encoder_dir`.
+Other test modules use the fixtures by importing them: `from tiny_encoder import tiny_encoder_dir` (and
+`one_thread`, which runs a module on one torch thread).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -56,3 +58,12 @@ def _texts() -> list[str]:
 def tiny_encoder_dir(tmp_path_factory) -> Path:
     """A tiny BERT folder (hidden 48, 2 layers, 4 heads), built once per test session."""
     return build_tiny_encoder(_texts(), tmp_path_factory.mktemp("tiny_encoder"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The tiny encoder's small ops run fastest on one thread, and the test machine's cores are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
