@@ -165,20 +165,17 @@ def _cell_line(record: dict, row: dict, k: int, n: int) -> str:
 
 
 def _write_report(store: ResultsStore, say: Callable[[str], None]) -> Path | None:
-    """The HTML report beside the results; a missing or failing reporter costs the report, not the results."""
+    """report.html and report.pdf beside the results; a failing reporter costs the report, not the results."""
+    from docrobust.reports import write_report
+
+    html, pdf = store.root / "report.html", store.root / "report.pdf"
     try:
-        from docrobust.reports import write_report
-    except ImportError:
-        say("report skipped: docrobust.reports.write_report is not available")
-        return None
-    path = store.root / "report.html"
-    try:
-        write_report(store.root, path)
+        write_report(store.root, html, pdf)
     except Exception as e:  # the results are already safe on disk; say why and go on
         say(f"report failed ({type(e).__name__}: {e}); rerun `docrobust report {store.root}` after fixing it")
         return None
-    say(f"report: {path}")
-    return path
+    say(f"report: {html} and {pdf}")
+    return html
 
 
 class _Preparer:

@@ -164,7 +164,7 @@ def test_failed_cell_is_isolated_and_retried_through_the_cli(tiny_encoder_dir, d
     assert run("--no-report") == 1 and calls == ["atl", "cmm"]   # without --retry-failed nothing runs again
     (tmp_path / "break").unlink()
     assert run("--retry-failed") == 0 and calls == ["atl", "cmm", "cmm"]
-    assert (out / "report.html").stat().st_size > 0
+    assert (out / "report.html").stat().st_size > 0 and (out / "report.pdf").read_bytes().startswith(b"%PDF")
     assert {r["status"] for r in read_rows(out)} == {"done"} and not list((out / "cells").glob(".*"))
 
 

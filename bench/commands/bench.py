@@ -85,7 +85,7 @@ def _counts(statuses: dict[str, str]) -> str:
 @PROFILE
 @OUT
 @click.option("--retry-failed", is_flag=True, help="Run failed cells again.")
-@click.option("--no-report", is_flag=True, help="Do not write report.html at the end.")
+@click.option("--no-report", is_flag=True, help="Do not write report.html and report.pdf at the end.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-cell lines (CI).")
 @click.option("--n-jobs", "-j", type=click.IntRange(min=1), default=None, help="Parallel CPU jobs [default: execution.n_jobs].")
 @click.pass_context
