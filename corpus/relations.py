@@ -109,3 +109,9 @@ def inventory_for(spec: str | None, data_dir: str | os.PathLike, *, infer_if_mis
         if infer_if_missing:
             return None
         raise
+
+
+def relation_names(data_dir: str | os.PathLike) -> dict[str, str]:
+    """Relation id -> name from the data folder's metadata, for display; {} when there is none."""
+    inventory = inventory_for(None, data_dir, infer_if_missing=True)
+    return inventory.names if inventory else {}

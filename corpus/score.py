@@ -189,6 +189,7 @@ def score(gold_docs: list[Doc], preds: list[dict], train_facts: Iterable[Fact] |
 
 
 def score_files(gold_path: str | os.PathLike, pred_path: str | os.PathLike, train_path: str | os.PathLike | None = None) -> dict:
+    """`score` on files: gold documents, a prediction list and, for Ign F1, a training file (.fact or JSON)."""
     gold = load_docs(gold_path)
     facts = load_train_facts(train_path) if train_path else None
     return score(gold, load_preds(pred_path), facts)

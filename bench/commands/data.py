@@ -7,7 +7,7 @@ import click
 
 from docrobust.corpus import RelationInventory, load_docs
 from docrobust.corpus.align import align
-from docrobust.corpus.relations import inventory_for
+from docrobust.corpus.relations import inventory_for, relation_names
 from docrobust.corpus.data import REGISTRY, download as download_file, resolve_path, status as data_status
 from docrobust.corpus.stats import corpus_stats
 
@@ -78,7 +78,7 @@ def stats(obj: dict, file: str, as_json: bool, top: int) -> None:
     for key in ("documents", "sentences", "tokens", "entities", "mentions", "entity_pairs", "labels"):
         click.echo(f"{key:>14}: {result[key]:,}")
     click.echo(f"{'intra/inter':>14}: {100 * result['intra_share']:.1f}% / {100 * result['inter_share']:.1f}% of labels")
-    names = _names(obj["data_dir"])
+    names = relation_names(obj["data_dir"])
     click.echo(f"{'relations':>14}: {len(result['labels_per_relation'])} used; the {top} most frequent:")
     for r, n in list(result["labels_per_relation"].items())[:top]:
         click.echo(f"{'':>16}{r:<7} {n:>6,}  {names.get(r, '')}")
@@ -102,16 +102,11 @@ def diff(obj: dict, low: str, high: tuple[str, ...], as_json: bool, top: int) ->
                f"(not compared); {result['only_low']} only in LOW, {result['only_high']} only in HIGH")
     click.echo(f"labels: {result['low_labels']:,} in LOW, {result['high_labels']:,} in HIGH; "
                f"{result['added']:,} added, {result['removed']:,} removed, {result['kept']:,} kept")
-    names = _names(obj["data_dir"])
+    names = relation_names(obj["data_dir"])
     rows = sorted(result["per_relation"].items(), key=lambda kv: -(kv[1]["added"] + kv[1]["removed"]))[:top]
     click.echo(f"  {'relation':<8} {'added':>7} {'removed':>8} {'kept':>6}")
     for r, c in rows:
         click.echo(f"  {r:<8} {c['added']:>7,} {c['removed']:>8,} {c['kept']:>6,}  {names.get(r, '')}")
-
-
-def _names(data_dir) -> dict[str, str]:
-    inventory = inventory_for(None, data_dir, infer_if_missing=True)
-    return inventory.names if inventory else {}
 
 
 commands = [data]

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import click
 
-from docrobust.corpus import CorpusError, RelationInventory, atomic_write_json, load_docs, read_json, save_docs, sha256_file
+from docrobust.corpus import CorpusError, atomic_write_json, load_docs, read_json, save_docs, sha256_file
 from docrobust.corpus.data import resolve_path
+from docrobust.corpus.relations import relation_names
 from docrobust.noise import NOISE_MODELS, apply_noise, measure_profile, needs_low_docs, needs_profile, parse_spec
 
 
@@ -83,7 +84,7 @@ def profile(obj: dict, low: str, high: tuple[str, ...], out: str | None, top: in
                f"{result['only_low']} only in LOW, {result['only_high']} only in HIGH)")
     click.echo(f"labels: {total['low']:,} in LOW, {total['high']:,} in HIGH; false negatives {total['fn']:,} "
                f"(rate {total['fn_rate']:.4f}), false positives {total['fp']:,} (rate {total['fp_rate']:.4f})")
-    names = _relation_names(data_dir)
+    names = relation_names(data_dir)
     for key in ("fn", "fp"):
         rows = sorted(((r, c) for r, c in result["per_relation"].items() if c[key]),
                       key=lambda kv: (-kv[1][f"{key}_rate"], kv[0]))[:top]
@@ -92,13 +93,6 @@ def profile(obj: dict, low: str, high: tuple[str, ...], out: str | None, top: in
             click.echo(f"{'':<21}{r:<8} {c[f'{key}_rate']:>6.3f} {c[key]:>6,} {c['high']:>6,}  {names.get(r, '')}")
     if out:
         click.echo(f"wrote {out}")
-
-
-def _relation_names(data_dir) -> dict[str, str]:
-    try:
-        return RelationInventory.load(data_dir).names
-    except CorpusError:
-        return {}
 
 
 commands = [noise]

@@ -5,9 +5,8 @@ import json
 
 import click
 
-from docrobust.corpus import load_docs, load_preds, load_train_facts
 from docrobust.corpus.data import resolve_path
-from docrobust.corpus.score import format_score, score as score_preds
+from docrobust.corpus.score import format_score, score_files
 
 
 @click.command()
@@ -20,8 +19,8 @@ from docrobust.corpus.score import format_score, score as score_preds
 def score(obj: dict, gold: str, pred: str, train: str | None, as_json: bool, per_doc: bool) -> None:
     """Score predictions with DocRED's official definitions."""
     data_dir = obj["data_dir"]
-    facts = load_train_facts(resolve_path(train, data_dir)) if train else None
-    result = score_preds(load_docs(resolve_path(gold, data_dir)), load_preds(resolve_path(pred, data_dir)), facts)
+    train_path = resolve_path(train, data_dir) if train else None
+    result = score_files(resolve_path(gold, data_dir), resolve_path(pred, data_dir), train_path)
     if not per_doc:
         result.pop("per_doc")
     click.echo(json.dumps(result, indent=1) if as_json else format_score(result))
