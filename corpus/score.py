@@ -16,6 +16,8 @@ import os
 from collections import Counter
 from typing import Any, Iterable
 
+import numpy as np
+
 from .io import CorpusError, Doc, is_intra, load_docs, read_json, sentence_sets, validate_docs
 
 Fact = tuple[str, str, str]
@@ -77,18 +79,27 @@ def load_preds(path: str | os.PathLike) -> list[dict]:
 
 # ---------------------------------------------------------------- scoring
 
-def prf(tp: float, n_pred: float, n_gold: float) -> tuple[float, float, float]:
-    """Micro precision, recall and F1 from counts (0 where a denominator is 0)."""
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gold if n_gold else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+COUNT_FIELDS = ("tp", "n_pred", "n_gold", "tp_in_train")
 
 
-def ign_prf(tp: float, tp_in_train: float, n_pred: float, n_gold: float) -> tuple[float, float]:
-    """Official Ign precision and Ign F1 (recall is the ordinary recall)."""
-    p = (tp - tp_in_train) / (n_pred - tp_in_train + 1e-5)
-    r = tp / n_gold if n_gold else 0.0
-    return p, (2 * p * r / (p + r) if p + r else 0.0)
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, 0 where den == 0."""
+    return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den != 0)
+
+
+def prf(counts: Any) -> dict[str, np.ndarray]:
+    """Micro scores from summed counts (..., 4) = COUNT_FIELDS = [tp, n_pred, n_gold, tp_in_train].
+
+    P = tp / n_pred, R = tp / n_gold, F1 = 2PR / (P + R), each 0 where its denominator is 0;
+    DocRED's Ign precision = (tp - tp_in_train) / (n_pred - tp_in_train + 1e-5), and Ign F1 is its
+    harmonic mean with the same R. Each value has shape (...): one formula for a single score (shape ())
+    and for every bootstrap resample of a report at once.
+    """
+    tp, n_pred, n_gold, tp_in_train = np.moveaxis(np.asarray(counts, dtype=float), -1, 0)
+    precision, recall = _ratio(tp, n_pred), _ratio(tp, n_gold)
+    ign_precision = (tp - tp_in_train) / (n_pred - tp_in_train + 1e-5)
+    return {"precision": precision, "recall": recall, "f1": _ratio(2 * precision * recall, precision + recall),
+            "ign_precision": ign_precision, "ign_f1": _ratio(2 * ign_precision * recall, ign_precision + recall)}
 
 
 def frequent_relations(docs: Iterable[Doc], n: int = N_FREQUENT) -> frozenset[str]:
@@ -170,11 +181,8 @@ def score(gold_docs: list[Doc], preds: list[dict], train_facts: Iterable[Fact] |
             tp_in_train += 1
             per_doc[title]["tp_in_train"] += 1
 
-    precision, recall, f1 = prf(tp, n_pred, len(gold))
-    ign_precision, ign_f1 = ign_prf(tp, tp_in_train, n_pred, len(gold))
     result: dict[str, Any] = {
-        "precision": precision, "recall": recall, "f1": f1,
-        "ign_precision": ign_precision, "ign_f1": ign_f1,
+        **{k: float(v) for k, v in prf([tp, n_pred, len(gold), tp_in_train]).items()},
         "n_pred": n_pred, "n_gold": len(gold), "tp": tp, "tp_in_train": tp_in_train,
         "n_pred_unknown_title": unknown,
     }
@@ -202,9 +210,9 @@ def format_score(result: dict) -> str:
                  + (f", {result['n_pred_unknown_title']} with unknown titles" if result["n_pred_unknown_title"] else ""))
     for b in BUCKETS:
         c = result["breakdown"][b]
-        lines.append(f"{b:>10}: F1 {100 * prf(c['tp'], c['n_pred'], c['n_gold'])[2]:6.2f}  ({c['n_gold']} gold)")
+        lines.append(f"{b:>10}: F1 {100 * prf([c['tp'], c['n_pred'], c['n_gold'], 0])['f1']:6.2f}  ({c['n_gold']} gold)")
     return "\n".join(lines)
 
 
 __all__ = ["score", "score_files", "load_train_facts", "facts_from_docs", "load_preds", "check_preds",
-           "prf", "ign_prf", "frequent_relations", "format_score", "BUCKETS"]
+           "prf", "frequent_relations", "format_score", "BUCKETS", "COUNT_FIELDS", "N_FREQUENT"]

@@ -1,8 +1,9 @@
 """Statistics of the report: micro scores from counts, paired tests, Holm, robustness AUC.
 
 Everything starts from count arrays whose last axis is COUNT_FIELDS =
-[tp, n_pred, n_gold, tp_in_train]; `prf` turns any (..., 4) array of summed counts into
-scores, so a bootstrap is "resample documents, sum their counts, call prf".
+[tp, n_pred, n_gold, tp_in_train]; the scorer's own `prf` (docrobust.corpus.score) turns any
+(..., 4) array of summed counts into scores, so a bootstrap is "resample documents, sum their
+counts, call prf", with the very arithmetic that scored each cell.
 
 Why not scipy.stats.bootstrap / permutation_test: both resample one-dimensional samples
 and call a statistic on the resampled values; micro-F1 is a ratio of sums of four counts
@@ -19,33 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-COUNT_FIELDS = ("tp", "n_pred", "n_gold", "tp_in_train")
+from docrobust.corpus.score import COUNT_FIELDS, prf
+
 METRICS = ("precision", "recall", "f1", "ign_precision", "ign_f1")
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den, 0 where den == 0."""
-    return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den != 0)
-
-
-def prf(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Micro scores from summed counts (..., 4) = [tp, n_pred, n_gold, tp_in_train].
-
-    P = tp / n_pred, R = tp / n_gold, F1 = 2PR / (P + R) (0 when P + R = 0);
-    DocRED's Ign precision = (tp - tp_in_train) / (n_pred - tp_in_train + 1e-5), and
-    Ign F1 is its harmonic mean with the same R. Each value has shape (...).
-    """
-    counts = np.asarray(counts, dtype=float)
-    tp, n_pred, n_gold, tp_in_train = np.moveaxis(counts, -1, 0)
-    precision, recall = _ratio(tp, n_pred), _ratio(tp, n_gold)
-    ign_precision = (tp - tp_in_train) / (n_pred - tp_in_train + 1e-5)
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": _ratio(2 * precision * recall, precision + recall),
-        "ign_precision": ign_precision,
-        "ign_f1": _ratio(2 * ign_precision * recall, ign_precision + recall),
-    }
 
 
 def t_halfwidth(std: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> np.ndarray:

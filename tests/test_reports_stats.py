@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from docrobust.corpus.score import ign_prf, prf as official_prf
-from docrobust.reports.stats import Resamples, f1_difference, holm, normalized_auc, paired_test, prf, t_halfwidth, wilcoxon_p
+from docrobust.corpus.score import prf, score
+from docrobust.reports.stats import Resamples, f1_difference, holm, normalized_auc, paired_test, t_halfwidth, wilcoxon_p
 
 
 def draw_docs(rng: np.random.Generator, n_docs: int, recall: float, fp_mean: float, n_gold=None) -> np.ndarray:
@@ -16,17 +16,28 @@ def draw_docs(rng: np.random.Generator, n_docs: int, recall: float, fp_mean: flo
     return np.stack([tp, tp + rng.poisson(fp_mean, n_docs), n_gold, rng.binomial(tp, 0.3)], axis=1).astype(float)
 
 
-def test_prf_matches_the_official_scorer_formulas():
-    rng = np.random.default_rng(1)
-    counts = np.stack([rng.integers(0, 50, 200), rng.integers(50, 100, 200), rng.integers(1, 80, 200), np.zeros(200)], 1)
-    counts[:, 3] = rng.integers(0, counts[:, 0] + 1)
-    counts[:5, :2] = 0  # no predictions: precision and F1 are 0, never NaN
-    ours = prf(counts)
-    for row, (tp, n_pred, n_gold, tp_in_train) in enumerate(counts):
-        p, r, f1 = official_prf(tp, n_pred, n_gold)
-        ign_p, ign_f1 = ign_prf(tp, tp_in_train, n_pred, n_gold)
-        assert np.allclose([ours["precision"][row], ours["recall"][row], ours["f1"][row]], [p, r, f1], rtol=0, atol=1e-12)
-        assert np.allclose([ours["ign_precision"][row], ours["ign_f1"][row]], [ign_p, ign_f1], rtol=0, atol=1e-12)
+def test_prf_hand_computed_values_for_one_score_and_many():
+    # tp 3 of 4 predictions, 6 gold, 1 correct fact seen in training:
+    # P = 3/4, R = 1/2, F1 = 2·(3/8)/(5/4) = 3/5; Ign P = 2/(3 + 1e-5), Ign F1 = 2·IgnP·R/(IgnP + R) ≈ 4/7
+    one = prf([3, 4, 6, 1])
+    assert (one["precision"], one["recall"], one["f1"]) == (0.75, 0.5, pytest.approx(0.6, abs=1e-15))
+    assert one["ign_precision"] == pytest.approx(2 / 3.00001, abs=1e-15)
+    assert one["ign_f1"] == pytest.approx(4 / 7, abs=2e-6) and one["ign_f1"] < 4 / 7  # the 1e-5 lowers it
+    # no predictions / no gold: every score 0, never NaN; a stack of rows gives the row-wise values
+    many = prf(np.array([[0, 0, 5, 0], [0, 0, 0, 0], [3, 4, 6, 1], [2, 2, 2, 2]]))
+    assert many["f1"].shape == (4,) and not np.isnan(np.stack(list(many.values()))).any()
+    assert many["f1"].tolist() == [0.0, 0.0, pytest.approx(0.6), 1.0] and many["ign_f1"][3] == 0.0
+    assert many["precision"][2] == one["precision"] and many["ign_f1"][2] == one["ign_f1"]
+
+
+def test_the_scorer_reports_the_same_arithmetic(small_docs):
+    """score() on hand-made predictions: 2 of 3 predictions right, 6 gold labels -> P 2/3, R 1/3, F1 4/9."""
+    preds = [{"title": "A", "h_idx": 0, "t_idx": 1, "r": "P1"}, {"title": "B", "h_idx": 3, "t_idx": 4, "r": "P3"},
+             {"title": "C", "h_idx": 0, "t_idx": 1, "r": "P2"}]
+    result = score(small_docs, preds)
+    assert (result["tp"], result["n_pred"], result["n_gold"]) == (2, 3, 6)
+    assert (result["precision"], result["recall"]) == (pytest.approx(2 / 3), pytest.approx(1 / 3))
+    assert result["f1"] == pytest.approx(4 / 9, abs=1e-15) and type(result["f1"]) is float
 
 
 def test_identical_systems_are_not_different():
