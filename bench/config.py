@@ -166,11 +166,14 @@ def _unique_ids(cells: list[Cell]) -> list[Cell]:
 # ---------------------------------------------------------------- loading
 
 def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: str | os.PathLike | None = None, *,
-                check_names: bool = True, hash_file=None) -> BenchConfig:
+                check_names: bool = True, hash_file=None,
+                missing_data: list[tuple[str, str]] | None = None) -> BenchConfig:
     """Read, merge (base <- profile.<profile>), validate and resolve a bench.toml.
 
     `check_names` also checks model, loss and [training] names against the trainer's registries (imports
     torch). `hash_file(path) -> sha256` lets the caller cache file hashes; default: hash every time.
+    `missing_data`: a list that collects (key, file as written) for data files that are not there yet,
+    instead of refusing them (`bench plan` shows the matrix before the download).
     Raises CorpusError with one line per problem.
     """
     path = Path(path)
@@ -209,7 +212,7 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
     if problems:
         raise CorpusError(problems)
 
-    data = _check_data(merged["data"], data_dir, where, problems, hash_file)
+    data = _check_data(merged["data"], data_dir, where, problems, hash_file, missing_data)
     _check_matrix(merged, where, problems)
     _check_execution(merged["execution"], where, problems)
     bad_keys = [k for k in merged["training"] if k in MATRIX_KEYS]
@@ -295,7 +298,7 @@ def _is_type(value: Any, spec: Any) -> bool:
     return isinstance(value, spec)
 
 
-def _check_data(data: dict, data_dir, where, problems: list[str], hash_file) -> dict:
+def _check_data(data: dict, data_dir, where, problems: list[str], hash_file, missing: list | None = None) -> dict:
     """Every file exists (resolved in the data folder); train/dev slices of one file do not overlap."""
     hash_file = hash_file or sha256_file
     out: dict[str, dict] = {}
@@ -303,6 +306,9 @@ def _check_data(data: dict, data_dir, where, problems: list[str], hash_file) -> 
         if key not in data:
             continue
         path = resolve_path(data[key], data_dir)
+        if not path.is_file() and missing is not None:
+            missing.append((key, data[key]))
+            continue
         if not path.is_file():
             problems.append(f"{where('data', key)}: no such file {data[key]!r} (looked in the current folder and "
                             f"the data folder; `docrobust data download` fetches the known files)")
@@ -323,7 +329,9 @@ def _check_data(data: dict, data_dir, where, problems: list[str], hash_file) -> 
     out["relations"] = {"spec": rel}
     if rel != "infer":
         path = resolve_path(rel, data_dir)
-        if not path.exists():
+        if not path.exists() and missing is not None:
+            missing.append(("relations", rel))
+        elif not path.exists():
             problems.append(f"{where('data', 'relations')}: no such file or folder {rel!r} (or write \"infer\")")
         else:
             out["relations"] = {"spec": rel, "path": str(path.resolve())}
@@ -331,10 +339,12 @@ def _check_data(data: dict, data_dir, where, problems: list[str], hash_file) -> 
 
 
 def _check_matrix(merged: dict, where, problems: list[str]) -> None:
-    """Non-empty, duplicate-free lists; noise specs parse, rates in [0, 1], and needed files are given."""
+    """Non-empty, duplicate-free lists; noise specs parse (each replaced by its normal form, so that
+    `fn-uniform:0.50` and `fn-uniform:0.5` are one cell), rates in [0, 1], and needed files are given."""
     from docrobust import noise as noise_suite
 
     matrix = merged["matrix"]
+    matrix["noise"] = [_normalized(spec, noise_suite.normalize_spec) for spec in matrix["noise"]]
     for key in ("models", "losses", "noise", "seeds"):
         values = matrix[key]
         if not values:
@@ -354,6 +364,13 @@ def _check_matrix(merged: dict, where, problems: list[str]) -> None:
         for needs, key in ((noise_suite.needs_low_docs, "low"), (noise_suite.needs_profile, "profile")):
             if needs(spec) and key not in merged["data"]:
                 problems.append(f"{where('matrix', 'noise', i)}: noise {spec!r} needs data.{key}")
+
+
+def _normalized(spec: Any, normalize) -> Any:
+    try:
+        return normalize(spec)
+    except CorpusError:  # reported with its position below
+        return spec
 
 
 def _check_execution(execution: dict, where, problems: list[str]) -> None:

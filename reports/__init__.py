@@ -1,8 +1,18 @@
-"""Reports: robustness tables, significance tests and figures from a benchmark results folder."""
-from .report import Report, build_report
-from .results import Results, load_results
-from .stats import Resamples, holm, normalized_auc, paired_test, prf, wilcoxon_p
-from .write import write_report
+"""Reports: robustness tables, significance tests and figures from a benchmark results folder.
 
-__all__ = ["Report", "Resamples", "Results", "build_report", "holm", "load_results", "normalized_auc", "paired_test",
-           "prf", "wilcoxon_p", "write_report"]
+Names load on first use, so that the runner can import the results contract (docrobust.reports.results,
+numpy only) without pandas, scipy or matplotlib.
+"""
+from importlib import import_module
+
+_WHERE = {"Report": "report", "build_report": "report", "Results": "tables", "load_results": "tables",
+          "Resamples": "stats", "holm": "stats", "normalized_auc": "stats", "paired_test": "stats",
+          "wilcoxon_p": "stats", "write_report": "write", "CellRecord": "results", "ResultsStore": "results",
+          "Scores": "results"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)

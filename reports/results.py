@@ -1,171 +1,428 @@
-"""Read a benchmark results folder into per-document count matrices.
+"""The results folder: the one contract between the runner, which writes it, and the reporter, which reads it.
 
-The folder (written by `docrobust bench run`) holds `results.csv`, `bench.json` and
-`cells/<cell_id>/{cell.json, metrics.json}`. `results.csv` is only an index and a
-cache: every score in a report is recomputed from the per-document counts in
-`metrics.json`, and cached scores that disagree are reported as warnings.
+    RESULTS/
+      bench.json                the resolved benchmark config, as the runner resolved it
+      plan.json                 the matrix: one {cell_id, config_hash, model, loss, noise, seed} per cell, in run order
+      results.csv (+ .parquet)  one row per finished cell of the plan (COLUMNS), written from records in memory
+      cells/<cell_id>/          cell.json (a CellRecord's metadata), metrics.json (done cells: the trainer's scores
+                                with per-document counts), result.json, train_log.jsonl, config.json, manifest.json
+      noisy/<key>.json          cached noisy training sets (+ <key>.manifest.json)
+      .cache/                   input-file hashes, tokenized features
+
+Both sides go through this module only: the runner builds a CellRecord and calls `ResultsStore.write_cell`,
+the reporter calls `ResultsStore.states` and reads CellRecords, and test fixtures (reports/synthetic.py) are
+written by the same `write_cell`. A record is parsed by one function (`CellRecord.__post_init__`), whether
+it was just built or read back, so what is written is what can be read.
+
+A cell is done only when cell.json says so and both cell.json and metrics.json parse into a CellRecord;
+a folder whose files are missing, corrupt or of another format is no result: its cell is pending and runs
+again. A cell folder appears in one rename (built under `cells/.tmp-<cell_id>-<random>`), so a reader sees
+a complete cell or none; names starting with '.' are never read as results, and `clean()` removes what a
+killed run left behind.
+
+Only numpy is imported (no pandas, no plotting): the runner imports this module on every command.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import csv
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from docrobust.corpus import CorpusError, read_json
-from docrobust.reports.stats import COUNT_FIELDS, prf
+from docrobust.corpus import CorpusError, atomic_write_bytes, atomic_write_json, atomic_write_text, dumps_json, read_json
+from docrobust.corpus.score import BUCKETS, COUNT_FIELDS, prf
 
-BUCKETS = ("intra", "inter", "frequent", "long_tail")
-META_FIELDS = ("cell_id", "model", "loss", "noise", "noise_family", "rate", "achieved_rate", "seed", "status")
-CSV_SCORES = ("precision", "recall", "f1", "ign_f1")
+FORMAT = 1  # cell.json "format"; a cell of another format is read as no result (pending)
+STATUSES = ("done", "failed")  # what a finished cell can be; "pending" and "stale" are states of the plan
+SCORES = ("precision", "recall", "f1", "ign_f1")
+COLUMNS = ("cell_id", "model", "loss", "noise", "noise_family", "rate", "achieved_rate", "seed", "status",
+           *SCORES, "calibrated_f1", "train_seconds", "config_hash", "error")
+CELL_FILES = ("metrics.json", "result.json", "train_log.jsonl", "config.json", "manifest.json")
+PLAN_FIELDS = ("cell_id", "config_hash", "model", "loss", "noise", "seed")
+TEMP_PREFIXES = (".tmp-", ".old-")
 
 
-@dataclass
-class CellCounts:
-    """Test-set counts of one finished cell.
+# ---------------------------------------------------------------- the typed record
 
-    docs: (D, 4) per-document [tp, n_pred, n_gold, tp_in_train], rows in `titles` order.
-    unknown: (4,) predictions whose title is not a test document; they only add to n_pred
-        (the official scorer counts them in the precision denominator).
-    buckets: bucket name -> (4,) summed counts from the score breakdown (tp_in_train = 0).
+@dataclass(frozen=True, eq=False)
+class Scores:
+    """One split of one cell, as the counts every reported number is computed from.
+
+    docs: (D, 4) per-document COUNT_FIELDS = [tp, n_pred, n_gold, tp_in_train], rows in `titles` order.
+    unknown: predictions whose title is not a gold document; they count in n_pred only (official scorer).
+    buckets: BUCKETS name -> (4,) summed [tp, n_pred, n_gold, 0] of the scorer's breakdown.
     """
 
     titles: tuple[str, ...]
     docs: np.ndarray
-    unknown: np.ndarray
+    unknown: int
     buckets: dict[str, np.ndarray]
 
+    def outside(self) -> np.ndarray:
+        """(4,) counts outside any document: the unknown-title predictions, in n_pred."""
+        return np.array([0.0, self.unknown, 0.0, 0.0])
+
     def total(self) -> np.ndarray:
-        """(4,) micro counts over the whole test set."""
-        return self.docs.sum(axis=0) + self.unknown
+        """(4,) micro counts over the whole split."""
+        return self.docs.sum(axis=0) + self.outside()
+
+    def micro(self) -> dict[str, float]:
+        """precision, recall, f1, ign_precision, ign_f1 of the split (docrobust.corpus.score.prf)."""
+        return {k: float(v) for k, v in prf(self.total()).items()}
+
+    @classmethod
+    def parse(cls, score: Any, where: str) -> "Scores":
+        """From a score dict as docrobust.corpus.score.score writes it; `where` names it in errors."""
+        per_doc = _get(score, "per_doc", where)
+        titles = _get(per_doc, "title", f"{where}.per_doc")
+        if not isinstance(titles, list) or not all(isinstance(t, str) for t in titles):
+            raise CorpusError(f"field '{where}.per_doc.title' must be a list of document titles")
+        columns = [_counts(_get(per_doc, name, f"{where}.per_doc"), len(titles), f"{where}.per_doc.{name}")
+                   for name in COUNT_FIELDS]
+        docs = np.stack(columns, axis=1) if titles else np.zeros((0, 4))
+        tp, n_pred, n_gold, in_train = docs.T
+        if np.any(tp > np.minimum(n_pred, n_gold)) or np.any(in_train > tp):
+            raise CorpusError(f"field '{where}.per_doc': some document has tp > n_pred, tp > n_gold or "
+                              f"tp_in_train > tp")
+        unknown = _counts([_get(score, "n_pred_unknown_title", where)], 1, f"{where}.n_pred_unknown_title")[0]
+        breakdown = _get(score, "breakdown", where)
+        buckets = {name: np.array([*(_counts([_get(_get(breakdown, name, f"{where}.breakdown"), k,
+                                                     f"{where}.breakdown.{name}")], 1,
+                                             f"{where}.breakdown.{name}.{k}")[0] for k in ("tp", "n_pred", "n_gold")),
+                                   0.0]) for name in BUCKETS}
+        return cls(tuple(titles), docs, int(unknown), buckets)
+
+    def to_json(self) -> dict:
+        """The score dict layout of docrobust.corpus.score.score (per-relation breakdown left empty)."""
+        total = self.total()
+        return {**self.micro(), **{k: int(v) for k, v in zip(COUNT_FIELDS, total)},
+                "n_pred_unknown_title": self.unknown,
+                "per_doc": {"title": list(self.titles), **{k: self.docs[:, i].astype(int).tolist()
+                                                           for i, k in enumerate(COUNT_FIELDS)}},
+                "breakdown": {**{name: {k: int(v) for k, v in zip(("tp", "n_pred", "n_gold"), counts)}
+                                 for name, counts in self.buckets.items()}, "per_relation": {}}}
 
 
-@dataclass
-class Results:
-    """A loaded results folder: one metadata row per cell plus counts for the finished ones."""
+@dataclass(frozen=True, eq=False)
+class Calibrated:
+    """Scores after a decision-threshold offset chosen on the dev split (metrics.json "calibrated")."""
 
-    path: Path
-    config: dict
-    cells: pd.DataFrame  # one row per cell; META_FIELDS + error, config_hash, train_seconds
-    counts: dict[str, CellCounts]
-    versions: dict[str, dict]  # cell_id -> versions
-    data_hashes: dict[str, dict]  # cell_id -> data hashes
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def done(self) -> pd.DataFrame:
-        return self.cells[self.cells["status"] == "done"]
-
-    @property
-    def failed(self) -> pd.DataFrame:
-        return self.cells[self.cells["status"] != "done"]
+    offset: float
+    dev: Scores
+    test: Scores
 
 
-def _field(obj: dict, dotted: str, path: Path) -> object:
-    """obj['a']['b'] for dotted='a.b', or a CorpusError naming the file and the field."""
-    for key in dotted.split("."):
-        if not isinstance(obj, dict) or key not in obj:
-            raise CorpusError(f"{path}: field '{dotted}' is missing")
-        obj = obj[key]
-    return obj
+@dataclass(frozen=True, eq=False)
+class CellRecord:
+    """One finished cell of a matrix: what it is, how it ran, and (done cells) its scores.
+
+    cell.json holds the metadata fields; metrics.json holds `metrics`, the trainer's dict, of which the record
+    reads "test" and "dev" (score dicts with per-document counts) and the optional "calibrated"
+    ({"offset": float, "dev": score dict, "test": score dict}). Every record is checked on construction: a
+    done cell must carry a test score, a failed one an error.
+    """
+
+    cell_id: str
+    model: str
+    loss: str
+    noise: str                          # the normalized noise spec, "clean" for none
+    noise_family: str                   # the spec's model name(s), "clean" for none
+    rate: float                         # nominal total noise rate of the spec
+    seed: int
+    status: str                         # "done" | "failed"
+    config_hash: str                    # hash of the cell's resolved config: a different one makes it stale
+    achieved_rate: float | None = None  # the noise manifest's achieved rate
+    config: dict = field(default_factory=dict)
+    train_seconds: float | None = None
+    total_seconds: float | None = None
+    versions: dict = field(default_factory=dict)     # package -> version
+    data_hashes: dict = field(default_factory=dict)  # "train" | "dev" | "test" | "noisy_train" -> sha256
+    error: str | None = None
+    traceback: str | None = None
+    worker: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    metrics: dict | None = field(default=None, repr=False)
+    test: Scores | None = field(init=False, repr=False)
+    dev: Scores | None = field(init=False, repr=False)
+    calibrated: Calibrated | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("cell_id", "model", "loss", "noise", "noise_family", "config_hash"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise CorpusError(f"field '{name}' must be a non-empty string")
+        if self.status not in STATUSES:
+            raise CorpusError(f"field 'status' must be one of {', '.join(STATUSES)}, got {self.status!r}")
+        if not _is_number(self.rate) or not (self.achieved_rate is None or _is_number(self.achieved_rate)):
+            raise CorpusError("fields 'rate' and 'achieved_rate' must be numbers")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise CorpusError(f"field 'seed' must be an integer, got {self.seed!r}")
+        test = dev = calibrated = None
+        if self.status == "done":
+            if not isinstance(self.metrics, dict):
+                raise CorpusError("a done cell needs its metrics.json")
+            test = Scores.parse(_get(self.metrics, "test", "metrics.json"), "test")
+            dev = Scores.parse(self.metrics["dev"], "dev") if self.metrics.get("dev") else None
+            if self.metrics.get("calibrated") is not None:
+                cal = self.metrics["calibrated"]
+                offset = _get(cal, "offset", "calibrated")
+                if not _is_number(offset):
+                    raise CorpusError("field 'calibrated.offset' must be a number")
+                calibrated = Calibrated(float(offset), Scores.parse(_get(cal, "dev", "calibrated"), "calibrated.dev"),
+                                        Scores.parse(_get(cal, "test", "calibrated"), "calibrated.test"))
+        elif not self.error:
+            raise CorpusError("a failed cell needs its error")
+        object.__setattr__(self, "test", test)
+        object.__setattr__(self, "dev", dev)
+        object.__setattr__(self, "calibrated", calibrated)
+
+    def to_json(self) -> dict:
+        """cell.json: the metadata (metrics.json is written beside it)."""
+        meta = {f.name: getattr(self, f.name) for f in fields(self)
+                if f.init and f.name not in ("metrics", "train_seconds", "total_seconds")}
+        return {"format": FORMAT, **meta, "timing": {"train_seconds": self.train_seconds,
+                                                     "total_seconds": self.total_seconds}}
+
+    @classmethod
+    def from_json(cls, meta: Any, metrics: Any) -> "CellRecord":
+        """The record of a cell.json object and its metrics.json object (None for a failed cell)."""
+        if not isinstance(meta, dict):
+            raise CorpusError("cell.json: expected a JSON object")
+        if meta.get("format", FORMAT) != FORMAT:
+            raise CorpusError(f"cell.json: format {meta.get('format')!r}, this docrobust reads format {FORMAT}")
+        timing = meta.get("timing") or {}
+        known = {f.name for f in fields(cls) if f.init and f.name not in ("metrics", "train_seconds", "total_seconds")}
+        given = {k: v for k, v in meta.items() if k in known}
+        try:
+            return cls(**given, train_seconds=timing.get("train_seconds"), total_seconds=timing.get("total_seconds"),
+                       metrics=metrics)
+        except TypeError as e:  # a required field missing
+            raise CorpusError(f"cell.json: {e}".replace("__init__() ", "")) from None
+
+    def row(self) -> dict[str, Any]:
+        """The results.csv row: metadata and test scores recomputed from the counts."""
+        scores = self.test.micro() if self.test is not None else {}
+        return {"cell_id": self.cell_id, "model": self.model, "loss": self.loss, "noise": self.noise,
+                "noise_family": self.noise_family, "rate": self.rate, "achieved_rate": self.achieved_rate,
+                "seed": self.seed, "status": self.status, **{k: scores.get(k) for k in SCORES},
+                "calibrated_f1": self.calibrated.test.micro()["f1"] if self.calibrated else None,
+                "train_seconds": self.train_seconds, "config_hash": self.config_hash, "error": self.error or ""}
 
 
-def _counts(metrics: dict, split: str, path: Path) -> CellCounts:
-    """CellCounts of metrics[split], a SCORE dict (docrobust.corpus.score.score output)."""
-    score = _field(metrics, split, path)
-    titles = tuple(_field(metrics, f"{split}.per_doc.title", path))
-    columns = []
-    for name in COUNT_FIELDS:
-        column = np.asarray(_field(metrics, f"{split}.per_doc.{name}", path), dtype=float)
-        if column.shape != (len(titles),) or not np.all(column >= 0):
-            raise CorpusError(f"{path}: field '{split}.per_doc.{name}' must be {len(titles)} non-negative counts")
-        columns.append(column)
-    docs = np.stack(columns, axis=1)  # (D, 4)
-    unknown = np.array([0.0, float(score.get("n_pred_unknown_title", 0)), 0.0, 0.0])
-    buckets = {}
-    for name in BUCKETS:  # optional: figures skip buckets no cell reports
-        if name in score.get("breakdown", {}):
-            where = f"{split}.breakdown.{name}"
-            buckets[name] = np.array([*(float(_field(metrics, f"{where}.{k}", path)) for k in ("tp", "n_pred", "n_gold")), 0.0])
-    return CellCounts(titles, docs, unknown, buckets)
+@dataclass(frozen=True)
+class PlannedCell:
+    """One cell of plan.json: its coordinates and the config hash a current result must carry."""
+
+    cell_id: str
+    config_hash: str
+    model: str
+    loss: str
+    noise: str
+    seed: int
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path, dtype={"cell_id": str, "error": str}, keep_default_na=False, na_values=[""])
-    except FileNotFoundError:
-        raise CorpusError(f"{path}: no results.csv; point `docrobust report` at a folder written by `docrobust bench run`") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise CorpusError(f"{path}: unreadable CSV ({err})") from None
-    missing = [c for c in ("cell_id", "status") if c not in table.columns]
-    if missing:
-        raise CorpusError(f"{path}: column '{missing[0]}' is missing")
-    return table
+@dataclass(frozen=True)
+class CellState:
+    """A planned cell's state: done | failed (record current), stale (record of another config), pending.
+
+    problem: why a folder that exists is not a result (missing or corrupt files), else None.
+    """
+
+    status: str
+    record: CellRecord | None = None
+    problem: str | None = None
 
 
-def load_results(results_dir: str | Path, split: str = "test") -> Results:
-    """Load a results folder; `split` picks the SCORE in metrics.json ("test" or "dev")."""
-    root = Path(results_dir)
-    if not root.is_dir():
-        raise CorpusError(f"{root}: not a results folder (no such directory)")
-    table = _read_csv(root / "results.csv")
-    config_path = root / "bench.json"
-    config = read_json(config_path) if config_path.exists() else {}
-
-    rows, counts, versions, hashes, warnings = [], {}, {}, {}, []
-    for csv_row in table.to_dict("records"):
-        cell_id = str(csv_row["cell_id"])
-        cell_path = root / "cells" / cell_id / "cell.json"
-        cell = read_json(cell_path)
-        if not isinstance(cell, dict):
-            raise CorpusError(f"{cell_path}: expected a JSON object")
-        row = {name: _field(cell, name, cell_path) for name in META_FIELDS}
-        row["rate"], row["achieved_rate"] = float(row["rate"]), float(row["achieved_rate"] or 0.0)
-        row["error"] = cell.get("error") or ""
-        row["config_hash"] = cell.get("config_hash", "")
-        row["train_seconds"] = float((cell.get("timing") or {}).get("train_seconds") or np.nan)
-        versions[cell_id] = cell.get("versions") or {}
-        hashes[cell_id] = cell.get("data_hashes") or {}
-        if row["status"] == "done":
-            metrics_path = root / "cells" / cell_id / "metrics.json"
-            metrics = read_json(metrics_path)
-            counts[cell_id] = _counts(metrics, split, metrics_path)
-        rows.append(row)
-        if row["status"] != csv_row["status"]:
-            warnings.append(f"results.csv says cell {cell_id} is {csv_row['status']!r}, cell.json says {row['status']!r}")
-    cells = pd.DataFrame(rows, columns=[*META_FIELDS, "error", "config_hash", "train_seconds"])
-    results = Results(root, config, cells, counts, versions, hashes, warnings)
-    _check_titles(results)
-    if split == "test":  # the CSV caches test scores only
-        warnings.extend(_stale_cache(results, table))
-    return results
+def _get(obj: Any, key: str, where: str) -> Any:
+    if not isinstance(obj, dict):
+        raise CorpusError(f"field '{where}' must be a JSON object")
+    if key not in obj:
+        raise CorpusError(f"field '{where}.{key}' is missing")
+    return obj[key]
 
 
-def _check_titles(results: Results) -> None:
-    """Every finished cell must be scored on the same test documents in the same order."""
-    reference = None
-    for cell_id, cell in results.counts.items():
-        if reference is None:
-            reference = (cell_id, cell.titles)
-        elif cell.titles != reference[1]:
-            raise CorpusError(
-                f"{results.path / 'cells' / cell_id / 'metrics.json'}: per_doc titles differ from cell "
-                f"{reference[0]}'s; paired statistics need one test set per results folder"
-            )
+def _counts(values: Any, n: int, where: str) -> np.ndarray:
+    """A list of n non-negative integer counts as floats, or a CorpusError naming the field."""
+    if not isinstance(values, list) or len(values) != n or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+        raise CorpusError(f"field '{where}' must be {n} non-negative integer counts")
+    return np.asarray(values, dtype=float)
 
 
-def _stale_cache(results: Results, table: pd.DataFrame) -> list[str]:
-    """Warnings for results.csv scores that differ from the recomputation by more than 1e-6."""
-    cached = table.set_index(table["cell_id"].astype(str))
-    warnings = []
-    for cell_id, cell in results.counts.items():
-        scores = prf(cell.total())
-        for name in CSV_SCORES:
-            if name in cached.columns:
-                value = pd.to_numeric(cached.at[cell_id, name], errors="coerce")
-                if not np.isclose(value, scores[name], rtol=0, atol=1e-6):
-                    warnings.append(
-                        f"results.csv {name} of cell {cell_id} is {value:.6g}, metrics.json counts give {scores[name]:.6g}"
-                    )
-    return warnings
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------- the folder
+
+class ResultsStore:
+    """Reads and writes one results folder; every write is atomic."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.cells_dir = self.root / "cells"
+        self.noisy_dir = self.root / "noisy"
+
+    # ------------------------------------------------------------ cells
+
+    def cell_ids(self) -> list[str]:
+        """Cell folders (temporary ones excluded), sorted."""
+        if not self.cells_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.cells_dir.iterdir() if not p.name.startswith(".") and p.is_dir())
+
+    def read_cell(self, cell_id: str) -> CellRecord | None:
+        """The cell's record; None when it has no cell.json; CorpusError naming the file when it does not parse."""
+        folder = self.cells_dir / cell_id
+        if not (folder / "cell.json").is_file():
+            return None
+        meta = self._read(folder / "cell.json")
+        metrics_path = folder / "metrics.json"
+        metrics = self._read(metrics_path) if isinstance(meta, dict) and meta.get("status") == "done" else None
+        try:
+            return CellRecord.from_json(meta, metrics)
+        except CorpusError as e:
+            raise CorpusError(f"{folder}: {e}") from None
+
+    @staticmethod
+    def _read(path: Path) -> Any:
+        try:
+            return read_json(path)
+        except (CorpusError, OSError, RecursionError) as e:
+            reason = "missing" if isinstance(e, FileNotFoundError) else str(e).removeprefix(f"{path}: ")
+            raise CorpusError(f"{path}: {reason}") from None
+
+    def write_cell(self, record: CellRecord, files: Mapping[str, str] = {}) -> None:
+        """Persist one cell: cell.json, metrics.json (done cells) and `files` (name -> text) built in
+        `cells/.tmp-*`, then renamed to `cells/<cell_id>` (replacing an older one).
+
+        Replacing takes two renames (old away, new in); a kill between them leaves the cell pending, never
+        half-written.
+        """
+        self.cells_dir.mkdir(parents=True, exist_ok=True)
+        cell_id = record.cell_id
+        contents = {**files, "cell.json": dumps_json(record.to_json(), indent=1) + "\n"}
+        if record.metrics is not None:
+            contents["metrics.json"] = dumps_json(record.metrics, indent=1) + "\n"
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{cell_id}-", dir=self.cells_dir))
+        try:
+            tmp.chmod(0o755)  # mkdtemp makes it private; results are for sharing
+            for name, text in contents.items():
+                (tmp / name).write_text(text, encoding="utf-8")
+            _fsync_dir_files(tmp)
+            target = self.cells_dir / cell_id
+            if target.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".old-{cell_id}-", dir=self.cells_dir))
+                os.replace(target, old / cell_id)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def states(self, plan: Iterable[PlannedCell]) -> dict[str, CellState]:
+        """cell_id -> CellState for every planned cell, each folder read once."""
+        out = {}
+        for cell in plan:
+            try:
+                record = self.read_cell(cell.cell_id)
+            except CorpusError as e:
+                out[cell.cell_id] = CellState("pending", problem=str(e))
+                continue
+            if record is None:
+                out[cell.cell_id] = CellState("pending")
+            elif record.config_hash != cell.config_hash:
+                out[cell.cell_id] = CellState("stale", record)
+            else:
+                out[cell.cell_id] = CellState(record.status, record)
+        return out
+
+    def clean(self) -> int:
+        """Remove temporary folders and files a killed run left behind; return how many."""
+        removed = 0
+        for folder in (self.cells_dir, self.noisy_dir, self.root):
+            if not folder.is_dir():
+                continue
+            for p in folder.iterdir():
+                stale = p.name.startswith(TEMP_PREFIXES) or (p.name.startswith(".") and p.name.endswith(".tmp"))
+                if stale:
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+    # ------------------------------------------------------------ the plan and the results table
+
+    def write_plan(self, cells: Iterable[Any]) -> None:
+        """plan.json from the matrix's cells (any objects with the PLAN_FIELDS attributes), in run order."""
+        atomic_write_json(self.root / "plan.json",
+                          {"format": FORMAT, "cells": [{k: getattr(c, k) for k in PLAN_FIELDS} for c in cells]})
+
+    def read_plan(self) -> list[PlannedCell]:
+        path = self.root / "plan.json"
+        if not path.is_file():
+            raise CorpusError(f"{self.root}: no plan.json; point at a results folder written by `docrobust bench run`")
+        plan = self._read(path)
+        try:
+            return [PlannedCell(**{k: c[k] for k in PLAN_FIELDS}) for c in plan["cells"]]
+        except (TypeError, KeyError) as e:
+            raise CorpusError(f"{path}: every cell needs {', '.join(PLAN_FIELDS)} ({e})") from None
+
+    def write_table(self, records: Iterable[CellRecord], parquet: bool = False) -> None:
+        """results.csv (and results.parquet when asked and pyarrow is installed), atomically, sorted by cell_id."""
+        rows = [r.row() for r in sorted(records, key=lambda r: r.cell_id)]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: ("" if r.get(k) is None else r[k]) for k in COLUMNS} for r in rows)
+        atomic_write_text(self.root / "results.csv", buf.getvalue())
+        if parquet:
+            self._write_parquet(rows)
+
+    def _write_parquet(self, rows: list[dict]) -> None:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:  # optional extra: csv alone is the contract
+            return
+        floats = ("rate", "achieved_rate", "train_seconds", "calibrated_f1", *SCORES)
+        types = {k: pa.float64() for k in floats} | {"seed": pa.int64()}
+        table = pa.Table.from_pylist([{k: r.get(k) for k in COLUMNS} for r in rows],
+                                     schema=pa.schema([(k, types.get(k, pa.string())) for k in COLUMNS]))
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        atomic_write_bytes(self.root / "results.parquet", sink.getvalue().to_pybytes())
+
+    # ------------------------------------------------------------ config and caches
+
+    def write_bench_json(self, config: dict) -> None:
+        atomic_write_json(self.root / "bench.json", config)
+
+    def read_bench_json(self) -> dict | None:
+        path = self.root / "bench.json"
+        return self._read(path) if path.is_file() else None
+
+    def noisy_paths(self, key: str) -> tuple[Path, Path]:
+        """Where the noisy training set with cache key `key` and its manifest live."""
+        return self.noisy_dir / f"{key}.json", self.noisy_dir / f"{key}.manifest.json"
+
+
+def _fsync_dir_files(folder: Path) -> None:
+    """Flush a freshly written folder's files before the rename publishes them (a crash must not publish zeros)."""
+    for p in folder.iterdir():
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+__all__ = ["CELL_FILES", "COLUMNS", "Calibrated", "CellRecord", "CellState", "PlannedCell", "ResultsStore", "Scores"]
