@@ -1,12 +1,13 @@
 """DocRED's official evaluation: F1, Ign F1 and Evi F1, with per-document counts and breakdowns.
 
-The definitions follow the official `evaluation.py` of DocRED (as shipped with ATLOP) exactly:
+The definitions follow the official `code/evaluation.py` of DocRED (thunlp/DocRED) exactly:
 - predictions are deduplicated on (title, h_idx, t_idx, r), keeping the first;
 - gold triples are the distinct (title, r, h, t) keys, so a duplicated gold label counts once;
 - predictions whose title is not among the gold documents stay in the precision denominator;
 - Ign F1 recomputes precision leaving out correct predictions whose fact (a head mention name, a tail
-  mention name, r) occurs in the training file: P_ign = (tp - tp_in_train) / (n_pred - tp_in_train + 1e-5),
-  with the official 1e-5, and the unchanged recall;
+  mention name, r) occurs in the training file: P_ign = (tp - tp_in_train) / (n_pred - tp_in_train), with
+  the unchanged recall. ATLOP's copy of the script adds 1e-5 to that denominator and many papers report
+  with it: `ign_variant="atlop"` (CLI: `--ign-variant atlop`) gives that variant;
 - Evi F1 compares predicted evidence sentences with gold evidence on correct predictions.
 An empty prediction list scores 0 (the official script divides by zero there).
 """
@@ -18,7 +19,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .io import CorpusError, Doc, is_intra, load_docs, read_json, sentence_sets, validate_docs
+from .io import CorpusError, Doc, cap_problems, is_intra, load_docs, read_json, sentence_sets, validate_docs
 
 Fact = tuple[str, str, str]
 BUCKETS = ("intra", "inter", "frequent", "long_tail")
@@ -56,21 +57,23 @@ def check_preds(preds: Any, source: str = "<predictions>") -> list[dict]:
     """Raise CorpusError unless `preds` is a list of {"title", "h_idx", "t_idx", "r"[, "evidence"]}."""
     if not isinstance(preds, list):
         raise CorpusError(f"{source}: expected a JSON list of predictions, got {type(preds).__name__}")
-    problems = []
-    for i, p in enumerate(preds):
-        if not isinstance(p, dict):
-            problems.append(f"{source}: prediction {i}: expected an object")
-            continue
-        for key, kind in (("title", str), ("h_idx", int), ("t_idx", int), ("r", str)):
-            if not isinstance(p.get(key), kind) or isinstance(p.get(key), bool):
-                problems.append(f"{source}: prediction {i}: {key}: expected {kind.__name__}, got {p.get(key)!r}")
-        if "evidence" in p and not isinstance(p["evidence"], list):
-            problems.append(f"{source}: prediction {i}: evidence: expected a list of sentence ids")
-        if len(problems) >= 20:
-            break
+    problems = cap_problems((f"{source}: prediction {i}: {p}" for i, pred in enumerate(preds)
+                             for p in _prediction_problems(pred)), source=source)
     if problems:
         raise CorpusError(problems)
     return preds
+
+
+def _prediction_problems(pred: Any) -> Iterable[str]:
+    if not isinstance(pred, dict):
+        yield "expected an object"
+        return
+    for key, kind in (("title", str), ("h_idx", int), ("t_idx", int), ("r", str)):
+        if not isinstance(pred.get(key), kind) or isinstance(pred.get(key), bool):
+            yield f"{key}: expected {kind.__name__}, got {pred.get(key)!r}"
+    evidence = pred.get("evidence", [])
+    if not (isinstance(evidence, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in evidence)):
+        yield "evidence: expected a list of sentence ids"
 
 
 def load_preds(path: str | os.PathLike) -> list[dict]:
@@ -87,17 +90,22 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den != 0)
 
 
-def prf(counts: Any) -> dict[str, np.ndarray]:
+IGN_VARIANTS = {"official": 0.0, "atlop": 1e-5}  # what each adds to Ign precision's denominator
+
+
+def prf(counts: Any, ign_variant: str = "official") -> dict[str, np.ndarray]:
     """Micro scores from summed counts (..., 4) = COUNT_FIELDS = [tp, n_pred, n_gold, tp_in_train].
 
     P = tp / n_pred, R = tp / n_gold, F1 = 2PR / (P + R), each 0 where its denominator is 0;
-    DocRED's Ign precision = (tp - tp_in_train) / (n_pred - tp_in_train + 1e-5), and Ign F1 is its
-    harmonic mean with the same R. Each value has shape (...): one formula for a single score (shape ())
+    DocRED's Ign precision = (tp - tp_in_train) / (n_pred - tp_in_train) (ATLOP's variant adds 1e-5 to
+    that denominator), and Ign F1 is its harmonic mean with the same R. Each value has shape (...): one formula for a single score (shape ())
     and for every bootstrap resample of a report at once.
     """
+    if ign_variant not in IGN_VARIANTS:
+        raise CorpusError(f"unknown Ign F1 variant {ign_variant!r}; known: {', '.join(IGN_VARIANTS)}")
     tp, n_pred, n_gold, tp_in_train = np.moveaxis(np.asarray(counts, dtype=float), -1, 0)
     precision, recall = _ratio(tp, n_pred), _ratio(tp, n_gold)
-    ign_precision = (tp - tp_in_train) / (n_pred - tp_in_train + 1e-5)
+    ign_precision = _ratio(tp - tp_in_train, n_pred - tp_in_train + IGN_VARIANTS[ign_variant])
     return {"precision": precision, "recall": recall, "f1": _ratio(2 * precision * recall, precision + recall),
             "ign_precision": ign_precision, "ign_f1": _ratio(2 * ign_precision * recall, ign_precision + recall)}
 
@@ -113,10 +121,11 @@ def _counts() -> dict[str, int]:
 
 
 def score(gold_docs: list[Doc], preds: list[dict], train_facts: Iterable[Fact] | None = None, *,
-          frequent: Iterable[str] | None = None) -> dict[str, Any]:
+          frequent: Iterable[str] | None = None, ign_variant: str = "official") -> dict[str, Any]:
     """Score predictions against gold documents with DocRED's official definitions.
 
-    `train_facts`: facts of the training set for Ign F1 (without them Ign F1 equals F1 up to the 1e-5).
+    `train_facts`: facts of the training set for Ign F1 (without them Ign F1 equals F1).
+    `ign_variant`: "official", or "atlop" for ATLOP's Ign precision with 1e-5 in its denominator.
     `frequent`: relation ids of the "frequent" bucket; by default the ten most common gold relations
     (pass the training set's, `frequent_relations(train_docs)`, to follow the literature).
     Returns fractions in [0, 1], totals, per-document counts (for resampling) and bucket counts.
@@ -182,7 +191,8 @@ def score(gold_docs: list[Doc], preds: list[dict], train_facts: Iterable[Fact] |
             per_doc[title]["tp_in_train"] += 1
 
     result: dict[str, Any] = {
-        **{k: float(v) for k, v in prf([tp, n_pred, len(gold), tp_in_train]).items()},
+        **{k: float(v) for k, v in prf([tp, n_pred, len(gold), tp_in_train], ign_variant).items()},
+        "ign_variant": ign_variant,
         "n_pred": n_pred, "n_gold": len(gold), "tp": tp, "tp_in_train": tp_in_train,
         "n_pred_unknown_title": unknown,
     }
@@ -196,11 +206,12 @@ def score(gold_docs: list[Doc], preds: list[dict], train_facts: Iterable[Fact] |
     return result
 
 
-def score_files(gold_path: str | os.PathLike, pred_path: str | os.PathLike, train_path: str | os.PathLike | None = None) -> dict:
+def score_files(gold_path: str | os.PathLike, pred_path: str | os.PathLike, train_path: str | os.PathLike | None = None,
+                ign_variant: str = "official") -> dict:
     """`score` on files: gold documents, a prediction list and, for Ign F1, a training file (.fact or JSON)."""
     gold = load_docs(gold_path)
     facts = load_train_facts(train_path) if train_path else None
-    return score(gold, load_preds(pred_path), facts)
+    return score(gold, load_preds(pred_path), facts, ign_variant=ign_variant)
 
 
 def format_score(result: dict) -> str:
@@ -215,4 +226,4 @@ def format_score(result: dict) -> str:
 
 
 __all__ = ["score", "score_files", "load_train_facts", "facts_from_docs", "load_preds", "check_preds",
-           "prf", "frequent_relations", "format_score", "BUCKETS", "COUNT_FIELDS", "N_FREQUENT"]
+           "prf", "frequent_relations", "format_score", "BUCKETS", "COUNT_FIELDS", "IGN_VARIANTS", "N_FREQUENT"]

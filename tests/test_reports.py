@@ -53,7 +53,7 @@ def official_scores(per_doc: dict, unknown: int) -> dict:
     n_pred += unknown
     p = tp / n_pred if n_pred else 0.0
     r = tp / n_gold if n_gold else 0.0
-    ign_p = (tp - in_train) / (n_pred - in_train + 1e-5)
+    ign_p = (tp - in_train) / (n_pred - in_train) if n_pred - in_train else 0.0
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
             "ign_f1": 2 * ign_p * r / (ign_p + r) if ign_p + r else 0.0}
 

@@ -56,11 +56,40 @@ def test_ign_f1_leaves_out_correct_facts_seen_in_training(gold):
     preds = [pred("A", 0, 1, "P1"), pred("A", 1, 2, "P2"), pred("B", 0, 1, "P9")]
     s = score(gold, preds, facts)
     assert s["tp_in_train"] == 1 and s["tp"] == 2
-    ign_p = (2 - 1) / (3 - 1 + 1e-5)  # the official formula, with its 1e-5
     recall = 2 / 5
-    assert s["ign_precision"] == pytest.approx(ign_p, rel=1e-12)
-    assert s["ign_f1"] == pytest.approx(2 * ign_p * recall / (ign_p + recall), rel=1e-12)
+    # DocRED's evaluation.py: (correct_re - correct_in_train_annotated) / (len(submission_answer) - correct_in_train_annotated)
+    assert s["ign_precision"] == (2 - 1) / (3 - 1) == 0.5 and s["ign_variant"] == "official"
+    assert s["ign_f1"] == 2 * 0.5 * recall / (0.5 + recall)
     assert s["recall"] == pytest.approx(recall)
+    # ATLOP's copy of the script adds 1e-5 to the denominator: a named option, never the default
+    atlop = score(gold, preds, facts, ign_variant="atlop")
+    ign_p = (2 - 1) / (3 - 1 + 1e-5)
+    assert atlop["ign_precision"] == ign_p and atlop["ign_variant"] == "atlop"
+    assert atlop["ign_f1"] == pytest.approx(2 * ign_p * recall / (ign_p + recall), rel=1e-15)
+    assert atlop["ign_f1"] < s["ign_f1"] and {k: atlop[k] for k in ("precision", "recall", "f1")} == \
+        {k: s[k] for k in ("precision", "recall", "f1")}
+    with pytest.raises(CorpusError, match="unknown Ign F1 variant 'atlopp'; known: official, atlop"):
+        score(gold, preds, facts, ign_variant="atlopp")
+
+
+def test_ign_f1_without_training_facts_equals_f1_exactly(gold):
+    preds = [pred("A", 0, 1, "P1"), pred("A", 1, 2, "P1"), pred("B", 3, 4, "P3")]
+    s = score(gold, preds)
+    assert s["ign_f1"] == s["f1"] and s["ign_precision"] == s["precision"]
+    # every prediction correct and a training fact: 0/0, scored 0 (the official script divides by zero)
+    assert score(gold, [pred("A", 0, 1, "P1")], {("E0", "E1", "P1")})["ign_precision"] == 0.0
+
+
+def test_cli_ign_variant(gold, tmp_path):
+    from click.testing import CliRunner
+
+    (tmp_path / "gold.json").write_text(json.dumps(gold))
+    (tmp_path / "pred.json").write_text(json.dumps([pred("A", 0, 1, "P1"), pred("A", 1, 2, "P2"), pred("B", 0, 1, "P9")]))
+    (tmp_path / "train.fact").write_text(json.dumps([["E0", "E1", "P1"]]))
+    args = ["score", "--gold", str(tmp_path / "gold.json"), "--pred", str(tmp_path / "pred.json"),
+            "--train", str(tmp_path / "train.fact"), "--json"]
+    official, atlop = (json.loads(CliRunner().invoke(cli, args + extra).output) for extra in ([], ["--ign-variant", "atlop"]))
+    assert official["ign_precision"] == 0.5 and atlop["ign_precision"] == 1 / (2 + 1e-5)
 
 
 def test_ign_f1_matches_any_mention_pair():
@@ -99,6 +128,12 @@ def test_bad_predictions_are_refused_with_one_line_each():
     with pytest.raises(CorpusError) as e:
         check_preds([{"title": "A", "h_idx": "0", "t_idx": 1, "r": "P1"}], "p.json")
     assert e.value.problems == ["p.json: prediction 0: h_idx: expected int, got '0'"]
+    with pytest.raises(CorpusError) as e:  # unhashable evidence would crash the scorer's set()
+        check_preds([pred("A", 0, 1, "P1", evidence=[[0]])], "p.json")
+    assert e.value.problems == ["p.json: prediction 0: evidence: expected a list of sentence ids"]
+    with pytest.raises(CorpusError) as e:  # many problems: the first 20, then how many more
+        check_preds([{"title": 1}] * 1000, "p.json")
+    assert len(e.value.problems) == 21 and e.value.problems[-1] == "p.json: ... and 3,980 more problems"
 
 
 def test_facts_from_docs_equal_the_fact_file_format(tmp_path, gold):
