@@ -8,11 +8,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 Doc = dict[str, Any]
+
+
+INFER_HINT = "(pass --relations infer to take the relations from the labels)"
 
 
 class CorpusError(Exception):
@@ -28,21 +33,105 @@ class CorpusError(Exception):
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, fsync it, then rename: readers see all or nothing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+def _pid_alive(pid: int) -> bool:
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give outputs the usual permissions
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def temporary_beside(path: str | os.PathLike, suffix: str = ".tmp") -> tuple[int, Path]:
+    """Open a new temporary file `.<name>.<pid>.<random><suffix>` beside `path`; return (fd, its path).
+
+    The writer's pid is in the name, so the temporary files of a writer that was killed are recognised
+    and removed here, the next time anyone writes `path`; a live writer's are left alone.
+    """
+    path = Path(path)
+    stem = f".{path.name}."
+    with os.scandir(path.parent) as entries:
+        for entry in entries:
+            pid = entry.name[len(stem):].split(".", 1)[0]
+            if entry.name.startswith(stem) and entry.name.endswith(suffix) and pid.isdigit() and not _pid_alive(int(pid)):
+                Path(entry.path).unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f"{stem}{os.getpid()}.", suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give outputs the usual permissions
+    return fd, Path(tmp)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, fsync it, then rename: readers see all or nothing.
+
+    An OSError (read-only folder, full disk, ...) names `path`, not the temporary file.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = temporary_beside(path)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from None
         raise
+
+
+def check_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike | None] = (), force: bool = False,
+                 folder: bool = False) -> Path:
+    """Refuse, before any work, an output that would destroy something or cannot be written; return it as a Path.
+
+    Refused whatever `force` says: the same file as an input (under any spelling: `d/../d/x.json`, a
+    symlink, a hard link), something other than a regular file (a device such as /dev/full, a folder,
+    a pipe) where a file goes, or a file where a folder goes, and a place that cannot be written.
+    Refused without `force`: an existing output file, or a non-empty output folder.
+    """
+    path = Path(path)
+    for given in inputs:
+        if given is not None and _same_file(path, Path(given)):
+            raise CorpusError(f"{path}: is the input {given}; write the output to another path "
+                              "(--force never overwrites an input)")
+    if path.exists():
+        if folder and not path.is_dir():
+            raise CorpusError(f"{path}: exists and is not a folder; give a new or existing folder")
+        if not folder and not path.is_file():
+            raise CorpusError(f"{path}: is {_kind(path)}, not a regular file; give a new path or a regular file")
+        if not force and (not folder or any(path.iterdir())):
+            raise CorpusError(f"{path} exists; pass --force to overwrite it")
+    parent = path if folder and path.is_dir() else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CorpusError(f"{path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CorpusError(f"{path}: cannot write in {parent} (read-only or permission denied)")
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def _kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -91,6 +180,9 @@ def read_json(path: str | os.PathLike) -> Any:
         raise CorpusError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise CorpusError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except RecursionError:
+        raise CorpusError(f"{path}: JSON nested too deeply to read (Python's parser stops near "
+                          f"{sys.getrecursionlimit()} levels); DocRED files nest 5 levels") from None
 
 
 def load_docs(path: str | os.PathLike, relations: Any = None, *, max_problems: int = 20) -> list[Doc]:
@@ -203,7 +295,7 @@ def _label_problems(label: Any, n_entities: int, n_sents: int, relations: Any) -
         if not isinstance(label["r"], str):
             yield f"r: expected a relation id string, got {label['r']!r}"
         elif relations is not None and label["r"] not in relations:
-            yield f"r: {label['r']!r} is not in the relation inventory (pass --relations to infer it from the labels)"
+            yield f"r: {label['r']!r} is not in the relation inventory {INFER_HINT}"
     evidence = label.get("evidence", [])
     if not (isinstance(evidence, list) and all(_is_int(s) and 0 <= s < n_sents for s in evidence)):
         yield f"evidence: expected sentence ids in 0..{n_sents - 1}, got {evidence!r}"
@@ -212,21 +304,26 @@ def _label_problems(label: Any, n_entities: int, n_sents: int, relations: Any) -
 def validate_docs(docs: Any, relations: Any = None, source: str = "<documents>", max_problems: int = 20) -> list[str]:
     """Every problem in a DocRED-format value, one line each: 'file: document i 'title': field: reason'.
 
-    Stops after `max_problems` lines and says how many more there were.
+    Lists the first `max_problems` and then how many more there are.
     """
     if not isinstance(docs, list):
         return [f"{source}: expected a JSON list of documents, got {type(docs).__name__}"]
-    problems: list[str] = []
+    return cap_problems((f"{_doc_where(source, i, doc)}: {p}" for i, doc in enumerate(docs)
+                         for p in _validate_doc(doc, relations)), max_problems, source)
+
+
+def cap_problems(problems: Iterable[str], limit: int = 20, source: str | None = None) -> list[str]:
+    """The first `limit` problems, then one line saying how many more there are ('... and 3,826 more problems')."""
+    shown: list[str] = []
     more = 0
-    for i, doc in enumerate(docs):
-        for p in _validate_doc(doc, relations):
-            if len(problems) < max_problems:
-                problems.append(f"{_doc_where(source, i, doc)}: {p}")
-            else:
-                more += 1
+    for problem in problems:
+        if len(shown) < limit:
+            shown.append(problem)
+        else:
+            more += 1
     if more:
-        problems.append(f"{source}: ... and {more} more problems")
-    return problems
+        shown.append(f"{source + ': ' if source else ''}... and {more:,} more problem{'s' if more > 1 else ''}")
+    return shown
 
 
 # ---------------------------------------------------------------- small document helpers

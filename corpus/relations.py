@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .io import CorpusError, Doc, read_json
+from .io import INFER_HINT, CorpusError, Doc, read_json
 
 NO_RELATION = "Na"
 
@@ -57,35 +57,37 @@ class RelationInventory:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "RelationInventory":
-        """From `rel2id.json` (id → column, `Na` = 0), `rel_info.json` (id → name), or a folder holding them.
+        """From a rel2id file (id → column, `Na` = 0), a rel_info file (id → name), or a folder holding them.
 
-        A folder is searched directly and in its `meta/` subfolder; with both files, rel2id gives the
-        columns and rel_info the names.
+        A file is recognised by its content, whatever its name: `{"P17": 1}` is a rel2id, `{"P17": "country"}`
+        a rel_info. A folder is searched for `rel2id.json` and `rel_info.json`, directly and in its `meta/`
+        subfolder; with both, rel2id gives the columns and rel_info the names.
         """
         path = Path(path)
+        files = [path]
         if path.is_dir():
-            found = {n: p / n for p in (path, path / "meta") for n in ("rel2id.json", "rel_info.json") if (p / n).is_file()}
-            if not found:
-                raise CorpusError(f"{path}: no rel2id.json or rel_info.json here or in meta/ (pass --relations to infer the relations from the labels)")
-            names = _read_mapping(found["rel_info.json"], str) if "rel_info.json" in found else {}
-            if "rel2id.json" in found:
-                return cls(_ids_from_rel2id(found["rel2id.json"]), names)
-            return cls(tuple(names), names)
-        if path.name.startswith("rel_info"):
-            names = _read_mapping(path, str)
-            return cls(tuple(names), names)
-        return cls(_ids_from_rel2id(path))
+            files = [p / n for p in (path, path / "meta") for n in ("rel2id.json", "rel_info.json") if (p / n).is_file()]
+            if not files:
+                raise CorpusError(f"{path}: no rel2id.json or rel_info.json here or in meta/ {INFER_HINT}")
+        ids, names = None, {}
+        for file in files:
+            mapping = read_json(file)
+            if _is_mapping(mapping, int):
+                ids = _ids_from_rel2id(mapping, file)
+            elif _is_mapping(mapping, str):
+                names = mapping
+            else:
+                raise CorpusError(f"{file}: expected a JSON object mapping relation ids to label columns (rel2id, "
+                                  f'{{"P17": 1}}) or to names (rel_info, {{"P17": "country"}})')
+        return cls(ids if ids is not None else tuple(names), names)
 
 
-def _read_mapping(path: Path, value_type: type) -> dict:
-    obj = read_json(path)
-    if not isinstance(obj, dict) or not all(isinstance(v, value_type) and not isinstance(v, bool) for v in obj.values()):
-        raise CorpusError(f"{path}: expected a JSON object mapping relation ids to {value_type.__name__}s")
-    return obj
+def _is_mapping(obj: object, value_type: type) -> bool:
+    return (isinstance(obj, dict) and bool(obj)
+            and all(isinstance(v, value_type) and not isinstance(v, bool) for v in obj.values()))
 
 
-def _ids_from_rel2id(path: Path) -> tuple[str, ...]:
-    rel2id = _read_mapping(path, int)
+def _ids_from_rel2id(rel2id: dict[str, int], path: Path) -> tuple[str, ...]:
     columns = {c: r for r, c in rel2id.items() if r != NO_RELATION}
     expected = set(range(1, len(columns) + 1))
     if set(columns) != expected or rel2id.get(NO_RELATION, 0) != 0:
