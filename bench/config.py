@@ -32,7 +32,6 @@ from __future__ import annotations
 import copy
 import difflib
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any
 
 from docrobust.corpus import CorpusError, sha256_file, sha256_json
 from docrobust.corpus.data import resolve_path
+from docrobust.reports.results import cell_id_for  # the results folder's naming, shared with the reporter
 
 BACKENDS = ("local", "dask")
 DATA_FILES = ("train", "dev", "test", "low", "profile", "train_facts")
@@ -142,15 +142,6 @@ class BenchConfig:
                 "training": training, "loss_options": self.loss_options.get(loss, {}),
                 "model_options": self.model_options.get(model, {}), "data": data,
                 "relations": self.data["relations"]["spec"]}
-
-
-def cell_id_for(model: str, loss: str, noise: str, seed: int) -> str:
-    """`atlop__cmm__fn-uniform-0.4__s0`: readable, file-name safe (letters, digits, '.', '_', '-')."""
-    return "__".join(_sanitize(p) for p in (model, loss, noise)) + f"__s{seed}"
-
-
-def _sanitize(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
 
 
 def _unique_ids(cells: list[Cell]) -> list[Cell]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -47,6 +48,12 @@ COLUMNS = ("cell_id", "model", "loss", "noise", "noise_family", "rate", "achieve
 CELL_FILES = ("metrics.json", "result.json", "train_log.jsonl", "config.json", "manifest.json")
 PLAN_FIELDS = ("cell_id", "config_hash", "model", "loss", "noise", "seed")
 TEMP_PREFIXES = (".tmp-", ".old-")
+
+
+def cell_id_for(model: str, loss: str, noise: str, seed: int) -> str:
+    """The folder name of a cell, `atlop__cmm__fn-uniform-0.4__s0`: readable, file-name safe (letters, digits,
+    '.', '_', '-'). The runner makes two coordinates that sanitize alike unique with a hash suffix."""
+    return "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", p).strip("-") or "x" for p in (model, loss, noise)) + f"__s{seed}"
 
 
 # ---------------------------------------------------------------- the typed record
@@ -425,4 +432,5 @@ def _fsync_dir_files(folder: Path) -> None:
             os.close(fd)
 
 
-__all__ = ["CELL_FILES", "COLUMNS", "Calibrated", "CellRecord", "CellState", "PlannedCell", "ResultsStore", "Scores"]
+__all__ = ["CELL_FILES", "COLUMNS", "Calibrated", "CellRecord", "CellState", "PlannedCell", "ResultsStore", "Scores",
+           "cell_id_for"]
