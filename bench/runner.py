@@ -24,6 +24,7 @@ file system is needed, since documents travel with the task and results come bac
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -39,7 +40,7 @@ from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_json,
                               load_docs, load_train_facts, read_json, save_docs, sha256_json, validate_docs)
 
 from .config import BenchConfig, Cell
-from .store import CELL_FILES, FileHashCache, ResultsStore
+from docrobust.reports.results import CELL_FILES, CellRecord, FileHashCache, ResultsStore
 
 Task = dict[str, Any]
 Outcome = dict[str, Any]
@@ -54,21 +55,17 @@ def default_results_dir(name: str, profile: str | None) -> Path:
 
 
 def cell_statuses(store: ResultsStore, cells: list[Cell]) -> dict[str, str]:
-    """cell_id -> "done" | "failed" | "pending" | "stale" (a result of another config: it will be rerun)."""
-    out = {}
-    for cell in cells:
-        record = store.read_cell(cell.cell_id)
-        if record is None:
-            out[cell.cell_id] = "pending"
-        elif record.get("config_hash") != cell.config_hash:
-            out[cell.cell_id] = "stale"
-        else:
-            out[cell.cell_id] = record.get("status", "failed")
-    return out
+    """cell_id -> "done" | "failed" | "pending" | "stale" (a result of another config: it will be rerun).
+
+    A cell is done or failed only when its folder parses into a record of the results contract; a folder with
+    missing or corrupt files is pending (see docrobust.reports.results), for `bench status`, `plan` and `run` alike.
+    """
+    return {cell_id: state.status for cell_id, state in store.states(cells).items()}
 
 
 def hash_cache(store: ResultsStore) -> FileHashCache:
     return FileHashCache(store.root / ".cache" / "file_hashes.json")
+
 
 
 # ---------------------------------------------------------------- the driver
@@ -80,7 +77,8 @@ class RunSummary:
     ran: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
     overhead_seconds: float = 0.0            # driver time outside training: preparing tasks, persisting, tables
-    report: Path | None = None
+    report: Path | None = None               # report.html, once written
+    report_error: str | None = None          # why the report could not be written
 
     @property
     def failed(self) -> list[str]:
@@ -92,7 +90,7 @@ class RunSummary:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and len(self.done) == len(self.statuses)
+        return not self.failed and len(self.done) == len(self.statuses) and self.report_error is None
 
 
 def run_bench(cfg: BenchConfig, results_dir: str | os.PathLike | None = None, *, retry_failed: bool = False,
@@ -111,10 +109,12 @@ def run_bench(cfg: BenchConfig, results_dir: str | os.PathLike | None = None, *,
     store.clean()
     store.write_bench_json(cfg.to_json())
     cells = cfg.cells()
-    statuses = cell_statuses(store, cells)
+    store.write_plan(cells)
+    states = store.states(cells)  # every cell folder read once; later results.csv tables come from memory
+    statuses = {cell_id: state.status for cell_id, state in states.items()}
     todo = [c for c in cells if statuses[c.cell_id] in ("pending", "stale")
             or (retry_failed and statuses[c.cell_id] == "failed")]
-    rows = store.rows()
+    records = {c: s.record for c, s in states.items() if s.status in ("done", "failed")}
     summary = RunSummary(store.root, statuses)
     execution = {**cfg.execution, **({"n_jobs": n_jobs} if n_jobs else {})}
     backend = BACKENDS[execution["backend"]]
@@ -137,45 +137,48 @@ def run_bench(cfg: BenchConfig, results_dir: str | os.PathLike | None = None, *,
         for outcome in backend(timed_tasks(), execution):
             t0 = time.perf_counter()
             record = prep.persist(outcome)
-            rows[record["cell_id"]] = store.row(record)
-            store.write_table(rows.values())
-            statuses[record["cell_id"]] = record["status"]
-            summary.ran.append(record["cell_id"])
+            records[record.cell_id] = record
+            store.write_table(records.values())
+            statuses[record.cell_id] = record.status
+            summary.ran.append(record.cell_id)
             overhead.append(time.perf_counter() - t0)
             bar.update(1)
             if not quiet:
-                say(_cell_line(record, rows[record["cell_id"]], len(summary.ran), len(todo)))
+                say(_cell_line(record, len(summary.ran), len(todo)))
         bar.close()
         prep.hashes.save()
     t0 = time.perf_counter()
-    store.write_table(store.rows().values(), parquet=True)
+    store.write_table(records.values(), parquet=True)
     overhead.append(time.perf_counter() - t0)
     summary.overhead_seconds = sum(overhead)
     if report:
-        summary.report = _write_report(store, say)
+        summary.report, summary.report_error = _write_report(store, say)
     summary.wall_seconds = time.perf_counter() - started
     return summary
 
 
-def _cell_line(record: dict, row: dict, k: int, n: int) -> str:
-    seconds = (record.get("timing") or {}).get("total_seconds") or 0.0
-    if record["status"] == "done":
-        return f"[{k}/{n}] done   {record['cell_id']}  f1={row['f1']:.4f} ign_f1={row['ign_f1']:.4f}  ({seconds:.1f} s)"
-    return f"[{k}/{n}] FAILED {record['cell_id']}: {record['error']}"
+def _cell_line(record: CellRecord, k: int, n: int) -> str:
+    seconds = record.total_seconds or 0.0
+    if record.status == "done":
+        scores = record.test.micro()
+        return f"[{k}/{n}] done   {record.cell_id}  f1={scores['f1']:.4f} ign_f1={scores['ign_f1']:.4f}  ({seconds:.1f} s)"
+    return f"[{k}/{n}] FAILED {record.cell_id}: {record.error}"
 
 
-def _write_report(store: ResultsStore, say: Callable[[str], None]) -> Path | None:
-    """report.html and report.pdf beside the results; a failing reporter costs the report, not the results."""
+def _write_report(store: ResultsStore, say: Callable[[str], None]) -> tuple[Path | None, str | None]:
+    """report.html and report.pdf beside the results: (the HTML, None), or (None, why not). A failing reporter
+    costs the report, not the results; the run then exits non-zero."""
     from docrobust.reports import write_report
 
     html, pdf = store.root / "report.html", store.root / "report.pdf"
     try:
         write_report(store.root, html, pdf)
-    except Exception as e:  # the results are already safe on disk; say why and go on
-        say(f"report failed ({type(e).__name__}: {e}); rerun `docrobust report {store.root}` after fixing it")
-        return None
+    except Exception as e:  # the results are already safe on disk; say why
+        error = str(e) if isinstance(e, CorpusError) else f"{type(e).__name__}: {e}"
+        say(f"report failed: {error}; rerun `docrobust report {store.root} --out {html} --pdf {pdf}` after fixing it")
+        return None, error
     say(f"report: {html} and {pdf}")
-    return html
+    return html, None
 
 
 class _Preparer:
@@ -260,8 +263,12 @@ class _Preparer:
         except Exception as e:
             return {"cell_id": cell.cell_id, "failed": _error_of(e)}
 
-    def persist(self, outcome: Outcome) -> dict:
-        """Write one outcome as cells/<cell_id> and return its cell.json record."""
+    def persist(self, outcome: Outcome) -> CellRecord:
+        """Write one outcome as cells/<cell_id> through the results contract and return its record.
+
+        A done outcome whose metrics.json does not parse into the contract's record is recorded as failed,
+        naming the field, rather than published as a result nobody can read.
+        """
         from docrobust import noise
 
         meta = self.in_flight.pop(outcome["cell_id"])
@@ -269,21 +276,32 @@ class _Preparer:
         manifest = meta["noise_manifest"]
         family, rate = noise.describe_spec(cell.noise)
         data = self.cfg.data
-        record = {"cell_id": cell.cell_id, "model": cell.model, "loss": cell.loss, "noise": cell.noise,
-                  "noise_family": family, "rate": float(rate),
-                  "achieved_rate": (manifest or {}).get(ACHIEVED_RATE_KEY),
-                  "seed": cell.seed, "status": outcome["status"], "config_hash": cell.config_hash,
-                  "config": cell.config, "timing": outcome["timing"], "versions": outcome.get("versions"),
-                  "data_hashes": {"train": data["train"]["sha256"], "dev": data["dev"]["sha256"],
-                                  "test": data["test"]["sha256"], "noisy_train": meta["noisy_sha256"]},
-                  "error": outcome.get("error"), "traceback": outcome.get("traceback"),
-                  "worker": outcome.get("worker"), "started": outcome.get("started"),
-                  "finished": outcome.get("finished")}
         files = dict(outcome.get("files") or {})
+        metrics_text = files.pop("metrics.json", None)
         if manifest is not None:
             files["manifest.json"] = dumps_json(manifest, indent=1) + "\n"
-        self.store.write_cell(record, files)
-        return record
+
+        def record(status: str, metrics: Any, error: str | None, trace: str | None) -> CellRecord:
+            return CellRecord(
+                cell.cell_id, cell.model, cell.loss, cell.noise, family, float(rate), cell.seed, status,
+                cell.config_hash, achieved_rate=(manifest or {}).get(ACHIEVED_RATE_KEY), config=cell.config,
+                train_seconds=outcome["timing"]["train_seconds"], total_seconds=outcome["timing"]["total_seconds"],
+                versions=outcome.get("versions") or {},
+                data_hashes={"train": data["train"]["sha256"], "dev": data["dev"]["sha256"],
+                             "test": data["test"]["sha256"], "noisy_train": meta["noisy_sha256"]},
+                error=error, traceback=trace, worker=outcome.get("worker"), started=outcome.get("started"),
+                finished=outcome.get("finished"), metrics=metrics)
+
+        if outcome["status"] == "done":
+            try:
+                result = record("done", json.loads(metrics_text or "null"), None, None)
+            except (CorpusError, ValueError) as e:
+                result = record("failed", None, f"the trainer's metrics.json breaks the results contract: {e}", None)
+        else:
+            result = record("failed", None, outcome.get("error") or "failed without an error message",
+                            outcome.get("traceback"))
+        self.store.write_cell(result, files)
+        return result
 
 
 def _split(raw: Any, path: str, rng: list[int] | None) -> list[dict]:

@@ -1,11 +1,15 @@
 """Report speed: a synthetic results folder of 1,000 cells × 500 test documents -> HTML + PDF.
 
-Goal: `write_report` under 60 s on 2 cores. Prints its seconds and the ratio to the budget.
+The folder is written through the runner's own writer (docrobust.reports.synthetic), with real cell ids and
+noise specs. Goal: `write_report` (tables, 200 paired comparisons at 10,000 resamples, figures, HTML, and the
+PDF printed by headless Chromium) under 60 s on 2 cores. Prints its seconds, the ratio to the budget and
+where the time went.
 Run: python benchmarks/bench_report.py [--resamples 10000]
 """
 from __future__ import annotations
 
 import argparse
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -16,8 +20,8 @@ from docrobust.reports.synthetic import write_synthetic_results
 BUDGET_S = 60.0
 # 2 models × 5 losses × (clean + 4 families × 6 rates = 25 noise cells) × 4 seeds = 1,000 cells
 GRID = {
-    "models": ("bert", "roberta"),
-    "losses": ("atl", "bce", "sat", "apl", "nce"),
+    "models": ("atlop", "docunet"),
+    "losses": ("atl", "cmm", "afl", "bce", "pu"),
     "noise": {family: (0.05, 0.1, 0.2, 0.3, 0.4, 0.5) for family in ("fn-uniform", "fp-type", "mixed", "fn-uniform+fp-type")},
     "seeds": (0, 1, 2, 3),
 }
@@ -37,8 +41,35 @@ def main() -> None:
         summary = write_report(root / "results", root / "report.html", root / "report.pdf", resamples=args.resamples)
         seconds = time.perf_counter() - start
         print(f"cells: {summary['n_cells']} ({summary['n_failed']} failed), 500 documents, {args.resamples:,} resamples")
-        print(f"html {(root / 'report.html').stat().st_size / 1e6:.1f} MB, pdf {(root / 'report.pdf').stat().st_size / 1e6:.1f} MB")
+        print(f"html {(root / 'report.html').stat().st_size / 1e6:.1f} MB, pdf {(root / 'report.pdf').stat().st_size / 1e6:.1f} MB, "
+              f"{pdf_pages(root / 'report.pdf')} pages")
         print(f"write_report: {seconds:.1f} s = {seconds / BUDGET_S:.2f} × the {BUDGET_S:.0f} s budget")
+        stages(root / "results")
+
+
+def pdf_pages(path: Path) -> int:
+    return len(re.findall(rb"/Type\s*/Page\b", path.read_bytes()))
+
+
+def stages(results: Path) -> None:
+    """The same report again, stage by stage (second run: warm caches), to show where the time goes."""
+    from docrobust.reports.html_report import write_html
+    from docrobust.reports.pdf_report import write_pdf
+    from docrobust.reports.report import build_report
+    from docrobust.reports.tables import load_results
+
+    times, t0 = {}, time.perf_counter()
+    loaded = load_results(results)
+    times["read the cells"], t0 = time.perf_counter() - t0, time.perf_counter()
+    report = build_report(loaded, figures=False)
+    times["statistics"], t0 = time.perf_counter() - t0, time.perf_counter()
+    report = build_report(loaded, resamples=100)  # figures, with few resamples
+    times["figures (+ statistics at 100 resamples)"], t0 = time.perf_counter() - t0, time.perf_counter()
+    write_html(report, results.parent / "again.html")
+    times["html (PNG encoding, template)"], t0 = time.perf_counter() - t0, time.perf_counter()
+    write_pdf(results.parent / "again.html", results.parent / "again.pdf")
+    times["pdf (Chromium)"] = time.perf_counter() - t0
+    print("stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
 
 
 if __name__ == "__main__":

@@ -21,14 +21,17 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # tiny_encoder.py
 
 from docrobust.bench.config import load_config  # noqa: E402
 from docrobust.bench.runner import cell_statuses, hash_cache, run_bench  # noqa: E402
-from docrobust.bench.store import ResultsStore  # noqa: E402
-from docrobust.corpus import atomic_write_json  # noqa: E402
+from docrobust.corpus import atomic_write_json, score  # noqa: E402
 from docrobust.corpus.data import resolve_data_dir  # noqa: E402
+from docrobust.reports.results import CellRecord, ResultsStore  # noqa: E402
+from docrobust.reports.synthetic import draw_scores  # noqa: E402
 
 TOML = """
 name = "bench"
@@ -65,8 +68,7 @@ def write_toml(folder: Path, encoder: Path, models, losses, noise, seeds) -> Pat
 
 def instant_train(config, train_docs, dev_docs, test_docs, *, relations, train_facts, out_dir, cache_dir=None):
     """A trainer that predicts nothing at once: what is left of a cell's time is the runner's."""
-    metrics = {"best_epoch": 1, "dev": {"f1": 0.0}, "test": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "ign_f1": 0.0},
-               "epochs": []}
+    metrics = {"best_epoch": 1, "dev": score(dev_docs, []), "test": score(test_docs, [], train_facts), "epochs": []}
     atomic_write_json(Path(out_dir) / "result.json", [])
     atomic_write_json(Path(out_dir) / "metrics.json", metrics)
     return metrics
@@ -78,7 +80,7 @@ def tiny_cell_seconds(tmp: Path, data_dir: Path, encoder: Path) -> tuple[float, 
                       None, data_dir)
     summary = run_bench(cfg, tmp / "tiny" / "results", quiet=True, report=False)
     store = ResultsStore(summary.results_dir)
-    seconds = [store.read_cell(c)["timing"]["total_seconds"] for c in summary.ran]
+    seconds = [store.read_cell(c).total_seconds for c in summary.ran]
     return statistics.mean(seconds), summary.overhead_seconds / len(summary.ran)
 
 
@@ -91,13 +93,17 @@ def runner_overhead(tmp: Path, data_dir: Path, encoder: Path, n_seeds: int) -> t
 
 
 def plan_seconds(tmp: Path, data_dir: Path, encoder: Path) -> tuple[float, int]:
-    """Wall seconds of the plan path on 2 x 5 x 10 x 10 = 1,000 cells, all with results present."""
+    """Wall seconds of the plan path on 2 x 5 x 10 x 10 = 1,000 cells, all with results present (each with 500
+    test documents' counts, which the status check parses)."""
     noise = ["clean"] + [f"fn-uniform:{r / 10:g}" for r in range(1, 10)]
     toml = write_toml(tmp / "plan", encoder, ["atlop", "docunet"], ["atl", "cmm", "afl", "pu", "bce"], noise,
                       list(range(10)))
     store = ResultsStore(tmp / "plan" / "results")
+    rng = np.random.default_rng(0)
     for cell in load_config(toml, None, data_dir, check_names=False).cells():  # results present
-        store.write_cell({"cell_id": cell.cell_id, "status": "done", "config_hash": cell.config_hash}, {})
+        metrics = {"test": draw_scores(rng, 500, 0.5, 0.3).to_json(), "dev": draw_scores(rng, 100, 0.5, 0.3).to_json()}
+        store.write_cell(CellRecord(cell.cell_id, cell.model, cell.loss, cell.noise, "fn-uniform", 0.0, cell.seed, "done",
+                                    cell.config_hash, metrics=metrics))
     hash_cache(store)  # warm the file-hash cache as a first plan would
     cache = hash_cache(store)
     load_config(toml, None, data_dir, check_names=False, hash_file=cache)

@@ -1,14 +1,15 @@
 """Report figures, drawn from the seed summary (tables.summarize) and registered by name.
 
 A figure is a function summary -> matplotlib Figure | None (None: nothing to draw, e.g.
-no noisy cells); `@figure(name, caption)` adds it to FIGURES, which the report draws in
-order. Figures are built on matplotlib.figure.Figure directly (no pyplot state, Agg
-rendering on save). Encoding, readable in grayscale: colour and marker by loss
-(seaborn "colorblind"), line style by model; legends sit below the axes.
+no noisy cells); `@figure(name, caption)` adds it to FIGURES; the report places each by
+name and prints its caption as HTML text beside it. Figures are built on
+matplotlib.figure.Figure directly (no pyplot state, Agg rendering on save). Encoding,
+readable in print and in grayscale: colour and marker by loss (seaborn "colorblind", a
+colour-blind-safe palette), line style by model, so one model × loss keeps its look in
+every figure; legends sit below the axes, outside the data; axes say their units.
 """
 from __future__ import annotations
 
-import textwrap
 import warnings
 from dataclasses import dataclass
 from functools import partial
@@ -50,18 +51,14 @@ def figure(name: str, caption: str, **options) -> Callable:
     return register
 
 
-def draw_figures(summary: pd.DataFrame) -> list[tuple[FigureSpec, Figure]]:
-    """Every registered figure that has something to show, in registration order, its caption on top.
-
-    The caption is drawn into the figure so that the PNG in the HTML and the PDF page carry it alike.
-    """
-    drawn = []
+def draw_figures(summary: pd.DataFrame) -> dict[str, tuple[FigureSpec, Figure]]:
+    """name -> (spec, figure) for every registered figure that has something to show, in registration order."""
+    drawn = {}
     with sns.axes_style("whitegrid"), sns.plotting_context(rc=RC):
         for spec in FIGURES.values():
             fig = spec.draw(summary)
             if fig is not None:
-                fig.suptitle(textwrap.fill(spec.caption, 110), fontsize=9, x=0.02, ha="left")
-                drawn.append((spec, fig))
+                drawn[spec.name] = (spec, fig)
     return drawn
 
 
@@ -112,9 +109,10 @@ def _legend(fig: Figure, styles: dict) -> None:
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(losses), 5), frameon=False)
 
 
-@figure("ign_f1_vs_rate", "Test Ign F1 (facts seen in training excluded) versus noise rate; 95% t-bands over seeds.",
-        metric="ign_f1", label="Ign F1 (%)")
-@figure("f1_vs_rate", "Test F1 versus training-label noise rate; bands are 95% t-intervals over seeds (none with one seed).",
+@figure("ign_f1_vs_rate", "Test Ign F1 (correct facts seen in training left out) versus noise rate; bands are "
+        "95% t-intervals of the mean over seeds (none with one seed).", metric="ign_f1", label="Ign F1 (%)")
+@figure("f1_vs_rate", "Test F1 versus the rate of training-label noise, one panel per noise family, the clean cell "
+        "at rate 0; bands are 95% t-intervals of the mean over seeds (none with one seed).",
         metric="f1", label="F1 (%)")  # the decorator nearest the function registers first
 def metric_vs_rate(summary: pd.DataFrame, metric: str, label: str) -> Figure:
     """A panel per noise family: mean metric over seeds against the nominal rate, one line per system."""
@@ -135,7 +133,7 @@ def metric_vs_rate(summary: pd.DataFrame, metric: str, label: str) -> Figure:
 def relative_drop_heatmap(summary: pd.DataFrame) -> Figure | None:
     """Heatmaps of rel_drop, a panel per noise family: systems (model · loss) against rates."""
     drops = robustness(summary)
-    if drops.empty:
+    if drops.empty or drops["rel_drop"].isna().all():  # no clean cell (or clean F1 0): no drop to show
         return None
     drops["system"] = drops["model"] + " · " + drops["loss"]
     families = list(dict.fromkeys(drops["noise_family"]))
@@ -153,7 +151,7 @@ def relative_drop_heatmap(summary: pd.DataFrame) -> Figure | None:
             sns.heatmap(grid, ax=ax, cmap="vlag", center=0, vmin=-limit, vmax=limit, annot=values.size <= 300,
                         fmt=".1f" if values.size <= 60 else ".0f", annot_kws={"fontsize": 6.5}, linewidths=0.5, cbar=i == len(families) - 1, cbar_ax=axes[-1],
                         cbar_kws={"label": "relative F1 drop (%)"}, yticklabels=i == 0)
-        ax.set(title=family, xlabel="rate", ylabel="model · loss" if i == 0 else "")
+        ax.set(title=family, xlabel="noise rate (fraction)", ylabel="model · loss" if i == 0 else "")
         ax.set_xticklabels([f"{float(t.get_text()):g}" for t in ax.get_xticklabels()], rotation=0)
     return fig
 

@@ -1,7 +1,10 @@
-"""From a results folder to the report's content: numeric tables, printed tables, figures.
+"""From a results folder to the report's content: numbers, the validity check, sentences, printed tables.
 
-build_report computes everything once; `sections` and `provenance` lay it out as printed
-tables (strings, percentages) that both the HTML and the PDF renderer show.
+build_report computes everything once. The document then reads in the order a reader wants it: the summary
+(validity box, headline figure, compact table, findings in words), the details by noise family, paired
+comparisons, breakdowns, precision-recall, and provenance last. `summary_table`, `findings`, `sections`
+and `provenance` lay the numbers out as printed tables (strings, percentages) and sentences; the HTML
+template shows them, and the PDF is that HTML printed.
 """
 from __future__ import annotations
 
@@ -11,13 +14,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from docrobust.reports.plots import draw_figures
-from docrobust.reports.results import Results
-from docrobust.reports.tables import (auc_table, cell_scores, comparisons, resolve_baseline, robustness,
-                                      summarize, wilcoxon_table)
+from docrobust.reports.tables import (CLEAN, Results, auc_table, cell_scores, comparisons, resolve_baseline,
+                                      robustness, summarize, validity, wilcoxon_table)
 
 MARKS = {"p_bootstrap_holm": "†", "p_permutation_holm": "‡"}
 TEST_NAMES = {"p_bootstrap_holm": "paired bootstrap over documents",
               "p_permutation_holm": "approximate randomization over documents"}
+MIN_CLEAN_F1 = 0.10  # trained DocRE models sit far above this (ATLOP-BERT-base ~ 60% on DocRED, ~ 74% on Re-DocRED)
+LISTED = 4           # at most this many items of a list in one sentence or box line
 
 
 @dataclass
@@ -29,14 +33,24 @@ class Report:
     alpha: float
     confidence: float
     n_resamples: int
+    min_clean_f1: float
     scores: pd.DataFrame  # per finished cell
     summary: pd.DataFrame  # per model × loss × noise cell, over seeds
     drops: pd.DataFrame
     auc: pd.DataFrame
     comparisons: pd.DataFrame
     wilcoxon: pd.DataFrame
-    figures: list = field(default_factory=list)  # (FigureSpec, Figure)
+    invalid: pd.DataFrame  # tables.validity: signs of under-trained models; any row withholds significance
+    figures: dict = field(default_factory=dict)  # name -> (FigureSpec, Figure)
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.invalid.empty
+
+    @property
+    def has_clean(self) -> bool:
+        return bool((self.summary["noise_family"] == CLEAN).any())
 
 
 @dataclass
@@ -48,6 +62,15 @@ class Table:
     frame: pd.DataFrame
 
 
+@dataclass
+class Section:
+    """A part of the details: an introduction, then tables and figures (by name) in order."""
+
+    title: str
+    intro: str
+    blocks: list  # Table | str (a figure name)
+
+
 def build_report(
     results: Results,
     baseline: str | None = None,
@@ -56,6 +79,7 @@ def build_report(
     alpha: float = 0.05,
     confidence: float = 0.95,
     figures: bool = True,
+    min_clean_f1: float = MIN_CLEAN_F1,
 ) -> Report:
     """Compute every table (and, unless figures=False, every figure) of the report."""
     scores = cell_scores(results)
@@ -63,8 +87,9 @@ def build_report(
     baseline = resolve_baseline(list(dict.fromkeys(results.done["loss"])), baseline)
     compared = comparisons(results, baseline, resamples, seed, confidence)
     return Report(
-        results, baseline, alpha, confidence, resamples, scores, summary, robustness(summary), auc_table(summary),
-        compared, wilcoxon_table(scores, baseline), draw_figures(summary) if figures and not summary.empty else [],
+        results, baseline, alpha, confidence, resamples, min_clean_f1, scores, summary, robustness(summary),
+        auc_table(summary), compared, wilcoxon_table(scores, baseline), validity(summary, min_clean_f1),
+        draw_figures(summary) if figures and not summary.empty else {},
         [*results.warnings, *_resolution_warning(len(compared), resamples, alpha)],
     )
 
@@ -81,7 +106,7 @@ def _resolution_warning(m: int, resamples: int, alpha: float) -> list[str]:
 
 # ---------------------------------------------------------------- printing numbers
 
-def pct(x: float, digits: int = 2) -> str:
+def pct(x: float | None, digits: int = 2) -> str:
     """A fraction as a percentage with `digits` decimals; '–' for a missing value."""
     return "–" if x is None or math.isnan(x) else f"{100 * x:.{digits}f}"
 
@@ -89,6 +114,11 @@ def pct(x: float, digits: int = 2) -> str:
 def pct_std(mean: float, std: float) -> str:
     """'mean ± std' in percent; the mean alone when std is undefined (one seed)."""
     return pct(mean) if math.isnan(std) else f"{pct(mean)} ± {pct(std)}"
+
+
+def kept(f1: float, f1_clean: float) -> str:
+    """The share of the clean F1 a noisy cell keeps, '71%'; '–' without a clean F1 above 0."""
+    return "–" if not f1_clean > 0 or math.isnan(f1) else f"{f1 / f1_clean:.0%}"
 
 
 def _duration(seconds: float) -> str:
@@ -99,8 +129,31 @@ def pval(p: float) -> str:
     return "–" if math.isnan(p) else ("<0.0001" if p < 1e-4 else f"{p:.4f}")
 
 
+def p_phrase(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def points(delta: float) -> str:
+    """A difference of fractions in F1 points with its sign, '+6.1'."""
+    return f"{100 * delta:+.1f}"
+
+
+def system(model: str, loss: str) -> str:
+    return f"{model} · {loss}"
+
+
+def _listing(items: list[str]) -> str:
+    """'a, b and c', at most LISTED items, then 'and N more'."""
+    if len(items) > LISTED:
+        items = items[:LISTED] + [f"{len(items) - LISTED} more"]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def marks(report: Report) -> dict[tuple, str]:
-    """Significance marks per (model, loss, noise): a symbol for each test whose Holm p < alpha."""
+    """Significance marks per (model, loss, noise): a symbol for each test whose Holm p < alpha; none at all
+    when the validity check failed."""
+    if not report.valid:
+        return {}
     out = {}
     for row in report.comparisons.to_dict("records"):
         out[row["model"], row["loss"], row["noise"]] = "".join(
@@ -109,16 +162,153 @@ def marks(report: Report) -> dict[tuple, str]:
 
 
 def _mark_legend(report: Report) -> str:
+    if not report.valid:
+        return "Significance marks are withheld: the validity check in the summary failed."
     tests = "; ".join(f"{mark} {TEST_NAMES[column]} p<{report.alpha:g} after Holm" for column, mark in MARKS.items())
     return f"Significance against baseline loss '{report.baseline}' (same model, noise cell and seeds): {tests}."
 
+
+# ---------------------------------------------------------------- the summary
+
+def validity_lines(report: Report) -> list[str]:
+    """The validity box's reasons, one line each with its numbers (empty when the check passes)."""
+    lines = []
+    floor = report.invalid[report.invalid["kind"] == "floor"]
+    if not floor.empty:
+        items = [f"{system(r.model, r.loss)} {pct(r.f1)}%" for r in floor.itertuples()]
+        lines.append(f"Clean F1 below the {report.min_clean_f1:.0%} floor that trained DocRE models exceed: "
+                     f"{_listing(items)}.")
+    rise = report.invalid[report.invalid["kind"] == "rise"]
+    if not rise.empty:
+        items = [f"{system(r.model, r.loss)} at {r.noise} ({pct(r.f1_clean)}% clean → {pct(r.f1)}%"
+                 + (f", seed spread {pct(r.spread)} points)" if r.spread > 0 else ", one seed)") for r in rise.itertuples()]
+        lines.append(f"F1 rises with label noise beyond the seed spread: {_listing(items)}.")
+    return lines
+
+
+def notices(report: Report) -> list[str]:
+    """What the reader must know about the folder before reading the numbers."""
+    results, out = report.results, []
+    if not report.has_clean and not report.summary.empty:
+        out.append("No clean cell: F1 drops, shares of clean F1 kept and robustness AUC need the `clean` noise cell "
+                   "(add \"clean\" to matrix.noise and rerun); the tables show absolute scores.")
+    if len(results.pending):
+        out.append(f"{len(results.pending)} of {len(results.pending) + len(results.cells)} cells have no current result "
+                   "(pending, stale or unreadable; listed under Provenance): the numbers cover the finished cells only.")
+    if len(results.failed):
+        out.append(f"{len(results.failed)} cell(s) failed; their errors are listed under Provenance.")
+    if results.done.empty:
+        out.append("No cell finished: there is nothing to report yet.")
+    return out
+
+
+def _families(report: Report) -> list[str]:
+    return [f for f in dict.fromkeys(report.summary["noise_family"]) if f != CLEAN]
+
+
+def summary_table(report: Report) -> Table:
+    """Per system and noise family: clean F1, F1 at each rate (share of clean kept), robustness AUC; with a
+    dev-calibrated score in the cells, a second row per system with the calibrated F1."""
+    summary, families = report.summary, _families(report)
+    rates = sorted({r for r in summary.loc[summary["noise_family"] != CLEAN, "rate"]})
+    clean = summary[summary["noise_family"] == CLEAN].set_index(["model", "loss"])
+    auc = report.auc.set_index(["model", "loss", "noise_family"])["auc"] if not report.auc.empty else pd.Series(dtype=float)
+    calibrated = report.results.calibrated
+    variants = [("f1", "as trained"), ("f1_calibrated", "dev-calibrated")] if calibrated else [("f1", "")]
+    rows = []
+    for family in families or [None]:
+        for model, loss in dict.fromkeys(zip(summary["model"], summary["loss"])):
+            for metric, label in variants:
+                row = {"model · loss": system(model, loss), "noise": family or "–"}
+                if calibrated:
+                    row["threshold"] = label
+                f1_clean = clean[f"{metric}_mean"].get((model, loss), float("nan"))
+                if report.has_clean:
+                    row["clean F1"] = pct(f1_clean)
+                for rate in rates:
+                    hit = summary[(summary["model"] == model) & (summary["loss"] == loss)
+                                  & (summary["noise_family"] == family) & (summary["rate"] == rate)]
+                    f1 = float(hit[f"{metric}_mean"].iloc[0]) if len(hit) else None
+                    text = "" if f1 is None else pct(f1) + (f" ({kept(f1, f1_clean)})" if report.has_clean else "")
+                    row[f"F1 @ {rate:g}"] = text
+                if report.has_clean and family is not None:
+                    row["AUC"] = pct(auc.get((model, loss, family), float("nan"))) if metric == "f1" else ""
+                rows.append(row)
+    note = ("Test F1 in %, mean over seeds; in parentheses the share of the same system's clean F1 that it keeps; "
+            "AUC: normalized area under F1 versus rate, clean point included (the curve's average F1)."
+            if report.has_clean else "Test F1 in %, mean over seeds (no clean cell: absolute scores).")
+    if calibrated:
+        note += " Dev-calibrated: the decision threshold shifted by an offset chosen on the dev split."
+    return Table("F1 by noise rate", note, pd.DataFrame(rows))
+
+
+def findings(report: Report) -> list[str]:
+    """A few sentences, each with its numbers, stating only what the statistics support."""
+    summary, out = report.summary, []
+    if summary.empty:
+        return out
+    clean = summary[summary["noise_family"] == CLEAN].sort_values("f1_mean", ascending=False)
+    if len(clean) == 1:
+        row = clean.iloc[0]
+        out.append(f"Without noise, {system(row['model'], row['loss'])} reaches F1 {pct(row['f1_mean'])}%.")
+    elif len(clean) > 1:
+        best, worst = clean.iloc[0], clean.iloc[-1]
+        out.append(f"Without noise, F1 ranges from {pct(worst['f1_mean'])}% ({system(worst['model'], worst['loss'])}) "
+                   f"to {pct(best['f1_mean'])}% ({system(best['model'], best['loss'])}).")
+    if report.results.calibrated and len(clean):
+        gain = clean["f1_calibrated_mean"] - clean["f1_mean"]
+        out.append(f"A threshold calibrated on dev changes clean F1 by {points(gain.min())} to {points(gain.max())} points.")
+    for family in _families(report):
+        rows = summary[summary["noise_family"] == family]
+        top = rows[rows["rate"] == rows["rate"].max()]
+        rate = float(top["rate"].iloc[0])
+        if report.has_clean:
+            f1_clean = clean.set_index(["model", "loss"])["f1_mean"]
+            shares = [(r.f1_mean / f1_clean.get((r.model, r.loss), math.nan), r) for r in top.itertuples()]
+            shares.sort(key=lambda x: -x[0] if not math.isnan(x[0]) else math.inf)
+            items = [f"{system(r.model, r.loss)} {kept(r.f1_mean, f1_clean.get((r.model, r.loss), math.nan))} "
+                     f"({pct(f1_clean.get((r.model, r.loss), math.nan))} → {pct(r.f1_mean)})" for _, r in shares]
+            out.append(f"At {family} {rate:g}, the share of clean F1 kept is {_listing(items)}.")
+        else:
+            items = [f"{system(r.model, r.loss)} {pct(r.f1_mean)}%" for r in top.sort_values("f1_mean", ascending=False).itertuples()]
+            out.append(f"At {family} {rate:g}, F1 is {_listing(items)}.")
+        if report.valid:
+            out.extend(_comparison_sentence(report, family, rate))
+    if not report.valid and not report.comparisons.empty:
+        out.append("No comparison is stated: the validity check above failed.")
+    return out
+
+
+def _comparison_sentence(report: Report, family: str, rate: float) -> list[str]:
+    """What the paired tests say at a family's largest rate: the significant differences, or that there are none."""
+    rows = report.comparisons[(report.comparisons["noise_family"] == family) & (report.comparisons["rate"] == rate)]
+    if rows.empty:
+        return []
+
+    def stats(r) -> str:
+        return (f"ΔF1 {points(r.delta_f1)} points, {report.confidence:.0%} CI [{pct(r.ci_low, 1)}, {pct(r.ci_high, 1)}], "
+                f"paired bootstrap over {r.n_docs} documents, {p_phrase(r.p_bootstrap_holm)} after Holm")
+
+    significant = rows[rows["p_bootstrap_holm"] < report.alpha]
+    if significant.empty:
+        largest = rows.loc[rows["delta_f1"].abs().idxmax()]
+        return [f"There, no loss differs significantly from {report.baseline} (largest difference: "
+                f"{system(largest['model'], largest['loss'])}, {stats(largest)})."]
+    items = [f"{system(r.model, r.loss)} {'above' if r.delta_f1 > 0 else 'below'} {report.baseline} ({stats(r)})"
+             for r in significant.itertuples()]
+    others = len(rows) - len(significant)
+    return [f"There, {_listing(items)}" + (f"; {others} other comparison(s) show no significant difference." if others
+                                            else ".")]
+
+
+# ---------------------------------------------------------------- the details
 
 def main_table(report: Report, family: str) -> pd.DataFrame:
     """Printed mean ± std (over seeds) of P, R, F1 and Ign F1 in % for one noise family, and the F1 drop from clean."""
     rows = report.summary[report.summary["noise_family"] == family]
     drops = rows[["model", "loss", "noise"]].merge(report.drops, how="left", on=["model", "loss", "noise"])
     mark = marks(report)
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "model": rows["model"], "loss": rows["loss"], "noise": rows["noise"],
         "rate": rows["rate"].map("{:g}".format), "achieved": rows["achieved_rate"].map("{:.3f}".format),
         "seeds": rows["n_seeds"],
@@ -130,6 +320,12 @@ def main_table(report: Report, family: str) -> pd.DataFrame:
         "F1 drop (pts)": drops["drop"].map(pct).to_numpy(),
         "relative drop (%)": drops["rel_drop"].map(lambda x: pct(x, 1)).to_numpy(),
     }).reset_index(drop=True)
+    if report.results.calibrated:
+        table.insert(table.columns.get_loc("Ign F1 (%)"), "F1 calibrated (%)",
+                     [pct_std(m, s) for m, s in zip(rows["f1_calibrated_mean"], rows["f1_calibrated_std"])])
+    if not report.has_clean:
+        table = table.drop(columns=["F1 drop (pts)", "relative drop (%)"])
+    return table
 
 
 def comparison_table(report: Report, family: str) -> pd.DataFrame:
@@ -143,49 +339,97 @@ def comparison_table(report: Report, family: str) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
-def sections(report: Report) -> list[Table]:
-    """The printed tables in report order (configuration and provenance are rendered separately)."""
+def bucket_table(report: Report) -> pd.DataFrame:
+    s = report.summary
+    return pd.DataFrame({"model": s["model"], "loss": s["loss"], "noise": s["noise"],
+                         **{f"F1 {name} (%)": s[f"f1_{bucket}_mean"].map(pct) for bucket, name in
+                            (("frequent", "frequent"), ("long_tail", "long-tail"), ("intra", "intra"),
+                             ("inter", "inter"))}}).reset_index(drop=True)
+
+
+def sections(report: Report) -> list[Section]:
+    """The details after the summary, in reading order; figures by name (those not drawn are left out)."""
+    has = lambda name: name in report.figures  # noqa: E731
     families = list(dict.fromkeys(report.summary["noise_family"]))
-    tables = [Table(f"Results: {family}",
-                    "Test scores in %, mean ± sample std over seeds; F1 drop = F1_clean − F1 in points (means over seeds), "
-                    f"relative drop = drop / F1_clean. {_mark_legend(report)}",
-                    main_table(report, family)) for family in families]
-    if not report.auc.empty:
-        tables.append(Table(
+    drop_note = ("F1 drop = F1_clean − F1 in points (means over seeds), relative drop = drop / F1_clean. "
+                 if report.has_clean else "")
+    out = [Section(
+        "Results by noise family",
+        "Test scores in %, mean ± sample std over seeds. " + drop_note + _mark_legend(report),
+        [Table(f"Results: {family}", "", main_table(report, family)) for family in families]
+        + [name for name in ("relative_drop", "ign_f1_vs_rate") if has(name)])]
+    if report.has_clean and not report.auc.empty:
+        out.append(Section(
             "Robustness: normalized area under the F1–rate curve",
             "AUC = (1 / r_max) ∫₀^r_max F1(r) dr by the trapezoid rule over the family's rates and the clean point r = 0 "
             "(mean F1 over seeds at each rate): the curve's average F1, in %; a flat curve at f gives f.",
-            report.auc.assign(auc=report.auc["auc"].map(pct))
-                      .rename(columns={"noise_family": "noise family", "auc": "AUC (%)", "has_clean": "clean point"})))
-    for family in dict.fromkeys(report.comparisons["noise_family"]):
-        tables.append(Table(
-            f"Paired comparisons: {family}",
-            f"ΔF1 = mean over seeds of F1(loss) − F1({report.baseline}) on the same test documents; percentile CI and p "
-            f"from a paired bootstrap over documents ({report.n_resamples:,} resamples); p perm from approximate "
-            "randomization (documents' counts swapped between systems); Holm over all comparisons of this report.",
-            comparison_table(report, family)))
-    if not report.wilcoxon.empty:
-        w = report.wilcoxon
-        tables.append(Table(
-            "Wilcoxon signed-rank tests across seeds and noise rates",
-            f"Pairs: F1(loss) and F1({report.baseline}) on each (noise cell, seed) of the family, clean cells included; "
-            "two-sided; Holm over the table.",
-            pd.DataFrame({"model": w["model"], "loss": w["loss"], "vs": w["baseline"], "noise family": w["noise_family"],
-                          "pairs": w["n_pairs"], "mean ΔF1 (%)": w["mean_delta_f1"].map(pct), "better": w["n_better"],
-                          "worse": w["n_worse"], "p": w["p_wilcoxon"].map(pval), "p Holm": w["p_wilcoxon_holm"].map(pval)})))
-    failed = report.results.failed
-    if not failed.empty:
-        tables.append(Table("Failed cells", "Cells that did not finish; tracebacks are in cells/<cell_id>/cell.json.",
-                            failed[["cell_id", "model", "loss", "noise", "seed", "error"]].reset_index(drop=True)))
-    return tables
+            [Table("Robustness AUC", "", report.auc.drop(columns="has_clean").assign(auc=report.auc["auc"].map(pct))
+                   .rename(columns={"noise_family": "noise family", "auc": "AUC (%)"}))]))
+    if not report.comparisons.empty:
+        intro = (f"ΔF1 = mean over seeds of F1(loss) − F1({report.baseline}) on the same test documents; percentile CI "
+                 f"and p from a paired bootstrap over documents ({report.n_resamples:,} resamples); p perm from "
+                 "approximate randomization (documents' counts swapped between systems); Holm over all comparisons "
+                 "of this report. Wilcoxon: signed-rank test over the (noise cell, seed) pairs of a family, clean "
+                 "cells included, Holm over its table.")
+        if not report.valid:
+            intro += " These statistics are printed for completeness; the validity check failed, so they support no claim."
+        blocks: list = [Table(f"Paired comparisons: {family}", "", comparison_table(report, family))
+                        for family in dict.fromkeys(report.comparisons["noise_family"])]
+        if not report.wilcoxon.empty:
+            w = report.wilcoxon
+            blocks.append(Table("Wilcoxon signed-rank tests across seeds and noise rates", "", pd.DataFrame({
+                "model": w["model"], "loss": w["loss"], "vs": w["baseline"], "noise family": w["noise_family"],
+                "pairs": w["n_pairs"], "mean ΔF1 (%)": w["mean_delta_f1"].map(pct), "better": w["n_better"],
+                "worse": w["n_worse"], "p": w["p_wilcoxon"].map(pval), "p Holm": w["p_wilcoxon_holm"].map(pval)})))
+        out.append(Section("Paired comparisons", intro, blocks))
+    if not report.summary.empty:
+        out.append(Section(
+            "Breakdowns: frequent / long-tail relations, intra / inter-sentence pairs",
+            "F1 in % (mean over seeds) of each bucket's counts: frequent = the ten most common relations of the clean "
+            "training labels, long-tail = the others; intra = head and tail share a sentence, inter = they do not.",
+            [name for name in ("buckets",) if has(name)] + [Table("F1 by bucket", "", bucket_table(report))]))
+    if has("precision_recall"):
+        out.append(Section("Precision and recall", "Where each system's errors go as noise grows.", ["precision_recall"]))
+    return out
+
+
+# ---------------------------------------------------------------- provenance
+
+def overview(report: Report) -> Table:
+    """What the results folder holds and how the report was computed."""
+    results, cells, done = report.results, report.results.cells, report.results.done
+    facts = {
+        "results folder": str(results.path),
+        "cells": f"{len(cells) + len(results.pending)} planned: {len(done)} done, {len(cells) - len(done)} failed, "
+                 f"{len(results.pending)} without a current result",
+        "models": ", ".join(dict.fromkeys(cells["model"])),
+        "losses": ", ".join(dict.fromkeys(cells["loss"])),
+        "noise cells": ", ".join(dict.fromkeys(cells["noise"])),
+        "seeds": ", ".join(map(str, sorted(cells["seed"].unique()))),
+        "test documents": str(results.n_docs),
+        "encoder": str(results.config.get("encoder") or "–"),
+        "training time": f"{_duration(cells['train_seconds'].sum())} over all cells",
+        "baseline loss": report.baseline or "–",
+        "resamples": f"{report.n_resamples:,} (paired bootstrap and approximate randomization)",
+        "significance level": f"{report.alpha:g} after Holm; confidence {report.confidence:.0%}",
+        "validity floor": f"clean F1 ≥ {report.min_clean_f1:.0%}",
+    }
+    return Table("Overview", "", pd.DataFrame({"": list(facts), "value": list(facts.values())}))
 
 
 def provenance(report: Report) -> list[Table]:
-    """Versions and data hashes the results came from, grouped so each distinct value shows once."""
+    """The folder, failed and pending cells, versions and data hashes, grouped so each distinct value shows once."""
     results = report.results
-    versions = pd.DataFrame([{"cell_id": c, **v} for c, v in results.versions.items()])
-    hashes = pd.DataFrame([{"cell_id": c, **h} for c, h in results.data_hashes.items()])
-    tables = []
+    tables = [overview(report)]
+    if not results.failed.empty:
+        tables.append(Table("Failed cells", "Cells that did not finish; tracebacks are in cells/<cell_id>/cell.json.",
+                            results.failed[["cell_id", "model", "loss", "noise", "seed", "error"]].reset_index(drop=True)))
+    if len(results.pending):
+        tables.append(Table("Cells without a current result",
+                            "pending: not run yet, or its files are missing or unreadable (the next run redoes it); "
+                            "stale: a result of another configuration.", results.pending.reset_index(drop=True)))
+    versions = pd.DataFrame([{"cell_id": c, **r.versions} for c, r in results.records.items()])
+    hashes = pd.DataFrame([{"cell_id": c, **r.data_hashes} for c, r in results.records.items()])
     if len(versions.columns) > 1:
         keys = [c for c in versions.columns if c != "cell_id"]
         tables.append(Table("Software versions", "Distinct version sets and how many cells ran under each.",
@@ -199,24 +443,3 @@ def provenance(report: Report) -> list[Table]:
         tables.append(Table("Noisy training sets (SHA-256)", "One per cell, with the hash of the cell's configuration.",
                             per_cell.fillna("–")))
     return tables
-
-
-def overview(report: Report) -> Table:
-    """What the results folder holds and how the report was computed."""
-    cells, done = report.results.cells, report.results.done
-    n_docs = next(iter(report.results.counts.values())).docs.shape[0] if report.results.counts else 0
-    facts = {
-        "results folder": str(report.results.path),
-        "cells": f"{len(cells)} ({len(done)} done, {len(cells) - len(done)} failed)",
-        "models": ", ".join(dict.fromkeys(cells["model"])),
-        "losses": ", ".join(dict.fromkeys(cells["loss"])),
-        "noise cells": str(cells["noise"].nunique()),
-        "noise families": ", ".join(dict.fromkeys(cells["noise_family"])),
-        "seeds": ", ".join(map(str, sorted(cells["seed"].unique()))),
-        "test documents": str(n_docs),
-        "training time": f"{_duration(cells['train_seconds'].sum())} over all cells",
-        "baseline loss": report.baseline or "–",
-        "resamples": f"{report.n_resamples:,} (paired bootstrap and approximate randomization)",
-        "significance level": f"{report.alpha:g} after Holm; confidence {report.confidence:.0%}",
-    }
-    return Table("Overview", "", pd.DataFrame({"": list(facts), "value": list(facts.values())}))

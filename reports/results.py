@@ -7,7 +7,7 @@
       cells/<cell_id>/          cell.json (a CellRecord's metadata), metrics.json (done cells: the trainer's scores
                                 with per-document counts), result.json, train_log.jsonl, config.json, manifest.json
       noisy/<key>.json          cached noisy training sets (+ <key>.manifest.json)
-      .cache/                   input-file hashes, tokenized features
+      .cache/                   input-file hashes (FileHashCache), tokenized features
 
 Both sides go through this module only: the runner builds a CellRecord and calls `ResultsStore.write_cell`,
 the reporter calls `ResultsStore.states` and reads CellRecords, and test fixtures (reports/synthetic.py) are
@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from docrobust.corpus import CorpusError, atomic_write_bytes, atomic_write_json, atomic_write_text, dumps_json, read_json
+from docrobust.corpus import (CorpusError, atomic_write_bytes, atomic_write_json, atomic_write_text, dumps_json,
+                              read_json, sha256_file)
 from docrobust.corpus.score import BUCKETS, COUNT_FIELDS, prf
 
 FORMAT = 1  # cell.json "format"; a cell of another format is read as no result (pending)
@@ -432,5 +433,34 @@ def _fsync_dir_files(folder: Path) -> None:
             os.close(fd)
 
 
-__all__ = ["CELL_FILES", "COLUMNS", "Calibrated", "CellRecord", "CellState", "PlannedCell", "ResultsStore", "Scores",
-           "cell_id_for"]
+class FileHashCache:
+    """sha256 of files, remembered by (resolved path, size, mtime_ns) in a JSON file: each file is hashed once."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self.entries: dict[str, list] = read_json(self.path) if self.path.is_file() else {}
+        except Exception:  # a damaged cache is only a cache
+            self.entries = {}
+        self.dirty = False
+
+    def __call__(self, file: str | os.PathLike) -> str:
+        file = Path(file).resolve()
+        st = file.stat()
+        key, stamp = str(file), [st.st_size, st.st_mtime_ns]
+        entry = self.entries.get(key)
+        if entry and entry[:2] == stamp:
+            return entry[2]
+        digest = sha256_file(file)
+        self.entries[key] = stamp + [digest]
+        self.dirty = True
+        return digest
+
+    def save(self) -> None:
+        if self.dirty:
+            atomic_write_json(self.path, self.entries, indent=None)
+            self.dirty = False
+
+
+__all__ = ["CELL_FILES", "COLUMNS", "Calibrated", "CellRecord", "CellState", "FileHashCache", "PlannedCell",
+           "ResultsStore", "Scores", "cell_id_for"]

@@ -1,35 +1,118 @@
 """The report's numbers as DataFrames, all recomputed from per-document counts.
 
-cell_scores -> one row per finished cell; summarize -> mean ± std over seeds per
-model × loss × noise cell; robustness / auc_table -> degradation relative to clean;
-comparisons / wilcoxon_table -> significance of each loss against the baseline loss.
+load_results -> the plan's finished cells (records through docrobust.reports.results); cell_scores -> one
+row per finished cell; summarize -> mean ± std over seeds per model × loss × noise cell; robustness /
+auc_table -> degradation relative to clean; comparisons / wilcoxon_table -> significance of each loss
+against the baseline loss; validity -> whether the numbers can carry a comparison at all.
 Scores are fractions in [0, 1]; docrobust.reports.report prints them as percentages.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from docrobust.corpus import CorpusError
-from docrobust.reports.results import BUCKETS, Results
-from docrobust.reports.stats import METRICS, Resamples, holm, normalized_auc, paired_test, prf, t_halfwidth, wilcoxon_p
+from docrobust.corpus.score import BUCKETS, prf
+from docrobust.reports.results import CellRecord, ResultsStore, Scores
+from docrobust.reports.stats import METRICS, Resamples, holm, normalized_auc, paired_test, t_halfwidth, wilcoxon_p
 
 CELL = ["model", "loss", "noise_family", "rate", "noise"]  # one noise cell of one system; seeds vary
+META = ["cell_id", "model", "loss", "noise", "noise_family", "rate", "achieved_rate", "seed", "status", "error",
+        "config_hash", "train_seconds"]
 BUCKET_METRICS = tuple(f"f1_{bucket}" for bucket in BUCKETS)
+CALIBRATED = ("f1_calibrated", "calibration_offset")
 CLEAN = "clean"
 
 
+@dataclass
+class Results:
+    """A results folder as the report sees it: the plan's cells with a current record, and the others."""
+
+    path: Path
+    config: dict
+    records: dict[str, CellRecord]  # done and failed cells of the plan, current config
+    pending: pd.DataFrame           # cell_id, model, loss, noise, seed, state ("pending" | "stale"), problem
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        rows = [{k: getattr(r, k) for k in META} for r in self.records.values()]
+        self.cells = pd.DataFrame(rows, columns=META)
+        self.cells["achieved_rate"] = pd.to_numeric(self.cells["achieved_rate"]).astype(float)
+        self.cells["train_seconds"] = pd.to_numeric(self.cells["train_seconds"]).astype(float)
+        self.cells["error"] = self.cells["error"].fillna("")
+
+    @property
+    def done(self) -> pd.DataFrame:
+        return self.cells[self.cells["status"] == "done"]
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        return self.cells[self.cells["status"] != "done"]
+
+    def test(self, cell_id: str) -> Scores:
+        """The test counts of a done cell."""
+        return self.records[cell_id].test
+
+    @property
+    def n_docs(self) -> int:
+        return next((r.test.docs.shape[0] for r in self.records.values() if r.test is not None), 0)
+
+    @property
+    def calibrated(self) -> bool:
+        return any(r.calibrated is not None for r in self.records.values())
+
+
+def load_results(results_dir: str | Path) -> Results:
+    """The plan's cells of a results folder: records of the current config, the rest listed as pending."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise CorpusError(f"{root}: not a results folder (no such directory)")
+    store = ResultsStore(root)
+    plan = store.read_plan()
+    states = store.states(plan)
+    records = {c.cell_id: states[c.cell_id].record for c in plan if states[c.cell_id].status in ("done", "failed")}
+    pending = pd.DataFrame([{"cell_id": c.cell_id, "model": c.model, "loss": c.loss, "noise": c.noise, "seed": c.seed,
+                             "state": states[c.cell_id].status, "problem": states[c.cell_id].problem or ""}
+                            for c in plan if states[c.cell_id].status in ("pending", "stale")],
+                           columns=["cell_id", "model", "loss", "noise", "seed", "state", "problem"])
+    warnings = [f"cell {row.cell_id} is not a result and counts as pending: {row.problem}"
+                for row in pending.itertuples() if row.problem]
+    results = Results(root, store.read_bench_json() or {}, records, pending, warnings)
+    _check_titles(results)
+    return results
+
+
+def _check_titles(results: Results) -> None:
+    """Every finished cell must be scored on the same test documents in the same order."""
+    reference = None
+    for cell_id, record in results.records.items():
+        if record.test is None:
+            continue
+        if reference is None:
+            reference = (cell_id, record.test.titles)
+        elif record.test.titles != reference[1]:
+            raise CorpusError(
+                f"{results.path / 'cells' / cell_id / 'metrics.json'}: test.per_doc titles differ from cell "
+                f"{reference[0]}'s; paired statistics need one test set per results folder")
+
+
 def cell_scores(results: Results) -> pd.DataFrame:
-    """One row per finished cell: metadata, METRICS and the F1 of each breakdown bucket."""
+    """One row per finished cell: metadata, METRICS, the F1 of each breakdown bucket and, where the cell has
+    one, the dev-calibrated test F1 and its threshold offset."""
     done = results.done
     rows = []
     for cell_id in done["cell_id"]:
-        cell = results.counts[cell_id]
-        row = {name: float(value) for name, value in prf(cell.total()).items()}
+        record = results.records[cell_id]
+        row = record.test.micro()
         for bucket in BUCKETS:
-            row[f"f1_{bucket}"] = float(prf(cell.buckets[bucket])["f1"]) if bucket in cell.buckets else np.nan
+            row[f"f1_{bucket}"] = float(prf(record.test.buckets[bucket])["f1"])
+        cal = record.calibrated
+        row["f1_calibrated"], row["calibration_offset"] = (cal.test.micro()["f1"], cal.offset) if cal else (np.nan, np.nan)
         rows.append(row)
-    scores = pd.DataFrame(rows, index=done.index, columns=[*METRICS, *BUCKET_METRICS])
+    scores = pd.DataFrame(rows, index=done.index, columns=[*METRICS, *BUCKET_METRICS, *CALIBRATED])
     return pd.concat([done[["cell_id", *CELL, "achieved_rate", "seed"]], scores], axis=1).reset_index(drop=True)
 
 
@@ -53,7 +136,7 @@ def summarize(scores: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     std is the sample standard deviation (ddof = 1, NaN with one seed); ci is the half-width
     of the Student-t confidence interval of the mean.
     """
-    metrics = [*METRICS, *BUCKET_METRICS]
+    metrics = [*METRICS, *BUCKET_METRICS, "f1_calibrated"]
     grouped = scores.groupby(CELL, sort=False, dropna=False)
     summary = grouped.agg(n_seeds=("seed", "size"), achieved_rate=("achieved_rate", "mean"))
     means, stds = grouped[metrics].mean(), grouped[metrics].std(ddof=1)
@@ -120,7 +203,7 @@ def comparisons(
     Holm-adjusted over all comparisons of the report (separately per test).
     """
     done = results.done
-    n_docs = next(iter(results.counts.values())).docs.shape[0] if results.counts else 0
+    n_docs = results.n_docs
     resamples = Resamples.draw(n_docs, n_resamples, seed) if n_docs else None
     rows = []
     for (model, family, rate, noise), cell in done.groupby(["model", "noise_family", "rate", "noise"], sort=False):
@@ -130,11 +213,11 @@ def comparisons(
             seeds = [seed for seed in other.index if seed in base.index]
             if not seeds:
                 continue
-            a = [results.counts[other[s]] for s in seeds]
-            b = [results.counts[base[s]] for s in seeds]
+            a = [results.test(other[s]) for s in seeds]
+            b = [results.test(base[s]) for s in seeds]
             test = paired_test(
                 np.stack([c.docs for c in a]), np.stack([c.docs for c in b]), resamples,
-                np.stack([c.unknown for c in a]), np.stack([c.unknown for c in b]), confidence,
+                np.stack([c.outside() for c in a]), np.stack([c.outside() for c in b]), confidence,
             )
             rows.append({
                 "model": model, "loss": loss, "baseline": baseline, "noise_family": family, "rate": rate,
@@ -175,3 +258,23 @@ def wilcoxon_table(scores: pd.DataFrame, baseline: str) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=columns)
     table["p_wilcoxon_holm"] = holm(table["p_wilcoxon"].to_numpy())
     return table
+
+
+def validity(summary: pd.DataFrame, min_clean_f1: float) -> pd.DataFrame:
+    """Signs that the models are under-trained, so that no comparison of them can mean anything; one row each.
+
+    kind "floor": a system's clean F1 (mean over seeds) is below `min_clean_f1`, a level no trained DocRE
+    model sits below. kind "rise": a system's F1 at some noise rate exceeds its clean F1 by more than the seed
+    spread, sqrt(std_clean² + std_noisy²) of F1 over seeds (0 with one seed): label noise does not help a
+    trained model, so the ordering by noise rate is an artefact of training that has not converged.
+    """
+    columns = ["kind", "model", "loss", "noise_family", "rate", "noise", "f1_clean", "f1", "spread"]
+    clean = summary[summary["noise_family"] == CLEAN]
+    low = clean[clean["f1_mean"] < min_clean_f1]
+    floor = low.assign(kind="floor", f1_clean=low["f1_mean"], f1=low["f1_mean"], spread=np.nan)
+    noisy = summary[summary["noise_family"] != CLEAN].merge(
+        clean[["model", "loss", "f1_mean", "f1_std"]], on=["model", "loss"], suffixes=("", "_clean"))
+    spread = np.sqrt(noisy["f1_std"].fillna(0) ** 2 + noisy["f1_std_clean"].fillna(0) ** 2)
+    risen = noisy.assign(kind="rise", f1_clean=noisy["f1_mean_clean"], f1=noisy["f1_mean"], spread=spread)
+    risen = risen[risen["f1"] - risen["f1_clean"] > risen["spread"] + 1e-12]
+    return pd.concat([floor[columns], risen[columns]], ignore_index=True)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from docrobust.reports.html_report import write_html
 from docrobust.reports.pdf_report import write_pdf
-from docrobust.reports.report import build_report
-from docrobust.reports.results import load_results
+from docrobust.reports.report import MIN_CLEAN_F1, build_report
+from docrobust.reports.tables import load_results
 
 
 def write_report(
@@ -19,18 +19,21 @@ def write_report(
     seed: int = 0,
     alpha: float = 0.05,
     confidence: float = 0.95,
+    min_clean_f1: float = MIN_CLEAN_F1,
 ) -> dict:
-    """Write the HTML report (and the PDF when pdf_path is given) for a results folder, atomically.
+    """Write the HTML report (and the PDF when pdf_path is given: the HTML printed), each atomically.
 
-    baseline: the loss every other loss is compared with (default `atl` when present, else the
-    first loss in results.csv); resamples: bootstrap and permutation resamples per comparison;
-    seed: their random seed; alpha: significance level after Holm; confidence: CI level.
-    Returns {"n_cells", "n_failed", "html", "pdf", "warnings"}.
+    baseline: the loss every other loss is compared with (default `atl` when present, else the first loss);
+    resamples: bootstrap and permutation resamples per comparison; seed: their random seed; alpha:
+    significance level after Holm; confidence: CI level; min_clean_f1: the validity floor, below which a
+    system's clean F1 marks the models as under-trained and significance is withheld.
+    Returns {"n_cells", "n_failed", "n_pending", "valid", "html", "pdf", "warnings"}.
     """
     results = load_results(results_dir)
-    report = build_report(results, baseline, resamples, seed, alpha, confidence)
+    report = build_report(results, baseline, resamples, seed, alpha, confidence, min_clean_f1=min_clean_f1)
     write_html(report, html_path)
     if pdf_path is not None:
-        write_pdf(report, pdf_path)
-    return {"n_cells": len(results.cells), "n_failed": len(results.failed), "html": str(html_path),
-            "pdf": None if pdf_path is None else str(pdf_path), "warnings": list(report.warnings)}
+        write_pdf(html_path, pdf_path)
+    return {"n_cells": len(results.cells), "n_failed": len(results.failed), "n_pending": len(results.pending),
+            "valid": report.valid, "html": str(html_path), "pdf": None if pdf_path is None else str(pdf_path),
+            "warnings": list(report.warnings)}

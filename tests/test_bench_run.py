@@ -19,7 +19,7 @@ import docrobust.models.train as trainer
 from docrobust.bench.cli import main
 from docrobust.bench.config import load_config
 from docrobust.bench.runner import cell_statuses, run_bench
-from docrobust.bench.store import COLUMNS, ResultsStore
+from docrobust.reports.results import COLUMNS, ResultsStore
 from docrobust.corpus import facts_from_docs, load_docs, read_json, score
 
 TRAIN, DEV, TEST = (0, 4), (4, 6), (0, 2)
@@ -225,7 +225,7 @@ def test_sigkill_mid_matrix_then_resume(tiny_encoder_dir, data_dir, tmp_path):  
 
 def instant_train(config, train_docs, dev_docs, test_docs, *, relations, train_facts, out_dir, cache_dir=None):
     """Predicts nothing, at once; writes the trainer's files, config.json included (to see the threads it got)."""
-    metrics = {"best_epoch": 1, "dev": {}, "test": score(test_docs, [], train_facts), "epochs": []}
+    metrics = {"best_epoch": 1, "dev": score(dev_docs, []), "test": score(test_docs, [], train_facts), "epochs": []}
     for name, value in (("result.json", []), ("metrics.json", metrics), ("config.json", config.to_dict())):
         (Path(out_dir) / name).write_text(json.dumps(value), encoding="utf-8")
     return metrics
@@ -236,7 +236,7 @@ def test_parallel_cpu_jobs_split_the_cores(tiny_encoder_dir, data_dir, tmp_path)
     summary = run_bench(cfg, tmp_path / "results", quiet=True, report=False, n_jobs=2, train_fn=instant_train)
     assert summary.ok and len(summary.ran) == 8
     store = ResultsStore(summary.results_dir)
-    workers = {store.read_cell(c)["worker"] for c in summary.ran}
+    workers = {store.read_cell(c).worker for c in summary.ran}
     assert len(workers) <= 2 and not any(w.endswith(f":{os.getpid()}") for w in workers)  # loky processes
     threads = {read_json(store.cells_dir / c / "config.json")["num_threads"] for c in summary.ran}
     assert threads == {max(1, len(os.sched_getaffinity(0)) // 2)}

@@ -9,8 +9,8 @@ import click
 
 from docrobust.bench.config import BenchConfig, load_config
 from docrobust.bench.runner import cell_statuses, default_results_dir, hash_cache, run_bench
-from docrobust.bench.store import ResultsStore
 from docrobust.corpus import CorpusError
+from docrobust.reports.results import ResultsStore
 
 CONFIG = click.argument("config", type=click.Path(dir_okay=False))
 PROFILE = click.option("--profile", "-p", default=None, help="A [profile.<name>] table merged over the base.")
@@ -96,7 +96,7 @@ def run(ctx: click.Context, config: str, profile: str | None, out: str | None, r
     summary = run_bench(cfg, store.root, retry_failed=retry_failed, quiet=quiet, n_jobs=n_jobs, report=not no_report)
     click.echo(f"{_counts(summary.statuses)}; ran {len(summary.ran)} in {summary.wall_seconds:.1f} s -> {summary.results_dir}")
     for cell_id in summary.failed:
-        click.echo(f"failed: {cell_id}: {store.read_cell(cell_id)['error']}", err=True)
+        click.echo(f"failed: {cell_id}: {store.read_cell(cell_id).error}", err=True)
     if summary.failed:
         click.echo("rerun with --retry-failed to try the failed cells again", err=True)
     ctx.exit(0 if summary.ok else 1)
@@ -111,11 +111,12 @@ def status(results: str) -> None:
     if saved is None:
         raise CorpusError(f"{results}: no bench.json here; is this a results folder written by `docrobust bench run`?")
     cells = BenchConfig.from_json(saved).cells()
-    statuses = cell_statuses(store, cells)
+    states = store.states(cells)  # the runner's own test of a result: a cell whose files do not parse is pending
+    statuses = {cell_id: state.status for cell_id, state in states.items()}
     for cell in cells:
-        state = statuses[cell.cell_id]
-        error = (store.read_cell(cell.cell_id) or {}).get("error") if state == "failed" else None
-        click.echo(f"{state:<8} {cell.cell_id}" + (f"  {error}" if error else ""))
+        state = states[cell.cell_id]
+        note = state.record.error if state.status == "failed" else state.problem
+        click.echo(f"{state.status:<8} {cell.cell_id}" + (f"  {note}" if note else ""))
     click.echo(_counts(statuses))
 
 
