@@ -301,11 +301,11 @@ class ResultsStore:
 
     @staticmethod
     def _read(path: Path) -> Any:
+        """read_json, with an unreadable file (permissions, I/O) also a one-line CorpusError naming it."""
         try:
             return read_json(path)
-        except (CorpusError, OSError, RecursionError) as e:
-            reason = "missing" if isinstance(e, FileNotFoundError) else str(e).removeprefix(f"{path}: ")
-            raise CorpusError(f"{path}: {reason}") from None
+        except OSError as e:
+            raise CorpusError(f"{path}: {e.strerror or e}") from None
 
     def write_cell(self, record: CellRecord, files: Mapping[str, str] = {}) -> None:
         """Persist one cell: cell.json, metrics.json (done cells) and `files` (name -> text) built in

@@ -9,7 +9,7 @@ import click
 @click.option("--out", "html_path", type=click.Path(dir_okay=False), default="report.html", show_default=True,
               help="Self-contained HTML report to write.")
 @click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write the figures and tables as a PDF.")
+              help="Also write the report as a PDF (A4, printed by headless Chromium).")
 @click.option("--baseline", default=None,
               help="Loss every other loss is compared with [default: atl if present, else the first loss].")
 @click.option("--resamples", type=click.IntRange(min=100), default=10_000, show_default=True,
@@ -17,16 +17,23 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
               help="Significance level after Holm correction.")
+@click.option("--min-clean-f1", type=click.FloatRange(0, 1), default=0.10, show_default=True,
+              help="Validity floor: a clean F1 below it marks the models as under-trained and withholds significance.")
 def report(results: str, html_path: str, pdf_path: str | None, baseline: str | None, resamples: int, seed: int,
-           alpha: float) -> None:
+           alpha: float, min_clean_f1: float) -> None:
     """Write an HTML (and optionally PDF) report for the RESULTS folder of `docrobust bench run`."""
     from docrobust.reports import write_report  # matplotlib, seaborn and scipy load only for this command
 
-    summary = write_report(results, html_path, pdf_path, baseline=baseline, resamples=resamples, seed=seed, alpha=alpha)
+    summary = write_report(results, html_path, pdf_path, baseline=baseline, resamples=resamples, seed=seed, alpha=alpha,
+                           min_clean_f1=min_clean_f1)
     for warning in summary["warnings"]:
         click.echo(f"warning: {warning}", err=True)
+    if not summary["valid"]:
+        click.echo("warning: the models look under-trained (see the report's validity box); significance is withheld",
+                   err=True)
     written = " and ".join(p for p in (summary["html"], summary["pdf"]) if p)
-    click.echo(f"{summary['n_cells']} cells ({summary['n_failed']} failed) -> {written}")
+    pending = f", {summary['n_pending']} without a result" if summary["n_pending"] else ""
+    click.echo(f"{summary['n_cells']} cells ({summary['n_failed']} failed{pending}) -> {written}")
 
 
 commands = [report]
