@@ -264,10 +264,11 @@ def findings(report: Report) -> list[str]:
         rate = float(top["rate"].iloc[0])
         if report.has_clean:
             f1_clean = clean.set_index(["model", "loss"])["f1_mean"]
-            shares = [(r.f1_mean / f1_clean.get((r.model, r.loss), math.nan), r) for r in top.itertuples()]
-            shares.sort(key=lambda x: -x[0] if not math.isnan(x[0]) else math.inf)
-            items = [f"{system(r.model, r.loss)} {kept(r.f1_mean, f1_clean.get((r.model, r.loss), math.nan))} "
-                     f"({pct(f1_clean.get((r.model, r.loss), math.nan))} → {pct(r.f1_mean)})" for _, r in shares]
+            base = {(r.model, r.loss): f1_clean.get((r.model, r.loss), math.nan) for r in top.itertuples()}
+            ranked = sorted(top.itertuples(), key=lambda r: -r.f1_mean / base[r.model, r.loss]
+                            if base[r.model, r.loss] > 0 else math.inf)  # most kept first; no clean F1 last
+            items = [f"{system(r.model, r.loss)} {kept(r.f1_mean, base[r.model, r.loss])} "
+                     f"({pct(base[r.model, r.loss])} → {pct(r.f1_mean)})" for r in ranked]
             out.append(f"At {family} {rate:g}, the share of clean F1 kept is {_listing(items)}.")
         else:
             items = [f"{system(r.model, r.loss)} {pct(r.f1_mean)}%" for r in top.sort_values("f1_mean", ascending=False).itertuples()]

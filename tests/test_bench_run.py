@@ -21,6 +21,7 @@ from docrobust.bench.config import load_config
 from docrobust.bench.runner import cell_statuses, run_bench
 from docrobust.reports.results import COLUMNS, ResultsStore
 from docrobust.corpus import facts_from_docs, load_docs, read_json, score
+from docrobust.reports import write_report
 
 TRAIN, DEV, TEST = (0, 4), (4, 6), (0, 2)
 TINY_MODELS = {"atlop": "emb_size = 64\nblock_size = 16",
@@ -129,6 +130,79 @@ def test_plan_and_status_commands(tiny_run, data_dir, capsys):
     with pytest.raises(SystemExit) as e:
         main(["bench", "status", str(summary.results_dir)])
     assert e.value.code == 0 and capsys.readouterr().out.count("done ") == 8
+
+
+def test_report_tables_of_a_real_run_equal_the_recomputation(tiny_run, tmp_path):
+    """The real store -> report path: every score the report prints for the trained tiny matrix equals the one
+    recomputed in plain Python from the cells' per-document counts."""
+    from test_reports import check_printed_numbers, html_tables, recompute
+
+    _, summary = tiny_run
+    written = write_report(summary.results_dir, tmp_path / "report.html", resamples=200)
+    assert written["n_cells"] == 8 and written["n_failed"] == written["n_pending"] == 0
+    assert check_printed_numbers(html_tables(tmp_path / "report.html"), recompute(summary.results_dir),
+                                 ["fn-uniform"]) == 8 * 4 + 8 * 4 + 4 * 2
+
+
+def counting(calls: list):
+    def train(config, train_docs, dev_docs, test_docs, **kwargs):
+        calls.append(config.loss)
+        return instant_train(config, train_docs, dev_docs, test_docs, **kwargs)
+    return train
+
+
+def test_a_done_cell_with_missing_or_corrupt_metrics_is_pending_and_reruns(tiny_encoder_dir, data_dir, tmp_path,  # noqa: F811
+                                                                         monkeypatch, capsys):
+    calls: list = []
+    monkeypatch.setattr(trainer, "train", counting(calls))
+    toml = write_toml(tmp_path, bench_toml(tiny_encoder_dir, models=("atlop",), losses=("atl", "cmm", "afl"),
+                                           noise=("clean",)))
+    out = tmp_path / "results"
+    run = ["--data-dir", str(data_dir), "bench", "run", str(toml), "--out", str(out), "--quiet", "--no-report"]
+    with pytest.raises(SystemExit) as e:
+        main(run)
+    assert e.value.code == 0 and calls == ["atl", "cmm", "afl"]
+    (out / "cells/atlop__atl__clean__s0/metrics.json").write_text('{"test": {"per_doc": {"title": [')  # cut short
+    (out / "cells/atlop__cmm__clean__s0/metrics.json").unlink()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "status", str(out)])
+    status = capsys.readouterr().out.splitlines()
+    assert status[0].startswith("pending  atlop__atl__clean__s0") and "not valid JSON" in status[0]
+    assert status[1].startswith("pending  atlop__cmm__clean__s0") and "metrics.json: no such file" in status[1]
+    assert status[2] == "done     atlop__afl__clean__s0" and status[-1] == "3 cells: 1 done, 2 pending"
+    with pytest.raises(SystemExit) as e:  # bench run agrees: it reruns exactly those two
+        main(run)
+    assert e.value.code == 0 and calls == ["atl", "cmm", "afl", "atl", "cmm"]
+    assert {r["cell_id"]: r["status"] for r in read_rows(out)} == {f"atlop__{loss}__clean__s0": "done"
+                                                                   for loss in ("atl", "cmm", "afl")}
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "status", str(out)])
+    assert capsys.readouterr().out.splitlines()[-1] == "3 cells: 3 done"
+
+
+def test_a_matrix_without_clean_reports_and_a_failed_report_fails_the_run(tiny_encoder_dir, data_dir, tmp_path,  # noqa: F811
+                                                                          monkeypatch, capsys):
+    monkeypatch.setattr(trainer, "train", counting([]))
+    toml = write_toml(tmp_path, bench_toml(tiny_encoder_dir, models=("atlop",), noise=("fn-uniform:0.5",)))
+    out = tmp_path / "results"
+    with pytest.raises(SystemExit) as e:
+        main(["--data-dir", str(data_dir), "bench", "run", str(toml), "--out", str(out), "--quiet"])
+    assert e.value.code == 0
+    assert "No clean cell: F1 drops" in (out / "report.html").read_text()
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+
+    (out / "report.html").unlink()
+    (out / "report.pdf").unlink()
+    (out / "report.pdf").mkdir()  # the report cannot be written where it goes
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["--data-dir", str(data_dir), "bench", "run", str(toml), "--out", str(out), "--quiet"])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert "report failed:" in err and "report.pdf" in err and "Traceback" not in err
+    assert read_json(out / "cells/atlop__atl__fn-uniform-0.5__s0/cell.json")["status"] == "done"  # results kept
 
 
 def test_failed_cell_is_isolated_and_retried_through_the_cli(tiny_encoder_dir, data_dir, tmp_path, monkeypatch, capsys):  # noqa: F811

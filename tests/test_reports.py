@@ -168,7 +168,8 @@ def check_printed_numbers(tables: dict[str, pd.DataFrame], expected: dict, famil
                 assert row[column] == ""
                 continue
             f1 = source[model, loss, noise]["f1"][0]
-            assert row[column] == f"{100 * f1:.2f}" + (f" ({f1 / clean:.0%})" if has_clean else "")
+            kept = (f" ({f1 / clean:.0%})" if clean > 0 else " (–)") if has_clean else ""
+            assert row[column] == f"{100 * f1:.2f}" + kept
             seen += 1
     assert {tuple(r.split(" · ")) for r in summary["model · loss"]} == systems
     return seen
