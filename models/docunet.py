@@ -10,10 +10,9 @@ has seen the pairs around it. Then, as ATLOP, with entity embeddings e_s, e_o:
     z_s = tanh(W_s [e_s; u_so]),  z_o = tanh(W_o [e_o; u_so])
     logits = GroupedBilinear(z_s, z_o)         [num_labels]
 
-trained with the balanced softmax (multi-label categorical cross-entropy) by default. Since
-W_in (q @ X) = q @ (X W_in^T), the tokens are projected before pooling: the [N, N, H] context map
-DocuNet builds is never needed. A document with more than max_entities entities grows the map
-of its batch to fit rather than failing.
+trained with the balanced softmax (multi-label categorical cross-entropy) by default. The diagonal
+cells hold each entity's context with itself (PairInputs.self_context). A document with more than
+max_entities entities grows the map of its batch to fit rather than failing.
 """
 from __future__ import annotations
 
@@ -21,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .pooling import GroupedBilinear, entity_pair_linear, pair_attention, pair_index
+from .pooling import GroupedBilinear, PairInputs, entity_pair_linear
 from .registry import DocREModel, register_model
 
 
@@ -67,8 +66,9 @@ class DocuNet(DocREModel):
     default_loss = "balanced-softmax"
 
     def __init__(self, encoder: nn.Module, num_labels: int, emb_size: int = 768, block_size: int = 64,
-                 max_entities: int = 42, unet_in_dim: int = 3, unet_out_dim: int = 256, down_dim: int = 256):
-        super().__init__(encoder, num_labels)
+                 max_entities: int = 42, unet_in_dim: int = 3, unet_out_dim: int = 256, down_dim: int = 256,
+                 entity_pooling: str = "auto"):
+        super().__init__(encoder, num_labels, entity_pooling)
         if max_entities < 4 or down_dim % 2:
             raise ValueError(f"max_entities={max_entities}, down_dim={down_dim}: the U-Net needs max_entities >= 4 and an even down_dim")
         H = self.hidden_size
@@ -79,22 +79,20 @@ class DocuNet(DocREModel):
         self.tail_extractor = nn.Linear(H + unet_out_dim, emb_size)
         self.bilinear = GroupedBilinear(emb_size, block_size, num_labels)
 
-    def context_map(self, seq: Tensor, entities) -> Tensor:
-        """The U-Net input [B, unet_in_dim, N, N]: projected localized context of every entity pair."""
-        N = max([self.max_entities] + entities.counts)
-        tokens = F.linear(seq, self.channels.weight)                   # [B, L, C]: W_in X, bias added below
-        maps, offset = [], 0
-        for b, n in enumerate(entities.counts):
-            q = pair_attention(entities.att[offset:offset + n])          # [n, n, L]
-            maps.append(F.pad(q @ tokens[b], (0, 0, 0, N - n, 0, N - n)))  # [N, N, C]
-            offset += n
-        return (torch.stack(maps) + self.channels.bias).permute(0, 3, 1, 2)
+    def context_map(self, x: PairInputs) -> Tensor:
+        """The U-Net input [B, unet_in_dim, N, N]: projected localized context of every entity pair, W_in c_so + b_in."""
+        N = max([self.max_entities] + x.counts)
+        image = self.channels.bias.expand(len(x.counts), N, N, -1).clone()     # cells past a document's entities: b_in
+        image[x.pairs.doc, x.pairs.head, x.pairs.tail] = self.channels(x.context)
+        docs = torch.repeat_interleave(torch.arange(len(x.counts), device=image.device),
+                                       torch.tensor(x.counts, device=image.device))
+        own = torch.cat([torch.arange(n, device=image.device) for n in x.counts])
+        image[docs, own, own] = self.channels(x.self_context)
+        return image.permute(0, 3, 1, 2)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor, entity_pos: list, hts: list) -> Tensor:
-        seq, att, entities = self.encode_entities(input_ids, attention_mask, entity_pos)  # [B, L, H], [B, h, L, L]
-        pairs = pair_index(hts, entities.counts, seq.device)
-        cells = self.unet(self.context_map(seq, entities)).permute(0, 2, 3, 1)            # [B, N, N, unet_out]
-        u = cells[pairs.doc, pairs.head, pairs.tail]                                       # [P, unet_out]
-        zs = torch.tanh(entity_pair_linear(self.head_extractor, entities.emb, pairs.s, u))  # [P, emb]
-        zo = torch.tanh(entity_pair_linear(self.tail_extractor, entities.emb, pairs.o, u))  # [P, emb]
-        return self.bilinear(zs, zo)                                                        # [P, num_labels]
+    def head(self, x: PairInputs) -> Tensor:   # entities [E, H], contexts [P, H] and [E, H]
+        cells = self.unet(self.context_map(x)).permute(0, 2, 3, 1)                          # [B, N, N, unet_out]
+        u = cells[x.pairs.doc, x.pairs.head, x.pairs.tail]                                   # [P, unet_out]
+        zs = torch.tanh(entity_pair_linear(self.head_extractor, x.entity, x.pairs.s, u))    # [P, emb]
+        zo = torch.tanh(entity_pair_linear(self.tail_extractor, x.entity, x.pairs.o, u))    # [P, emb]
+        return self.bilinear(zs, zo)                                                         # [P, num_labels]

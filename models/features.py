@@ -6,15 +6,20 @@ One feature per document:
     input_ids   list[int]   CLS + word pieces + SEP, at most max_len ids. Every mention is wrapped in
                             marker tokens `*`: "* Barack Obama * was born in * Hawaii * ."
     entity_pos  list per entity of list of positions in input_ids (CLS is position 0) of the
-                leading `*` of each of its mentions: the models read the entity from these states
+                leading `*` of each of its mentions: "marker" pooling reads the entity from these states
+    entity_spans list per entity of [start, end) word-piece spans of its mentions, markers excluded:
+                "span" pooling (for frozen encoders) reads the entity from these pieces
     hts         list of [h, t], every ordered pair of distinct entities, h-major
     labels      np.ndarray uint8 [pairs, 1 + R]: column relations.column(r) set for each labeled
                 relation r of the pair; column 0 (no relation) set exactly when no other is
 
+The marker is an option (`marker`, default ATLOP's `*`): it must be one word piece of the tokenizer.
+
 The max_len cap. Word pieces past max_len - 2 are cut (ATLOP's truncation). A mention whose marker
-falls in the cut part is dropped from entity_pos; an entity left with no mention points at the
-CLS token (position 0), the encoder's summary of the document, so every entity still gets an
-embedding, every position indexes a real token, and its pairs keep their labels.
+falls in the cut part is dropped from entity_pos and entity_spans (a span running into the cut is
+shortened to what is left); an entity left with no mention points at the CLS token (position 0,
+span [0, 1)), the encoder's summary of the document, so every entity still gets an embedding,
+every position indexes a real token, and its pairs keep their labels.
 """
 from __future__ import annotations
 
@@ -29,17 +34,18 @@ from torch import Tensor
 
 from docrobust.corpus import CorpusError, RelationInventory, atomic_write_bytes, sha256_json
 
-__all__ = ["MARKER", "batches_by_length", "collate", "featurize", "featurize_cached", "tokenizer_fingerprint"]
+__all__ = ["MARKER", "batches_by_length", "collate", "featurize", "featurize_cached", "stack_labels", "tokenizer_fingerprint"]
 
 MARKER = "*"
-FORMAT = 1  # bump when the feature layout changes, so old caches are rebuilt
+FORMAT = 2  # bump when the feature layout changes, so old caches are rebuilt
 
 
-def _marker_id(tokenizer) -> int:
-    """The single word piece of `*` (ATLOP's mention marker)."""
-    ids = tokenizer(MARKER, add_special_tokens=False)["input_ids"]
+def _marker_id(tokenizer, marker: str) -> int:
+    """The single word piece of the mention marker (ATLOP's `*`)."""
+    ids = tokenizer(marker, add_special_tokens=False)["input_ids"]
     if len(ids) != 1 or ids[0] == tokenizer.unk_token_id:
-        raise CorpusError(f"tokenizer {tokenizer.name_or_path!r} has no single token for the mention marker {MARKER!r}")
+        raise CorpusError(f"tokenizer {tokenizer.name_or_path!r} has no single token for the mention marker {marker!r}: "
+                          f"pass another marker (training option marker, e.g. '#' or '@') that is one word piece")
     return ids[0]
 
 
@@ -56,16 +62,23 @@ def _doc_feature(doc: dict, pieces: dict[str, list[int]], marker: int, cls: int,
     ends = {(m["sent_id"], m["pos"][1] - 1) for e in doc["vertexSet"] for m in e}
     ids: list[int] = []
     where: dict[tuple[int, int], int] = {}  # (sentence, token) -> position of its first piece or marker
+    after: dict[tuple[int, int], int] = {}  # (sentence, token) -> position just after its last piece
     for s, sent in enumerate(doc["sents"]):
         for k, word in enumerate(sent):
             where[s, k] = len(ids)
-            ids += ([marker] if (s, k) in starts else []) + pieces[word] + ([marker] if (s, k) in ends else [])
+            ids += ([marker] if (s, k) in starts else []) + pieces[word]
+            after[s, k] = len(ids)
+            ids += [marker] if (s, k) in ends else []
     ids = [cls] + ids[:max_len - 2] + [sep]
 
-    entity_pos = []
+    entity_pos, entity_spans = [], []
+    sep_at = len(ids) - 1  # positions before it are text (+1 below: after CLS)
     for entity in doc["vertexSet"]:
-        pos = sorted({where[m["sent_id"], m["pos"][0]] + 1 for m in entity})  # +1: after CLS
-        entity_pos.append([p for p in pos if p < len(ids) - 1] or [0])  # cut mentions: see the module docstring
+        mentions = sorted({(where[m["sent_id"], m["pos"][0]] + 1, after[m["sent_id"], m["pos"][1] - 1] + 1) for m in entity})
+        kept = [(a, min(b, sep_at)) for a, b in mentions if a < sep_at]  # cut mentions: see the module docstring
+        entity_pos.append(sorted({a for a, _ in kept}) or [0])
+        # pieces between the markers; a mention whose words have no piece (or were cut) keeps its marker
+        entity_spans.append([[a + 1, b] if b > a + 1 else [a, a + 1] for a, b in kept] or [[0, 1]])
 
     n = len(doc["vertexSet"])
     hts = [[h, t] for h in range(n) for t in range(n) if h != t]
@@ -75,16 +88,18 @@ def _doc_feature(doc: dict, pieces: dict[str, list[int]], marker: int, cls: int,
         if h != t:
             labels[h * (n - 1) + t - (t > h), relations.column(lab["r"])] = 1  # row of [h, t] in hts
     labels[:, 0] = labels[:, 1:].sum(1) == 0
-    return {"title": doc["title"], "input_ids": ids, "entity_pos": entity_pos, "hts": hts, "labels": labels}
+    return {"title": doc["title"], "input_ids": ids, "entity_pos": entity_pos, "entity_spans": entity_spans, "hts": hts,
+            "labels": labels}
 
 
-def featurize(docs: list[dict], tokenizer, relations: RelationInventory, max_len: int = 1024) -> list[dict]:
+def featurize(docs: list[dict], tokenizer, relations: RelationInventory, max_len: int = 1024,
+              marker: str = MARKER) -> list[dict]:
     """One ATLOP feature per document (layout in the module docstring); `docs` are not modified."""
     if max_len < 3:
         raise CorpusError(f"max_len={max_len} leaves no room for text between CLS and SEP: use at least 3 (ATLOP: 1024)")
-    marker = _marker_id(tokenizer)
+    marker_id = _marker_id(tokenizer, marker)
     pieces = _word_pieces(docs, tokenizer)
-    return [_doc_feature(d, pieces, marker, tokenizer.cls_token_id, tokenizer.sep_token_id, relations, max_len)
+    return [_doc_feature(d, pieces, marker_id, tokenizer.cls_token_id, tokenizer.sep_token_id, relations, max_len)
             for d in docs]
 
 
@@ -96,18 +111,18 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def featurize_cached(docs: list[dict], tokenizer, relations: RelationInventory, cache_dir: str | os.PathLike,
-                     max_len: int = 1024) -> list[dict]:
-    """`featurize`, stored in `cache_dir` under a key of the tokenizer, the documents, the relations and max_len.
+                     max_len: int = 1024, marker: str = MARKER) -> list[dict]:
+    """`featurize`, stored in `cache_dir` under a key of the tokenizer, the documents, the relations, max_len and marker.
 
     Any change to one of them (a relabeled pair, another vocabulary) gives another key, so a cached
     file is never stale; files are written atomically, so a crash never leaves a half file.
     """
-    key = sha256_json([FORMAT, tokenizer_fingerprint(tokenizer), sha256_json(docs), list(relations.ids), max_len])
+    key = sha256_json([FORMAT, tokenizer_fingerprint(tokenizer), sha256_json(docs), list(relations.ids), max_len, marker])
     path = Path(cache_dir) / f"features-{key[:32]}.pkl"
     if path.is_file():
         with open(path, "rb") as f:
             return pickle.load(f)
-    features = featurize(docs, tokenizer, relations, max_len)
+    features = featurize(docs, tokenizer, relations, max_len, marker)
     atomic_write_bytes(path, pickle.dumps(features, protocol=pickle.HIGHEST_PROTOCOL))
     return features
 
@@ -120,9 +135,14 @@ def collate(features: list[dict], pad_id: int = 0) -> dict:
     for i, f in enumerate(features):
         input_ids[i, :len(f["input_ids"])] = torch.tensor(f["input_ids"])
         attention_mask[i, :len(f["input_ids"])] = 1.0
-    labels = torch.from_numpy(np.concatenate([f["labels"] for f in features])).float()
     return {"input_ids": input_ids, "attention_mask": attention_mask, "entity_pos": [f["entity_pos"] for f in features],
-            "hts": [f["hts"] for f in features], "labels": labels}
+            "entity_spans": [f["entity_spans"] for f in features], "hts": [f["hts"] for f in features],
+            "labels": stack_labels(features)}
+
+
+def stack_labels(features: list[dict]) -> Tensor:
+    """Labels [P, 1 + R] (float) of the features' pairs, documents in order."""
+    return torch.from_numpy(np.concatenate([f["labels"] for f in features])).float()
 
 
 def batches_by_length(features: list[dict], batch_size: int, shuffle: bool,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .pooling import GroupedBilinear, Pairs, entity_pair_linear, pair_context, pair_index
+from .pooling import GroupedBilinear, PairInputs, Pairs, entity_pair_linear
 from .registry import DocREModel, register_model
 
 
@@ -58,8 +58,8 @@ class KDDocRE(DocREModel):
     default_loss = "afl"
 
     def __init__(self, encoder: nn.Module, num_labels: int, emb_size: int = 768, block_size: int = 64,
-                 layers: int = 6, heads: int = 8):
-        super().__init__(encoder, num_labels)
+                 layers: int = 6, heads: int = 8, entity_pooling: str = "auto"):
+        super().__init__(encoder, num_labels, entity_pooling)
         H = self.hidden_size
         self.head_extractor = nn.Linear(2 * H, emb_size)
         self.tail_extractor = nn.Linear(2 * H, emb_size)
@@ -79,12 +79,9 @@ class KDDocRE(DocREModel):
             x = norm(ffn(x + axial(x, valid)))
         return x[pairs.doc, pairs.head, pairs.tail] + f                                        # residual around the stack
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor, entity_pos: list, hts: list) -> Tensor:
-        seq, att, entities = self.encode_entities(input_ids, attention_mask, entity_pos)     # [B, L, H], [B, h, L, L]
-        pairs = pair_index(hts, entities.counts, seq.device)
-        context = pair_context(seq, entities, pairs)                                           # [P, H]
-        zs = torch.tanh(entity_pair_linear(self.head_extractor, entities.emb, pairs.s, context))  # [P, emb]
-        zo = torch.tanh(entity_pair_linear(self.tail_extractor, entities.emb, pairs.o, context))  # [P, emb]
+    def head(self, x: PairInputs) -> Tensor:   # entities [E, H], contexts [P, H]
+        zs = torch.tanh(entity_pair_linear(self.head_extractor, x.entity, x.pairs.s, x.context))  # [P, emb]
+        zo = torch.tanh(entity_pair_linear(self.tail_extractor, x.entity, x.pairs.o, x.context))  # [P, emb]
         f = self.projection(zs, zo)                                                            # [P, H]
-        x = self.refine(f, pairs, len(entities.counts), max(entities.counts, default=0))
-        return self.classifier(x)                                                              # [P, num_labels]
+        y = self.refine(f, x.pairs, len(x.counts), max(x.counts, default=0))
+        return self.classifier(y)                                                              # [P, num_labels]

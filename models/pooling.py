@@ -3,7 +3,9 @@
 Notation: B documents padded to L word pieces, H hidden size, h attention heads, M mentions,
 E entities and P entity pairs in the whole batch (documents one after another).
 
-Entity (ATLOP): from the states x_m at its mentions' leading markers and their attention rows A_m,
+Entity: each mention m is a span of word pieces; its state x_m and attention row A_m are the means
+over the span's pieces (ATLOP's "marker" pooling: the one-piece span of the leading `*`; "span"
+pooling: the mention's own word pieces, see registry.py), then, as ATLOP,
 
     e = log sum_m exp(x_m)                      [H], a smooth max over mentions
     a = mean_m A_m                              [h, L]
@@ -12,6 +14,9 @@ Localized context of pair (s, o) (ATLOP): the tokens both entities attend to,
 
     q = mean_heads(a_s * a_o) / sum_L(...)      [L], a distribution over tokens
     c = q @ X                                   [H]
+
+With a frozen encoder e, c_so (and c_ss, DocuNet's map diagonal) are fixed per document: `PairInputs`
+holds them, and every model's head works from PairInputs alone, so they can be stored once.
 
 Grouped bilinear (ATLOP): z_s, z_o in R^d are cut into k = d / b blocks of b, and
 
@@ -29,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Entities", "GroupedBilinear", "Pairs", "entity_pair_linear", "gather_entities", "pair_attention", "pair_context",
-           "pair_index"]
+__all__ = ["Entities", "GroupedBilinear", "PairInputs", "Pairs", "entity_pair_linear", "gather_entities", "pair_attention",
+           "pair_context", "pair_index", "pair_inputs_from_rows", "pair_rows"]
 
 
 class Entities(NamedTuple):
@@ -39,31 +44,37 @@ class Entities(NamedTuple):
     counts: list[int]    # entities per document
 
 
-def gather_entities(seq: Tensor, att: Tensor, entity_pos: list[list[list[int]]]) -> Entities:
-    """Entity embeddings and attention from all mentions of the batch in one gather each.
+def gather_entities(seq: Tensor, att: Tensor, entity_spans: list[list[list[list[int]]]]) -> Entities:
+    """Entity embeddings and attention from all mention spans [a, b) of the batch in one gather each.
 
-    The per-entity log-sum-exp and mean are segment reductions (index_add) over the gathered
-    mentions, so backward writes one attention-sized gradient, not one per mention.
+    entity_spans[b][e] lists the spans of entity e of document b. Mention means and the per-entity
+    log-sum-exp and mean are segment reductions (index_add) over the gathered pieces, so backward
+    writes one attention-sized gradient, not one per mention.
     """
-    doc, pos, owner, counts = [], [], [], []  # per mention: document, position, entity (batch-wide)
-    entity = 0
-    for b, entities in enumerate(entity_pos):
-        for positions in entities:
-            doc += [b] * len(positions)
-            pos += positions
-            owner += [entity] * len(positions)
-            entity += 1
+    doc, pos, mention = [], [], []  # per word piece: document, position, mention (batch-wide)
+    owner, counts = [], []          # per mention: entity (batch-wide); per document: entities
+    n_entities = 0
+    for b, entities in enumerate(entity_spans):
+        for spans in entities:
+            for a, e in spans:
+                doc += [b] * (e - a)
+                pos += range(a, e)
+                mention += [len(owner)] * (e - a)
+                owner.append(n_entities)
+            n_entities += 1
         counts.append(len(entities))
-    doc, pos, owner = (torch.tensor(v, dtype=torch.long, device=seq.device) for v in (doc, pos, owner))
-
-    x = seq[doc, pos]                                                     # [M, H]
-    top = torch.full((entity, x.shape[1]), -math.inf, dtype=x.dtype, device=x.device)
-    top = top.scatter_reduce(0, owner[:, None].expand_as(x), x.detach(), "amax")  # [E, H], for stability
+    doc, pos, mention, owner = (torch.tensor(v, dtype=torch.long, device=seq.device) for v in (doc, pos, mention, owner))
+    M = len(owner)
+    width = torch.bincount(mention, minlength=M).to(seq.dtype)                           # pieces per mention
+    x = seq.new_zeros(M, seq.shape[-1]).index_add(0, mention, seq[doc, pos]) / width[:, None]   # [M, H]
+    top = torch.full((n_entities, x.shape[1]), -math.inf, dtype=x.dtype, device=x.device)
+    top = top.scatter_reduce(0, owner[:, None].expand_as(x), x.detach(), "amax")      # [E, H], for stability
     emb = top + torch.zeros_like(top).index_add(0, owner, (x - top[owner]).exp()).log()
 
-    rows = att[doc, :, pos]                                               # [M, h, L]
-    n = torch.bincount(owner, minlength=entity).to(rows.dtype)            # mentions per entity
-    ent_att = torch.zeros((entity,) + rows.shape[1:], dtype=rows.dtype, device=rows.device).index_add(0, owner, rows)
+    pieces = att[doc, :, pos]                                                           # [pieces, h, L]
+    rows = pieces.new_zeros((M,) + pieces.shape[1:]).index_add(0, mention, pieces) / width[:, None, None]  # [M, h, L]
+    n = torch.bincount(owner, minlength=n_entities).to(rows.dtype)                      # mentions per entity
+    ent_att = rows.new_zeros((n_entities,) + rows.shape[1:]).index_add(0, owner, rows)
     return Entities(emb, ent_att / n[:, None, None], counts)
 
 
@@ -95,15 +106,41 @@ def pair_attention(att: Tensor) -> Tensor:
     return q / (q.sum(-1, keepdim=True) + 1e-5)                    # ATLOP's epsilon
 
 
-def pair_context(seq: Tensor, entities: Entities, pairs: Pairs) -> Tensor:
-    """Localized context c = q @ X [P, H] of every pair (documents in order)."""
-    contexts, offset = [], 0
+def pair_context(seq: Tensor, entities: Entities, pairs: Pairs) -> tuple[Tensor, Tensor]:
+    """Localized contexts c = q @ X of every pair [P, H] (documents in order) and of every entity with itself [E, H]."""
+    contexts, selves, offset = [], [], 0
     for b, n in enumerate(entities.counts):
         q = pair_attention(entities.att[offset:offset + n])          # [n, n, L]
         mine = pairs.doc == b
         contexts.append(q[pairs.head[mine], pairs.tail[mine]] @ seq[b])   # [P_b, L] @ [L, H]
+        selves.append(q.diagonal().t() @ seq[b])                          # [n, L] @ [L, H]
         offset += n
-    return torch.cat(contexts)
+    return torch.cat(contexts), torch.cat(selves)
+
+
+class PairInputs(NamedTuple):
+    """What every model's head reads: fixed per document when the encoder is frozen (see the module docstring)."""
+    entity: Tensor         # [E, H] entity embeddings, documents one after another
+    self_context: Tensor   # [E, H] localized context of (e, e): DocuNet's map diagonal
+    context: Tensor        # [P, H] localized context of each pair, in hts order
+    pairs: Pairs
+    counts: list[int]      # entities per document
+
+
+def pair_inputs_from_rows(rows: list[Tensor], hts: list[list[list[int]]], counts: list[int]) -> PairInputs:
+    """PairInputs of a batch from each document's rows [n + n + n(n-1), H] (n = counts[b]): entities, self
+    contexts, pair contexts in hts order; the layout `pair_rows` writes."""
+    entity = torch.cat([r[:n] for r, n in zip(rows, counts)])
+    self_context = torch.cat([r[n:2 * n] for r, n in zip(rows, counts)])
+    context = torch.cat([r[2 * n:] for r, n in zip(rows, counts)])
+    return PairInputs(entity, self_context, context, pair_index(hts, counts, entity.device), counts)
+
+
+def pair_rows(x: PairInputs) -> list[Tensor]:
+    """Each document's rows [n + n + n(n-1), H] of a batch's PairInputs (the inverse of pair_inputs_from_rows)."""
+    n_pairs = [n * (n - 1) for n in x.counts]
+    return [torch.cat(parts) for parts in zip(x.entity.split(x.counts), x.self_context.split(x.counts),
+                                              x.context.split(n_pairs))]
 
 
 def entity_pair_linear(layer: nn.Linear, entities: Tensor, index: Tensor, extra: Tensor) -> Tensor:
@@ -113,41 +150,47 @@ def entity_pair_linear(layer: nn.Linear, entities: Tensor, index: Tensor, extra:
     return F.linear(entities, layer.weight[:, :H])[index] + F.linear(extra, layer.weight[:, H:], layer.bias)
 
 
-CHUNK = 512  # pairs per step of the grouped bilinear: one block's [512, b*b] products stay in cache
+CHUNK = 512   # pairs per step of the grouped bilinear
+GROUP = 4096  # products per step: g = GROUP // (b*b) blocks at once, so one step's [CHUNK, g*b*b] products stay in cache
 
 
 class _GroupedBilinearFn(torch.autograd.Function):
-    """y = sum_j vec(x^j (z^j)^T) @ W_j for x, z [P, k, b] and W [k, b*b, out], a chunk of pairs and a block at a time.
+    """y = sum_j vec(x^j (z^j)^T) @ W_j for x, z [P, k, b] and W [k, b*b, out], a chunk of pairs and g blocks at a time.
 
-    Saves only x, z, W: backward recomputes each block's outer products, so memory holds one
-    [CHUNK, b*b] block instead of the [P, k*b*b] matrix autograd would keep.
+    Saves only x, z, W: backward recomputes the outer products, so memory holds one [CHUNK, g*b*b] step
+    instead of the [P, k*b*b] matrix autograd would keep. Outer products are broadcast multiplies: batched
+    matrix products of b-vectors (bmm) cost several times more on CPUs.
     """
 
     @staticmethod
     def forward(ctx, x: Tensor, z: Tensor, weight: Tensor) -> Tensor:
         P, k, b = x.shape
+        g = max(1, GROUP // (b * b))
         ctx.save_for_backward(x, z, weight)
         y = x.new_zeros(P, weight.shape[2])
         for c in range(0, P, CHUNK):
-            xc, zc = x[c:c + CHUNK], z[c:c + CHUNK]
-            for j in range(k):
-                outer = torch.bmm(xc[:, j, :, None], zc[:, j, None, :]).view(-1, b * b)   # [C, b*b]
-                y[c:c + CHUNK].addmm_(outer, weight[j])                                  # [C, out]
+            for j in range(0, k, g):
+                xs, zs = x[c:c + CHUNK, j:j + g], z[c:c + CHUNK, j:j + g]                       # [C, g, b]
+                outer = (xs[..., :, None] * zs[..., None, :]).flatten(1)                        # [C, g*b*b]
+                y[c:c + CHUNK].addmm_(outer, weight[j:j + g].flatten(0, 1))                      # [C, out]
         return y
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, z, weight = ctx.saved_tensors
         P, k, b = x.shape
+        g = max(1, GROUP // (b * b))
         gx, gz, gw = torch.empty_like(x), torch.empty_like(z), torch.zeros_like(weight)
         for c in range(0, P, CHUNK):
-            xc, zc, gc = x[c:c + CHUNK], z[c:c + CHUNK], grad[c:c + CHUNK]
-            for j in range(k):
-                outer = torch.bmm(xc[:, j, :, None], zc[:, j, None, :]).view(-1, b * b)
-                gw[j].addmm_(outer.t(), gc)                                              # [b*b, out]
-                g_outer = (gc @ weight[j].t()).view(-1, b, b)                            # dy/d(x_i z_i')
-                gx[c:c + CHUNK, j] = torch.bmm(g_outer, zc[:, j, :, None]).squeeze(-1)   # sum_i' g[i, i'] z[i']
-                gz[c:c + CHUNK, j] = torch.bmm(xc[:, j, None, :], g_outer).squeeze(1)    # sum_i x[i] g[i, i']
+            gc = grad[c:c + CHUNK]                                                              # [C, out]
+            for j in range(0, k, g):
+                xs, zs = x[c:c + CHUNK, j:j + g], z[c:c + CHUNK, j:j + g]                       # [C, g', b]
+                w = weight[j:j + g].flatten(0, 1)                                               # [g'*b*b, out]
+                outer = (xs[..., :, None] * zs[..., None, :]).flatten(1)
+                gw[j:j + g] += (outer.t() @ gc).view(-1, b * b, gw.shape[2])
+                g_outer = (gc @ w.t()).view(-1, xs.shape[1], b, b)                              # dy/d(x_i z_i')
+                gx[c:c + CHUNK, j:j + g] = (g_outer * zs[..., None, :]).sum(-1)                 # sum_i' g[i, i'] z[i']
+                gz[c:c + CHUNK, j:j + g] = (g_outer * xs[..., :, None]).sum(-2)                 # sum_i x[i] g[i, i']
         return gx, gz, gw
 
 

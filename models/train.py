@@ -9,6 +9,14 @@ One run, top to bottom:
     end: restore the best state, predict test (or dev), write result.json, metrics.json, train_log.jsonl,
          config.json (and checkpoint.pt when asked)
 
+With freeze_encoder the encoder's part of the forward pass (DocREModel.pair_inputs) is read from the
+feature store (models/store.py), computed once per document for every run that shares the encoder,
+and the model's head trains alone on it: an epoch costs the head only.
+
+With calibrate_threshold, one offset on the threshold (a relation is predicted when its logit exceeds
+TH + offset, or 0 + offset for the zero-threshold losses) is chosen on the dev set after training,
+and metrics["calibrated"] reports dev and test scored with it, beside the scores as trained.
+
 Defaults are the papers' GPU settings (ATLOP, Zhou et al., 2021: batch 4, encoder lr 5e-5 for base-size
 and 3e-5 for large encoders, head lr 1e-4, 6% warm-up, 30 epochs, clipping 1.0, AdamW with eps 1e-6 and
 no weight decay, at most 4 relations per pair). CPU runs shrink epochs and documents through the same keys.
@@ -24,7 +32,7 @@ import random
 import time
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -40,11 +48,13 @@ from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_json,
 from docrobust.corpus.score import frequent_relations
 
 from .encoder import load_encoder
-from .features import batches_by_length, collate, featurize, featurize_cached
+from .features import MARKER, batches_by_length, collate, featurize, featurize_cached, stack_labels
 from .losses import LOSSES, build_loss
-from .registry import MODELS, build_model
+from .pooling import pair_inputs_from_rows
+from .registry import MODELS, DocREModel, build_model
+from .store import FeatureStore
 
-__all__ = ["TrainConfig", "TrainingError", "train", "predict"]
+__all__ = ["TrainConfig", "TrainingError", "choose_offset", "decode", "predict", "store_features", "train"]
 
 LARGE_HIDDEN = 1024  # encoders this wide (BERT/RoBERTa-large) get the papers' smaller encoder lr
 
@@ -62,7 +72,8 @@ class TrainConfig:
     kd_teacher_logits is a .pt/.npy array [training pairs, 1 + R] in training-feature order (as written
     by a run with save_train_logits); kd_weight scales the MSE between student and teacher logits.
     max_train_docs / max_eval_docs keep the first documents of the training / dev and test sets.
-    freeze_encoder trains the head alone on cached encoder outputs (the CPU quick profile's setting).
+    freeze_encoder trains the head alone on stored encoder outputs (the CPU quick profile's setting).
+    calibrate_threshold adds dev-calibrated scores (module docstring). marker is the mention marker.
     """
     model: str = "atlop"
     loss: str | None = None
@@ -83,6 +94,8 @@ class TrainConfig:
     seed: int = 0
     grad_checkpointing: bool = False
     freeze_encoder: bool = False
+    calibrate_threshold: bool = False
+    marker: str = MARKER
     early_stopping: int | None = None
     save_checkpoint: bool = False
     save_train_logits: bool = False
@@ -226,6 +239,19 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
 
+def batch_logits(model: DocREModel, chunk: list[dict], device: torch.device) -> Tensor:
+    """Logits [P, 1 + R] of a chunk of features: the head alone on the stored rows when the features carry
+    them ("rows", see models/store.py), else the whole model on the word pieces."""
+    if "rows" in chunk[0]:
+        x = pair_inputs_from_rows([torch.from_numpy(np.array(f["rows"])).to(device) for f in chunk],
+                                  [f["hts"] for f in chunk], [len(f["entity_pos"]) for f in chunk])
+        with autocast(device):
+            return model.head(x)
+    batch = to_device(collate(chunk), device)
+    with autocast(device):
+        return model(batch["input_ids"], batch["attention_mask"], batch["entity_pos"], batch["hts"], batch["entity_spans"])
+
+
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, features: list[dict], batch_size: int, device: torch.device) -> list[Tensor]:
     """Logits [pairs, 1 + R] per feature (float32, CPU), in the order of `features`."""
@@ -233,26 +259,58 @@ def predict_logits(model: torch.nn.Module, features: list[dict], batch_size: int
     position = {id(f): i for i, f in enumerate(features)}
     out: list[Tensor | None] = [None] * len(features)
     for chunk in batches_by_length(features, batch_size, shuffle=False, generator=None):
-        batch = to_device(collate(chunk), device)
-        with autocast(device):
-            logits = model(batch["input_ids"], batch["attention_mask"], batch["entity_pos"], batch["hts"])
+        logits = batch_logits(model, chunk, device)
         for f, rows in zip(chunk, logits.float().cpu().split([len(f["hts"]) for f in chunk])):
             out[position[id(f)]] = rows
     return out
 
 
-def predict(model: torch.nn.Module, loss_fn, features: list[dict], relations: RelationInventory, *,
-            top_k: int = 4, batch_size: int = 8, device: torch.device | str = "cpu") -> list[dict]:
-    """Predictions in the official format {"title", "h_idx", "t_idx", "r"}, documents in input order.
+def shift_threshold(logits: Tensor, offset: float) -> Tensor:
+    """Logits whose relation columns are lowered by `offset`: the loss's threshold raised by it."""
+    if not offset:
+        return logits
+    shifted = logits.clone()
+    shifted[:, 1:] -= offset
+    return shifted
 
-    The loss decides the threshold (`loss_fn.predict`), at most `top_k` relations per pair.
+
+def decode(loss_fn, features: list[dict], logits: list[Tensor], relations: RelationInventory, *, top_k: int = 4,
+           offset: float = 0.0) -> list[dict]:
+    """Predictions in the official format {"title", "h_idx", "t_idx", "r"} from each feature's logits.
+
+    The loss decides the threshold (`loss_fn.predict`), raised by `offset`; at most `top_k` relations per pair.
     """
     predictions = []
-    for f, logits in zip(features, predict_logits(model, features, batch_size, torch.device(device))):
-        pairs, columns = loss_fn.predict(logits, top_k)[:, 1:].nonzero(as_tuple=True)  # relation cells set
+    for f, z in zip(features, logits):
+        pairs, columns = loss_fn.predict(shift_threshold(z, offset), top_k)[:, 1:].nonzero(as_tuple=True)  # cells set
         predictions += [{"title": f["title"], "h_idx": f["hts"][p][0], "t_idx": f["hts"][p][1], "r": relations.ids[c]}
                         for p, c in zip(pairs.tolist(), columns.tolist())]
     return predictions
+
+
+def predict(model: torch.nn.Module, loss_fn, features: list[dict], relations: RelationInventory, *,
+            top_k: int = 4, batch_size: int = 8, device: torch.device | str = "cpu") -> list[dict]:
+    """Predictions in the official format, documents in input order (see `decode`)."""
+    return decode(loss_fn, features, predict_logits(model, features, batch_size, torch.device(device)), relations,
+                  top_k=top_k)
+
+
+OFFSETS = [round(0.1 * k, 1) for k in range(-30, 31)]  # threshold offsets tried by calibration, in logit units
+
+
+def choose_offset(loss_fn, features: list[dict], logits: list[Tensor], top_k: int = 4) -> float:
+    """The threshold offset (from OFFSETS) with the best micro F1 against these features' labels; ties go
+    to the offset nearest 0. Used on the dev set only, never on test."""
+    z = torch.cat(logits)
+    gold = torch.from_numpy(np.concatenate([f["labels"][:, 1:] for f in features])).bool()
+    n_gold = int(gold.sum())
+    best_f1, best = -1.0, 0.0
+    for offset in sorted(OFFSETS, key=abs):
+        pred = loss_fn.predict(shift_threshold(z, offset), top_k)[:, 1:].bool()
+        f1 = 2 * int((pred & gold).sum()) / max(1, int(pred.sum()) + n_gold)
+        if f1 > best_f1:
+            best_f1, best = f1, offset
+    return best
 
 
 def versions() -> dict[str, str]:
@@ -301,35 +359,66 @@ def torch_threads(n: int | None) -> Iterator[None]:
 # ----------------------------------------------------------------------------- the run
 
 def train(config: TrainConfig, train_docs: list[dict], dev_docs: list[dict], test_docs: list[dict] | None = None, *,
-          relations: RelationInventory, train_facts=None, out_dir, cache_dir=None,
-          progress_cb: Callable[[dict], None] | None = None) -> dict[str, Any]:
+          relations: RelationInventory, train_facts=None, out_dir, cache_dir=None, feature_store=None,
+          frequent: Iterable[str] | None = None, progress_cb: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """Train `config.model` with `config.loss` on train_docs, select the epoch by F1 on dev_docs, score test_docs.
 
     Model selection uses the dev documents as given (the benchmark passes clean ones, so noise in the
     training labels never leaks into selection). Scores use DocRED's official definitions with the
-    training set's ten most frequent relations as the "frequent" bucket. Ign F1 leaves out facts in
-    `train_facts`; by default the facts of `train_docs`. The benchmark passes the clean training file's
-    facts instead, so that Ign F1 measures the same thing whatever noise was injected into train_docs.
-    `progress_cb` receives every log record (dicts with "event": "step" | "epoch") as it is written.
+    relations in `frequent` as the "frequent" bucket (default: the ten most common in train_docs; the
+    benchmark passes the clean training labels' ten, so the buckets do not move with the noise). Ign F1
+    leaves out facts in `train_facts`; by default the facts of `train_docs`. The benchmark passes the
+    clean training file's facts instead, so that Ign F1 measures the same thing whatever noise was
+    injected into train_docs. `feature_store` is the folder of the frozen-encoder feature store (default
+    models.store.default_store_root()). `progress_cb` receives every log record (dicts with "event":
+    "step" | "epoch") as it is written.
 
     Writes result.json (test predictions, or dev when no test set), metrics.json, train_log.jsonl,
     config.json and, with save_checkpoint, checkpoint.pt into out_dir; returns the metrics:
     {"best_epoch", "dev": score of the best epoch, "test": score (with a test set), "epochs": [...],
-    "train_seconds"}. Inputs are not modified.
+    "calibrated" (with calibrate_threshold), "seconds": {"features", "train", "score"}, "train_seconds"}.
+    Inputs are not modified.
     """
     with torch_threads(config.num_threads):
         return _train(config, train_docs, dev_docs, test_docs, relations=relations, train_facts=train_facts,
-                      out_dir=Path(out_dir), cache_dir=cache_dir, progress_cb=progress_cb)
+                      out_dir=Path(out_dir), cache_dir=cache_dir, feature_store=feature_store, frequent=frequent,
+                      progress_cb=progress_cb)
 
 
 def _featurize(docs: list[dict], tokenizer, relations: RelationInventory, config: TrainConfig, cache_dir) -> list[dict]:
     if cache_dir is None:
-        return featurize(docs, tokenizer, relations, max_len=config.max_len)
-    return featurize_cached(docs, tokenizer, relations, cache_dir, max_len=config.max_len)
+        return featurize(docs, tokenizer, relations, max_len=config.max_len, marker=config.marker)
+    return featurize_cached(docs, tokenizer, relations, cache_dir, max_len=config.max_len, marker=config.marker)
+
+
+def with_stored_rows(model: DocREModel, tokenizer, splits: list[list[dict] | None], config: TrainConfig,
+                     device: torch.device, feature_store) -> tuple[list[list[dict] | None], int]:
+    """Copies of each split's features carrying their stored rows ("rows"), and how many documents were encoded."""
+    store = FeatureStore(feature_store)
+    every = [f for split in splits if split is not None for f in split]
+    rows = iter(store.rows(model, tokenizer, every, batch_size=config.eval_batch_size, device=device))
+    return [None if split is None else [{**f, "rows": next(rows)} for f in split] for split in splits], store.encoded
+
+
+def store_features(config: TrainConfig, doc_sets: list[list[dict]], relations: RelationInventory, *, cache_dir=None,
+                   feature_store=None) -> int:
+    """Fill the feature store with the frozen-encoder rows of these documents for `config`'s encoder, model
+    options and max_len; return how many documents were encoded (0 when all were stored already).
+
+    The benchmark calls it once per matrix before the cells start, so that every cell only reads the store.
+    """
+    with torch_threads(config.num_threads), transformers_bars(False):
+        tokenizer, encoder = load_encoder(config.encoder)
+        model = build_model(config.model, encoder, 1 + len(relations), **config.model_options)
+        model.freeze_encoder()
+        device = resolve_device(config.device)
+        model.to(device)
+        features = [_featurize(docs, tokenizer, relations, config, cache_dir) for docs in doc_sets]
+        return with_stored_rows(model, tokenizer, features, config, device, feature_store)[1]
 
 
 def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, train_facts, out_dir: Path,
-           cache_dir, progress_cb) -> dict[str, Any]:
+           cache_dir, feature_store, frequent, progress_cb) -> dict[str, Any]:
     # Names first: a typo should not cost an encoder load.
     if config.model not in MODELS:
         raise CorpusError(f"unknown model {config.model!r}; known models: {', '.join(sorted(MODELS))}")
@@ -347,7 +436,7 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
     if not train_docs or not dev_docs:
         raise CorpusError("training needs at least one training and one dev document")
     facts = frozenset(train_facts) if train_facts is not None else facts_from_docs(train_docs)
-    frequent = frequent_relations(train_docs)
+    frequent = frozenset(frequent) if frequent is not None else frequent_relations(train_docs)
 
     with transformers_bars(config.progress):
         tokenizer, encoder = load_encoder(config.encoder)
@@ -365,6 +454,11 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
     if config.freeze_encoder:
         model.freeze_encoder()
     model.to(device)
+    encoded = 0
+    if config.freeze_encoder:
+        (train_feats, dev_feats, test_feats), encoded = with_stored_rows(
+            model, tokenizer, [train_feats, dev_feats, test_feats], config, device, feature_store)
+    features_seconds = time.perf_counter() - started
     loss_name = config.loss or type(model).default_loss
     loss_fn = build_loss_for(loss_name, config.loss_options, train_feats).to(device)
     hidden = getattr(encoder.config, "hidden_size", 0)
@@ -373,6 +467,7 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
     atomic_write_json(out_dir / "config.json", {
         "config": resolved.to_dict(), "versions": versions(),
         "runtime": {"device": str(device), "num_threads": torch.get_num_threads(), "relations": len(relations),
+                    "entity_pooling": model.pooling, "encoded_docs": encoded,
                     "docs": {"train": len(train_docs), "dev": len(dev_docs), "test": len(test_docs or [])},
                     "pairs": {"train": sum(len(f["hts"]) for f in train_feats)}}})
 
@@ -383,33 +478,46 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(config.epochs * steps_per_epoch, config.warmup))
 
     epochs, best = [], {"f1": -1.0}
-    step = 0
+    step, score_seconds = 0, 0.0
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
         mean_loss, steps = run_epoch(model, loss_fn, optimizer, scheduler, train_feats, config, device, generator,
                                      epoch, step, log)
         step += steps
-        dev_preds = predict(model, loss_fn, dev_feats, relations, top_k=config.top_k,
-                            batch_size=config.eval_batch_size, device=device)
+        t1 = time.perf_counter()
+        dev_logits = predict_logits(model, dev_feats, config.eval_batch_size, device)
+        dev_preds = decode(loss_fn, dev_feats, dev_logits, relations, top_k=config.top_k)
         dev_score = score(dev_docs, dev_preds, facts, frequent=frequent)
+        score_seconds += time.perf_counter() - t1
         record = {"epoch": epoch, "loss": mean_loss, "dev_f1": dev_score["f1"],
                   "dev_ign_f1": dev_score["ign_f1"], "seconds": time.perf_counter() - t0}
         epochs.append(record)
         if dev_score["f1"] > best["f1"]:
-            best = {"f1": dev_score["f1"], "epoch": epoch, "score": dev_score, "preds": dev_preds,
+            best = {"f1": dev_score["f1"], "epoch": epoch, "score": dev_score, "preds": dev_preds, "logits": dev_logits,
                     "state": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
         log({"event": "epoch", **record, "best_epoch": best["epoch"]})
         if config.early_stopping is not None and epoch - best["epoch"] >= config.early_stopping:
             break
 
+    t1 = time.perf_counter()
     model.load_state_dict(best["state"])
     metrics: dict[str, Any] = {"best_epoch": best["epoch"], "dev": best["score"], "epochs": epochs}
     result = best["preds"]
-    if test_feats is not None:
-        result = predict(model, loss_fn, test_feats, relations, top_k=config.top_k,
-                         batch_size=config.eval_batch_size, device=device)
+    test_logits = predict_logits(model, test_feats, config.eval_batch_size, device) if test_feats is not None else None
+    if test_logits is not None:
+        result = decode(loss_fn, test_feats, test_logits, relations, top_k=config.top_k)
         metrics["test"] = score(test_docs, result, facts, frequent=frequent)
+    if config.calibrate_threshold:
+        offset = choose_offset(loss_fn, dev_feats, best["logits"], config.top_k)
+        metrics["calibrated"] = {"offset": offset, "dev": score(dev_docs, decode(
+            loss_fn, dev_feats, best["logits"], relations, top_k=config.top_k, offset=offset), facts, frequent=frequent)}
+        if test_logits is not None:
+            metrics["calibrated"]["test"] = score(test_docs, decode(
+                loss_fn, test_feats, test_logits, relations, top_k=config.top_k, offset=offset), facts, frequent=frequent)
+    score_seconds += time.perf_counter() - t1
     metrics["train_seconds"] = time.perf_counter() - started
+    metrics["seconds"] = {"features": features_seconds, "score": score_seconds,
+                          "train": metrics["train_seconds"] - features_seconds - score_seconds}
     atomic_write_json(out_dir / "result.json", result, indent=None)
     atomic_write_json(out_dir / "metrics.json", metrics)
     if config.save_train_logits:
@@ -432,11 +540,8 @@ def run_epoch(model, loss_fn, optimizer, scheduler, features: list[dict], config
     batches = batches_by_length(features, config.batch_size, shuffle=True, generator=generator)
     bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, disable=not config.progress)
     for i, chunk in enumerate(bar, start=1):
-        batch = to_device(collate(chunk), device)
-        with autocast(device):
-            logits = model(batch["input_ids"], batch["attention_mask"], batch["entity_pos"], batch["hts"])
-        logits = logits.float()                                          # [P, 1 + R]
-        loss = loss_fn(logits, batch["labels"])
+        logits = batch_logits(model, chunk, device).float()              # [P, 1 + R]
+        loss = loss_fn(logits, stack_labels(chunk).to(device))
         if config.kd_teacher_logits:
             teacher = torch.cat([f["teacher_logits"] for f in chunk]).to(device)  # [P, 1 + R]
             loss = loss + config.kd_weight * torch.nn.functional.mse_loss(logits, teacher)

@@ -9,6 +9,8 @@ from docrobust.corpus import CorpusError, RelationInventory, load_docs
 from docrobust.models import MODELS, build_model, collate, describe_models, featurize, load_encoder
 from docrobust.models.losses import build_loss
 from docrobust.models.pooling import GroupedBilinear, gather_entities, pair_attention
+from docrobust.models.store import FeatureStore
+from docrobust.models.train import batch_logits
 from tiny_encoder import one_thread, tiny_encoder_dir  # noqa: F401
 
 
@@ -25,7 +27,8 @@ def docs(data_dir):
 @pytest.fixture(scope="module")
 def tiny_batch(tiny_encoder_dir, docs, relations):  # noqa: F811
     tokenizer, _ = load_encoder(str(tiny_encoder_dir))
-    return collate(featurize(docs, tokenizer, relations))
+    feats = featurize(docs, tokenizer, relations)
+    return {**collate(feats), "features": feats}
 
 
 def fresh_tiny(path) -> torch.nn.Module:
@@ -108,12 +111,25 @@ def test_entities_are_the_log_sum_exp_and_mean_attention_of_their_mentions():
     torch.manual_seed(0)
     seq, att = torch.randn(2, 9, 5), torch.rand(2, 3, 9, 9)
     entity_pos = [[[1, 4], [2], [0, 5, 7]], [[3], [8, 6]]]
-    entities = gather_entities(seq, att, entity_pos)
+    marker_spans = [[[[p, p + 1] for p in positions] for positions in doc] for doc in entity_pos]
+    entities = gather_entities(seq, att, marker_spans)
     assert entities.counts == [3, 2]
     flat = [(b, positions) for b, doc in enumerate(entity_pos) for positions in doc]
     for e, (b, positions) in enumerate(flat):
         torch.testing.assert_close(entities.emb[e], torch.logsumexp(seq[b, positions], 0))
         torch.testing.assert_close(entities.att[e], att[b, :, positions].mean(1))
+
+
+def test_span_pooling_takes_each_mention_as_the_mean_of_its_word_pieces():
+    torch.manual_seed(0)
+    seq, att = torch.randn(1, 10, 4), torch.rand(1, 2, 10, 10)
+    spans = [[[[1, 4], [6, 7]], [[7, 10]]]]          # entity 0: pieces 1-3 and piece 6; entity 1: pieces 7-9
+    entities = gather_entities(seq, att, spans)
+    m0, m1, m2 = seq[0, 1:4].mean(0), seq[0, 6], seq[0, 7:10].mean(0)
+    torch.testing.assert_close(entities.emb[0], torch.logsumexp(torch.stack([m0, m1]), 0))
+    torch.testing.assert_close(entities.emb[1], m2)
+    torch.testing.assert_close(entities.att[0], (att[0, :, 1:4].mean(1) + att[0, :, 6]) / 2)
+    torch.testing.assert_close(entities.att[1], att[0, :, 7:10].mean(1))
 
 
 def test_pair_attention_is_the_normalized_mean_over_heads_of_the_product():
@@ -161,28 +177,31 @@ def test_load_encoder_errors_are_one_line_and_say_what_to_do(tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
-def test_a_frozen_encoder_gives_the_same_logits_from_its_cache_and_trains_the_head_alone(name, tiny_encoder_dir, tiny_batch, relations):  # noqa: F811
-    model = build_model(name, fresh_tiny(tiny_encoder_dir), 1 + len(relations), **SMALL[name]).eval()
-    with torch.no_grad():
-        expected = model(**{k: tiny_batch[k] for k in ("input_ids", "attention_mask", "entity_pos", "hts")})
+@pytest.mark.parametrize("pooling", ["marker", "span"])
+def test_the_head_on_stored_rows_gives_the_end_to_end_logits_and_trains_alone(name, pooling, tiny_encoder_dir, tiny_batch, relations, tmp_path):  # noqa: F811
+    model = build_model(name, fresh_tiny(tiny_encoder_dir), 1 + len(relations), entity_pooling=pooling, **SMALL[name])
     model.freeze_encoder()
+    model.eval()
+    inputs = {k: tiny_batch[k] for k in ("input_ids", "attention_mask", "entity_pos", "hts", "entity_spans")}
+    with torch.no_grad():
+        expected = model(**inputs)                                   # end to end, through the frozen encoder
+    tokenizer, _ = load_encoder(str(tiny_encoder_dir))
+    feats = tiny_batch["features"]
+    rows = FeatureStore(tmp_path).rows(model, tokenizer, feats, batch_size=2)   # batched differently
+    stored = [{**f, "rows": r} for f, r in zip(feats, rows)]
+    with torch.no_grad():
+        torch.testing.assert_close(batch_logits(model, stored, torch.device("cpu")), expected, atol=1e-5, rtol=1e-4)
+
+    encoder_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    optimizer = torch.optim.AdamW(model.head_parameters(), lr=1e-3)
     model.train()
     assert not model.encoder.training and model.encoder_parameters() == []
-    encoder_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
-    head = model.head_parameters()
-    optimizer = torch.optim.AdamW(head, lr=1e-3)
-    inputs = {k: tiny_batch[k] for k in ("input_ids", "attention_mask", "entity_pos", "hts")}
-    for _ in range(2):  # the first pass fills the cache, the second reads it
-        with torch.no_grad():
-            assert torch.allclose(model.eval()(**inputs), expected, atol=1e-5)
-    model.train()
     for _ in range(2):
-        loss = build_loss("atl")(model(**inputs), tiny_batch["labels"])
+        loss = build_loss("atl")(batch_logits(model, stored, torch.device("cpu")), tiny_batch["labels"])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     with torch.no_grad():
         assert not torch.allclose(model.eval()(**inputs), expected, atol=1e-5)  # the head learned
-    assert len(model._encoded) == len(tiny_batch["entity_pos"])
     assert all(torch.equal(v, encoder_before[k]) for k, v in model.encoder.state_dict().items())
     assert all(p.grad is None for p in model.encoder.parameters())
