@@ -90,7 +90,7 @@ class Scores:
         """From a score dict as docrobust.corpus.score.score writes it; `where` names it in errors."""
         per_doc = _get(score, "per_doc", where)
         titles = _get(per_doc, "title", f"{where}.per_doc")
-        if not isinstance(titles, list) or not all(isinstance(t, str) for t in titles):
+        if not isinstance(titles, list) or not set(map(type, titles)) <= {str}:
             raise CorpusError(f"field '{where}.per_doc.title' must be a list of document titles")
         columns = [_counts(_get(per_doc, name, f"{where}.per_doc"), len(titles), f"{where}.per_doc.{name}")
                    for name in COUNT_FIELDS]
@@ -257,11 +257,15 @@ def _get(obj: Any, key: str, where: str) -> Any:
 
 
 def _counts(values: Any, n: int, where: str) -> np.ndarray:
-    """A list of n non-negative integer counts as floats, or a CorpusError naming the field."""
-    if not isinstance(values, list) or len(values) != n or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+    """A list of n non-negative integer counts as floats, or a CorpusError naming the field.
+
+    Checked by numpy (a list of JSON integers becomes an integer array; a float, string or null does not):
+    `bench plan` checks every cell of a matrix this way.
+    """
+    array = np.asarray(values) if isinstance(values, list) else np.zeros(0, dtype=object)
+    if array.shape != (n,) or (n and (array.dtype.kind not in "iu" or array.min() < 0)):
         raise CorpusError(f"field '{where}' must be {n} non-negative integer counts")
-    return np.asarray(values, dtype=float)
+    return array.astype(float)
 
 
 def _is_number(value: Any) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from docrobust.corpus.score import COUNT_FIELDS, prf
+from docrobust.corpus.score import prf
 
 METRICS = ("precision", "recall", "f1", "ign_precision", "ign_f1")
 
