@@ -1,8 +1,8 @@
 """The `docrobust` command: one click group over data, noise, scoring, training, benchmarks and reports.
 
 Each module in `docrobust.bench.commands` contributes its commands through a `commands` list, so a new
-command is one module. Bad input raises CorpusError; it is printed one line per problem (never a
-traceback) and the command exits with status 2.
+command is one module. Bad input raises CorpusError, and an OSError names the file the system refused;
+either is printed one line per problem (never a traceback) and the command exits with status 2.
 """
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ from docrobust import __version__
 from docrobust.corpus import CorpusError
 
 from . import commands as commands_pkg
-
-MAX_PROBLEM_LINES = 20
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -38,14 +36,17 @@ for _info in sorted(pkgutil.iter_modules(commands_pkg.__path__), key=lambda m: m
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: CorpusError becomes one line per problem on stderr and exit status 2."""
+    """Console entry point: bad input (CorpusError) and an input or output the system refuses (OSError: a
+    read-only folder, a full disk) become one line per problem on stderr and exit status 2, never a traceback."""
     try:
         status = cli.main(args=argv, prog_name="docrobust", standalone_mode=False)
     except CorpusError as e:
-        for line in e.problems[:MAX_PROBLEM_LINES]:
+        for line in e.problems:  # whoever raises caps long lists ("... and 3,826 more problems")
             click.echo(f"error: {line}", err=True)
-        if len(e.problems) > MAX_PROBLEM_LINES:
-            click.echo(f"error: ... {len(e.problems) - MAX_PROBLEM_LINES} more", err=True)
+        sys.exit(2)
+    except OSError as e:
+        where = "".join(f"{name}: " for name in (e.filename, e.filename2) if name is not None)
+        click.echo(f"error: {where}{e.strerror or e}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import reprlib
 import stat
 import sys
 import tempfile
@@ -204,6 +205,15 @@ def save_docs(docs: list[Doc], path: str | os.PathLike) -> None:
 
 # ---------------------------------------------------------------- validation
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 8, 4, 60, 60
+
+
+def shown(value: Any) -> str:
+    """A value in a one-line message: its repr, shortened (a 1,000-deep list or a 1 MB string stays short)."""
+    return _REPR.repr(value)
+
+
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
@@ -268,13 +278,13 @@ def _mention_problems(mention: Any, sent_lens: list[int]) -> Iterable[str]:
         yield "type: expected a string"
     sid = mention.get("sent_id")
     if "sent_id" in mention and not (_is_int(sid) and 0 <= sid < len(sent_lens)):
-        yield f"sent_id: {sid!r} outside the document's {len(sent_lens)} sentences"
+        yield f"sent_id: {shown(sid)} outside the document's {len(sent_lens)} sentences"
         return
     pos = mention.get("pos")
     if "pos" not in mention or sid is None:
         return
     if not (isinstance(pos, list) and len(pos) == 2 and all(_is_int(x) for x in pos)):
-        yield f"pos: expected [start, end] integers, got {pos!r}"
+        yield f"pos: expected [start, end] integers, got {shown(pos)}"
     elif not 0 <= pos[0] < pos[1] <= sent_lens[sid]:
         yield f"pos: {pos} outside sentence {sid} of {sent_lens[sid]} tokens"
 
@@ -288,17 +298,17 @@ def _label_problems(label: Any, n_entities: int, n_sents: int, relations: Any) -
             yield f"{key}: missing"
     for key in ("h", "t"):
         if key in label and not (_is_int(label[key]) and 0 <= label[key] < n_entities):
-            yield f"{key}: {label[key]!r} outside vertexSet of {n_entities} entities"
+            yield f"{key}: {shown(label[key])} outside vertexSet of {n_entities} entities"
     if label.get("h") == label.get("t") and "h" in label:
         yield f"t: head and tail are the same entity ({label['h']})"
     if "r" in label:
         if not isinstance(label["r"], str):
-            yield f"r: expected a relation id string, got {label['r']!r}"
+            yield f"r: expected a relation id string, got {shown(label['r'])}"
         elif relations is not None and label["r"] not in relations:
-            yield f"r: {label['r']!r} is not in the relation inventory {INFER_HINT}"
+            yield f"r: {shown(label['r'])} is not in the relation inventory {INFER_HINT}"
     evidence = label.get("evidence", [])
     if not (isinstance(evidence, list) and all(_is_int(s) and 0 <= s < n_sents for s in evidence)):
-        yield f"evidence: expected sentence ids in 0..{n_sents - 1}, got {evidence!r}"
+        yield f"evidence: expected sentence ids in 0..{n_sents - 1}, got {shown(evidence)}"
 
 
 def validate_docs(docs: Any, relations: Any = None, source: str = "<documents>", max_problems: int = 20) -> list[str]:

@@ -65,6 +65,8 @@ class RelationInventory:
         """
         path = Path(path)
         files = [path]
+        if not path.exists():
+            raise CorpusError(f"{path}: no such file or folder {INFER_HINT}")
         if path.is_dir():
             files = [p / n for p in (path, path / "meta") for n in ("rel2id.json", "rel_info.json") if (p / n).is_file()]
             if not files:

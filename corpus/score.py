@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .io import CorpusError, Doc, cap_problems, is_intra, load_docs, read_json, sentence_sets, validate_docs
+from .io import CorpusError, Doc, cap_problems, is_intra, load_docs, read_json, sentence_sets, shown, validate_docs
 
 Fact = tuple[str, str, str]
 BUCKETS = ("intra", "inter", "frequent", "long_tail")
@@ -70,7 +70,7 @@ def _prediction_problems(pred: Any) -> Iterable[str]:
         return
     for key, kind in (("title", str), ("h_idx", int), ("t_idx", int), ("r", str)):
         if not isinstance(pred.get(key), kind) or isinstance(pred.get(key), bool):
-            yield f"{key}: expected {kind.__name__}, got {pred.get(key)!r}"
+            yield f"{key}: expected {kind.__name__}, got {shown(pred.get(key))}"
     evidence = pred.get("evidence", [])
     if not (isinstance(evidence, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in evidence)):
         yield "evidence: expected a list of sentence ids"

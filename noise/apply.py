@@ -13,13 +13,17 @@ shared too); the input is never modified.
 """
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from docrobust import __version__
-from docrobust.corpus import CorpusError, Doc, read_json, sha256_json
+from docrobust.corpus import (CorpusError, Doc, atomic_write_bytes, atomic_write_json, dumps_json, read_json,
+                              sha256_bytes, sha256_json)
 
 from .registry import NOISE_MODELS, NoiseModel, NoiseStep, parse_spec
 from .table import Edit, LabelTable
@@ -106,6 +110,40 @@ def apply_changes(labels: list[list[dict]], index: dict[str, int], record: dict,
         if len({(lab["h"], lab["t"], lab["r"]) for lab in out[i]}) != len(out[i]):
             raise CorpusError(f"{where}: document {i} would hold a label twice")
     return out
+
+
+# ---------------------------------------------------------------- files: a noisy set and its manifest are one result
+
+def manifest_path(path: str | os.PathLike) -> Path:
+    """OUT.json -> OUT.manifest.json"""
+    return Path(path).with_suffix(".manifest.json")
+
+
+def write_noisy(docs: list[Doc], manifest: dict, path: str | os.PathLike) -> dict:
+    """Write noisy documents to `path` and their manifest beside it; return the manifest as written.
+
+    The two files are renamed into place one after the other, so the manifest records the sha256 of the
+    documents' bytes (`output_sha256`) and goes second: after a kill between the renames, read_noisy
+    sees new documents beside an old manifest, and reports the pair as absent instead of mismatched.
+    """
+    data = dumps_json(docs).encode("utf-8")
+    manifest = {**manifest, "output_sha256": sha256_bytes(data)}
+    atomic_write_bytes(path, data)
+    atomic_write_json(manifest_path(path), manifest, indent=None)
+    return manifest
+
+
+def read_noisy(path: str | os.PathLike) -> tuple[list[Doc], dict] | None:
+    """(documents, manifest) written by write_noisy, or None when either file is missing or unreadable, or the
+    documents are not the ones the manifest describes (an interrupted write)."""
+    try:
+        manifest = read_json(manifest_path(path))
+        data = Path(path).read_bytes()
+    except (CorpusError, OSError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("output_sha256") != sha256_bytes(data):
+        return None
+    return json.loads(data), manifest
 
 
 # ---------------------------------------------------------------- helpers

@@ -25,13 +25,20 @@ def mixed(table: LabelTable, rate: float, rng: np.random.Generator, *, low_docs:
     `low_docs` carry the low-quality triples (removed: clean-only triples; added: low-only ones, with
     the low version's evidence). The rate is a fraction of documents; documents that do not align
     (absent from `low_docs`, or with other entities) keep their labels and are listed in the manifest.
+    A rate > 0 that means no document (none align, or too few for round(rate * A) >= 1) is refused.
     """
     if rate > 1:
         raise CorpusError(f"mixed: rate {rate:g} is a fraction of documents and must be at most 1")
     alignment = align(low_docs, table.docs)
     index = {title: i for i, title in enumerate(table.titles)}
     pairs = sorted((index[high["title"]], low) for low, high in alignment.pairs)   # in document order
-    chosen = np.sort(rng.choice(len(pairs), round(rate * len(pairs)), replace=False))
+    k = round(rate * len(pairs))
+    if rate > 0 and k == 0:
+        raise CorpusError(f"mixed: rate {rate:g} of {len(pairs)} aligned documents is no document; {len(pairs)} of "
+                          f"{len(table.docs)} documents align with the low-quality file ({len(alignment.only_high)} "
+                          f"titles missing from it, {len(alignment.entity_mismatch)} with other entities): is it "
+                          "a version of the same documents?")
+    chosen = np.sort(rng.choice(len(pairs), k, replace=False))
     remove, add = [], []
     for i, low in (pairs[c] for c in chosen.tolist()):
         low_keys = triples(low)

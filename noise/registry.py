@@ -64,8 +64,13 @@ class NoiseStep:
     options: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        head = self.name if self.rate is None else f"{self.name}:{self.rate:g}"
-        return ",".join([head] + [f"{k}={v}" for k, v in self.options.items()])
+        head = self.name if self.rate is None else f"{self.name}:{_text(self.rate)}"
+        return ",".join([head] + [f"{k}={_text(v)}" for k, v in self.options.items()])
+
+
+def _text(value: Any) -> str:
+    """A value as a spec writes it: floats in their shortest exact form (0.50 -> 0.5, 1 -> 1.0)."""
+    return repr(float(value)) if isinstance(value, float) else str(value)
 
 
 def parse_spec(spec: str) -> list[NoiseStep]:
@@ -106,7 +111,7 @@ def _parse_step(part: str, spec: str) -> NoiseStep:
         if key in options:
             raise CorpusError(f"{where}: option {key!r} given twice")
         options[key] = _convert(value, model.options[key], f"{where}: option {key}")
-    return NoiseStep(model.name, rate, options)
+    return NoiseStep(model.name, rate, {k: options[k] for k in model.options if k in options})
 
 
 def _convert(value: str, default: Any, where: str) -> Any:
@@ -122,6 +127,14 @@ def _convert(value: str, default: Any, where: str) -> Any:
     if not value:
         raise CorpusError(f"{where}: empty value")
     return value
+
+
+def normalize_spec(spec: str) -> str:
+    """The one text of a spec: rates and options as numbers (`fn-uniform:0.50` -> `fn-uniform:0.5`), options
+    in the model's order, options equal to their default left out, so equal specs compare equal."""
+    steps = [NoiseStep(s.name, s.rate, {k: v for k, v in s.options.items() if v != NOISE_MODELS[s.name].options[k]})
+             for s in parse_spec(spec)]
+    return "+".join(map(str, steps))
 
 
 def describe_spec(spec: str) -> tuple[str, float]:

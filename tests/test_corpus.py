@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import copy
+import errno
 import functools
 import http.server
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,9 +19,9 @@ from conftest import make_doc
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from docrobust.bench.cli import cli, main
-from docrobust.corpus import CorpusError, RelationInventory, load_docs, save_docs, validate_docs
+from docrobust.corpus import CorpusError, RelationInventory, check_output, load_docs, save_docs, validate_docs
 from docrobust.corpus.align import align
-from docrobust.corpus.data import REGISTRY, download, resolve_data_dir, status
+from docrobust.corpus.data import REGISTRY, checksum_of, download, resolve_data_dir, status
 from docrobust.corpus.stats import corpus_stats
 
 
@@ -247,3 +253,177 @@ def test_inputs_are_never_modified(small_docs):
     corpus_stats(small_docs)
     align(small_docs, small_docs).diff()
     assert small_docs == before
+
+
+# ---------------------------------------------------------------- outputs: never an input, never a special file
+
+def test_check_output_refuses_inputs_under_any_spelling_and_special_files(tmp_path):
+    src = tmp_path / "d" / "x.json"
+    src.parent.mkdir()
+    src.write_text("[]")
+    (tmp_path / "link.json").symlink_to(src)
+    os.link(src, tmp_path / "hard.json")
+    for spelling in (src, tmp_path / "d" / ".." / "d" / "x.json", tmp_path / "link.json", tmp_path / "hard.json"):
+        for force in (False, True):
+            with pytest.raises(CorpusError, match="is the input"):
+                check_output(spelling, inputs=[src], force=force)
+    with pytest.raises(CorpusError, match="/dev/full: is a character device, not a regular file"):
+        check_output("/dev/full", force=True)
+    with pytest.raises(CorpusError, match="is a folder, not a regular file"):
+        check_output(tmp_path / "d", force=True)
+    with pytest.raises(CorpusError, match="exists; pass --force"):
+        check_output(tmp_path / "hard.json")
+    assert check_output(tmp_path / "hard.json", force=True) == tmp_path / "hard.json"
+    with pytest.raises(CorpusError, match="is not a folder"):
+        check_output(src / "y.json")
+    # a run folder: new or empty is fine; an earlier run needs force; a file is refused
+    assert check_output(tmp_path / "new" / "run", folder=True, force=False) == tmp_path / "new" / "run"
+    with pytest.raises(CorpusError, match="exists; pass --force"):
+        check_output(tmp_path / "d", folder=True)
+    with pytest.raises(CorpusError, match="exists and is not a folder"):
+        check_output(src, folder=True, force=True)
+    assert src.read_text() == "[]"
+
+
+def test_writes_name_the_output_on_os_errors_and_clean_what_killed_writers_left(tmp_path, monkeypatch):
+    target = tmp_path / "out.json"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".out.json.{int(dead.stdout)}.abc123.tmp"   # a writer killed mid-write
+    stale.write_text("half")
+    live = tmp_path / f".out.json.{os.getpid()}.live99.tmp"         # a writer still at work
+    live.write_text("busy")
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError) as e:
+        save_docs([make_doc()], target)
+    assert (e.value.errno, e.value.filename, e.value.strerror) == (errno.ENOSPC, str(target), "No space left on device")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]   # the dead writer's file went, ours too
+    save_docs([make_doc()], target)
+    assert load_docs(target) == [make_doc()] and sorted(p.name for p in tmp_path.iterdir()) == [live.name, "out.json"]
+
+
+def test_json_nested_deeper_than_the_parser_goes_is_one_line(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CorpusError) as e:
+        load_docs(path)
+    assert e.value.problems == [f"{path}: JSON nested too deeply to read (Python's parser stops near "
+                                f"{sys.getrecursionlimit()} levels); DocRED files nest 5 levels"]
+
+
+def test_long_values_are_shortened_in_messages(tmp_path):
+    deep = 1
+    for _ in range(900):   # as deep as the parser allows
+        deep = [deep]
+    doc = make_doc("x", 3, [(0, 1, "P1")])
+    doc["labels"][0]["evidence"] = deep
+    doc["labels"].append({"h": "x" * 100_000, "t": 1, "r": "P1"})
+    problems = validate_docs([doc])
+    assert len(problems) == 2 and all(len(p) < 200 for p in problems), problems
+
+
+# ---------------------------------------------------------------- messages that say what to do
+
+def test_data_validate_counts_every_problem_and_checks_every_file(tmp_path, capsys):
+    bad = [make_doc(f"D{i}", 3, [(0, 0, "P1"), (1, 1, "P1")]) for i in range(1923)]   # 3,846 problems
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    (tmp_path / "good.json").write_text(json.dumps([make_doc("ok", 3, [(0, 1, "P1")])]))
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(SystemExit) as e:
+        main(["data", "validate", str(tmp_path / "bad.json"), str(tmp_path / "good.json"), str(tmp_path / "broken.json"),
+              "--relations", "infer"])
+    assert e.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == f"{tmp_path / 'good.json'}: 1 documents, valid\n"
+    lines = err.splitlines()
+    assert len(lines) == 22 and lines[20] == f"error: {tmp_path / 'bad.json'}: ... and 3,826 more problems"
+    assert lines[21].startswith(f"error: {tmp_path / 'broken.json'}: not valid JSON")
+
+
+def test_hints_name_the_value_to_pass(tmp_path):
+    doc = make_doc("x", 3, [(0, 1, "P7")])
+    assert validate_docs([doc], RelationInventory(("P1",)))[0].endswith(
+        "'P7' is not in the relation inventory (pass --relations infer to take the relations from the labels)")
+    with pytest.raises(CorpusError, match=r"no rel2id.json or rel_info.json here or in meta/ \(pass --relations infer"):
+        RelationInventory.load(tmp_path)
+
+
+def test_relation_files_are_recognised_by_content(tmp_path):
+    (tmp_path / "cdg_rel_info.json").write_text(json.dumps({"P17": "country", "P131": "located in"}))
+    (tmp_path / "rel_info_columns.json").write_text(json.dumps({"Na": 0, "P17": 1, "P131": 2}))
+    names = RelationInventory.load(tmp_path / "cdg_rel_info.json")
+    assert names.ids == ("P17", "P131") and names.name("P17") == "country"
+    assert RelationInventory.load(tmp_path / "rel_info_columns.json").ids == ("P17", "P131")
+    (tmp_path / "odd.json").write_text(json.dumps({"P17": [1]}))
+    with pytest.raises(CorpusError, match=r'odd.json: expected a JSON object mapping relation ids to label columns'):
+        RelationInventory.load(tmp_path / "odd.json")
+
+
+# ---------------------------------------------------------------- downloads on a fresh machine
+
+# Where each file lives in its public repository at the commit the registry pins (from the repositories'
+# trees): a fake raw.githubusercontent.com serves our copies under these paths.
+PUBLISHED = {
+    "tonytan48/Re-DocRED/ccfb54f5ddf5836027c87badda10f6dfc56efaac/data/dev_revised.json": "redocred/dev_revised.json",
+    "tonytan48/Re-DocRED/ccfb54f5ddf5836027c87badda10f6dfc56efaac/data/test_revised.json": "redocred/test_revised.json",
+    "Hytn/DocRED-HWE/03d7ed9e49ecf3a7af4c5b905a1e2da2e146905a/dataset/docred/dev.json": "docred/dev.json",
+    "Hytn/DocRED-HWE/03d7ed9e49ecf3a7af4c5b905a1e2da2e146905a/dataset/docred/test.json": "docred/test.json",
+    "www-Ye/SSR-PU/938e87e448ad3f0aae7f02500546d8a6041252c7/dataset/docred/dev_ext.json": "docred/dev_ext.json",
+    "www-Ye/SSR-PU/938e87e448ad3f0aae7f02500546d8a6041252c7/dataset/docred/ref/train_annotated.fact":
+        "docred/train_annotated.fact",
+    "www-Ye/SSR-PU/938e87e448ad3f0aae7f02500546d8a6041252c7/meta/rel_info.json": "meta/rel_info.json",
+    "www-Ye/SSR-PU/938e87e448ad3f0aae7f02500546d8a6041252c7/meta/rel2id.json": "meta/rel2id.json",
+}
+# git blob ids of the files at those commits (DocRED-HWE's train_annotated.json is too large to keep here)
+BLOB_IDS = {"docred/dev.json": "40da9836a911cae97cec74223a03e1b0ad770e7a",
+            "docred/test.json": "be709b16335335de621c0437c2f16f1ae80d92cb",
+            "docred/dev_ext.json": "47d3293b8c49852881b32fea9e382baea58697ff",
+            "docred/train_annotated.fact": "feb6b529ca0291d1a754e9120d87be72da230294"}
+
+
+def test_every_registry_url_is_pinned_and_every_checksum_is_full():
+    for file in REGISTRY.values():
+        assert re.fullmatch(r"https://raw\.githubusercontent\.com/[\w.-]+/[\w.-]+/[0-9a-f]{40}/.+", file.url), file.url
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}|git-blob:[0-9a-f]{40}", file.checksum), file.checksum
+    assert REGISTRY["docred-train"].checksum == "git-blob:7917c6888ccb22d684265503337717f4ca5fb2a7"
+
+
+def test_the_public_urls_hold_the_registry_files(data_dir, tmp_path, monkeypatch):
+    """Every registry URL that a copy here can stand in for is fetched from a fake GitHub with the public
+    repositories' layout, and verifies; our copies have the blob ids the pinned commits give."""
+    served = {path: data_dir / local for path, local in PUBLISHED.items()}
+
+    class RawGitHub(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            file = served.get(self.path.lstrip("/"))
+            if file is None:
+                self.send_error(404)
+                return
+            body = file.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RawGitHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    real_urlopen = urllib.request.urlopen
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, **kw: real_urlopen(
+        url.replace("https://raw.githubusercontent.com", f"http://127.0.0.1:{server.server_port}"), **kw))
+    monkeypatch.delenv("DOCROBUST_MIRROR", raising=False)
+    try:
+        fetched = [name for name, f in REGISTRY.items() if (data_dir / f.path).is_file()]
+        assert {"rel-info", "rel2id", "docred-dev", "docred-dev-ext", "docred-train-facts"} <= set(fetched)
+        for name in fetched:
+            assert download(name, tmp_path).read_bytes() == (data_dir / REGISTRY[name].path).read_bytes()
+    finally:
+        server.shutdown()
+    for local, blob in BLOB_IDS.items():
+        assert checksum_of(data_dir / local, "git-blob") == f"git-blob:{blob}"

@@ -238,11 +238,15 @@ def test_fp_flip_reads_a_confusion_matrix_file(tmp_path):
 def test_mixed_gives_a_fraction_of_aligned_documents_the_low_labels(data, rate, seed):
     docs = data.draw(corpora(min_labels=1))
     low = data.draw(low_versions(docs))
-    out, manifest = run(docs, f"mixed:{rate}", seed, low_docs=low)
-    step = manifest["steps"][0]
     low_by_title = {d["title"]: d for d in low}
     aligned = [d["title"] for d in docs if d["title"] in low_by_title
                and low_by_title[d["title"]]["vertexSet"] == d["vertexSet"]]
+    if rate > 0 and round(rate * len(aligned)) == 0:  # a rate that means no document is refused, not a no-op
+        with pytest.raises(CorpusError, match=f"mixed: rate .* of {len(aligned)} aligned documents is no document"):
+            run(docs, f"mixed:{rate}", seed, low_docs=low)
+        return
+    out, manifest = run(docs, f"mixed:{rate}", seed, low_docs=low)
+    step = manifest["steps"][0]
     assert step["aligned"] == len(aligned) and len(step["replaced"]) == round(rate * len(aligned))
     assert sorted(step["unaligned"]) == sorted(d["title"] for d in docs if d["title"] not in aligned)
     for d, o in zip(docs, out):

@@ -11,6 +11,7 @@ from docrobust.bench.config import BenchConfig, load_config
 from docrobust.bench.runner import cell_statuses, default_results_dir, hash_cache, run_bench
 from docrobust.corpus import CorpusError
 from docrobust.reports.results import ResultsStore
+from docrobust.corpus.data import REGISTRY
 
 CONFIG = click.argument("config", type=click.Path(dir_okay=False))
 PROFILE = click.option("--profile", "-p", default=None, help="A [profile.<name>] table merged over the base.")
@@ -19,11 +20,11 @@ OUT = click.option("--out", "-o", type=click.Path(file_okay=False), default=None
 
 
 def _load(ctx: click.Context, config: str, profile: str | None, out: str | None, *,
-          check_names: bool) -> tuple[BenchConfig, ResultsStore]:
+          missing_data: list | None = None) -> tuple[BenchConfig, ResultsStore]:
     """The validated config and its results folder; input files are hashed once per (path, size, mtime)."""
     store = ResultsStore(out or _default_out(config, profile))
     hashes = hash_cache(store)
-    cfg = load_config(config, profile, ctx.obj["data_dir"], check_names=check_names, hash_file=hashes)
+    cfg = load_config(config, profile, ctx.obj["data_dir"], hash_file=hashes, missing_data=missing_data)
     if store.root.is_dir():
         hashes.save()
     return cfg, store
@@ -61,9 +62,10 @@ def check(ctx: click.Context, config: str, profile: str | None) -> None:
 def plan(ctx: click.Context, config: str, profile: str | None, out: str | None) -> None:
     """Print the expanded matrix and which cells are done, failed or pending, without running.
 
-    Model, loss and training names are checked by `bench check` and `bench run` (they need torch).
+    Data files that are not downloaded yet are listed, not refused, so the matrix can be seen first.
     """
-    cfg, store = _load(ctx, config, profile, out, check_names=False)
+    missing: list[tuple[str, str]] = []
+    cfg, store = _load(ctx, config, profile, out, missing_data=missing)
     cells = cfg.cells()
     statuses = cell_statuses(store, cells)
     width = max(len(c.cell_id) for c in cells)
@@ -72,6 +74,10 @@ def plan(ctx: click.Context, config: str, profile: str | None, out: str | None) 
               for c in cells]
     click.echo("\n".join(lines))
     click.echo(_counts(statuses) + f" -> {store.root}")
+    for key, path in missing:
+        known = [f.name for f in REGISTRY.values() if f.path == path]
+        click.echo(f"missing data: {key} = {path!r} is not in {ctx.obj['data_dir']} yet"
+                   + (f" (docrobust data download {known[0]})" if known else ""))
 
 
 def _counts(statuses: dict[str, str]) -> str:
@@ -92,7 +98,7 @@ def _counts(statuses: dict[str, str]) -> str:
 def run(ctx: click.Context, config: str, profile: str | None, out: str | None, retry_failed: bool, no_report: bool,
         quiet: bool, n_jobs: int | None) -> None:
     """Run every cell without a current result; exit status 1 when any cell failed."""
-    cfg, store = _load(ctx, config, profile, out, check_names=True)
+    cfg, store = _load(ctx, config, profile, out)
     summary = run_bench(cfg, store.root, retry_failed=retry_failed, quiet=quiet, n_jobs=n_jobs, report=not no_report)
     click.echo(f"{_counts(summary.statuses)}; ran {len(summary.ran)} in {summary.wall_seconds:.1f} s -> {summary.results_dir}")
     for cell_id in summary.failed:
@@ -104,8 +110,9 @@ def run(ctx: click.Context, config: str, profile: str | None, out: str | None, r
 
 @bench.command()
 @click.argument("results", type=click.Path(file_okay=False))
-def status(results: str) -> None:
-    """List the done, failed and pending cells of a results folder."""
+@click.pass_context
+def status(ctx: click.Context, results: str) -> None:
+    """List the done, failed and pending cells of a results folder; exit status 1 unless every cell is done."""
     store = ResultsStore(results)
     saved = store.read_bench_json()
     if saved is None:
@@ -118,6 +125,7 @@ def status(results: str) -> None:
         note = state.record.error if state.status == "failed" else state.problem
         click.echo(f"{state.status:<8} {cell.cell_id}" + (f"  {note}" if note else ""))
     click.echo(_counts(statuses))
+    ctx.exit(0 if all(s == "done" for s in statuses.values()) else 1)
 
 
 commands = [bench]

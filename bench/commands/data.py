@@ -5,7 +5,7 @@ import json
 
 import click
 
-from docrobust.corpus import RelationInventory, load_docs
+from docrobust.corpus import CorpusError, RelationInventory, load_docs
 from docrobust.corpus.align import align
 from docrobust.corpus.relations import inventory_for, relation_names
 from docrobust.corpus.data import REGISTRY, download as download_file, resolve_path, status as data_status
@@ -57,11 +57,18 @@ def download(obj: dict, names: tuple[str, ...], all_: bool, mirror: str | None, 
 @relations_option
 @click.pass_obj
 def validate(obj: dict, files: tuple[str, ...], relations: str | None) -> None:
-    """Check FILES against the DocRED format; one line per problem, exit 2 if any."""
+    """Check every one of FILES against the DocRED format; one line per problem, exit 2 if any file has one."""
     inventory = inventory_for(relations, obj["data_dir"], infer_if_missing=True)
+    problems = []
     for f in files:
-        docs = load_input(f, obj["data_dir"], inventory)
-        click.echo(f"{f}: {len(docs)} documents, valid")
+        try:
+            docs = load_input(f, obj["data_dir"], inventory)
+        except CorpusError as e:
+            problems += e.problems
+            continue
+        click.echo(f"{f}: {len(docs):,} documents, valid")
+    if problems:
+        raise CorpusError(problems)
 
 
 @data.command()

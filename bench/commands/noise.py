@@ -5,10 +5,11 @@ from pathlib import Path
 
 import click
 
-from docrobust.corpus import CorpusError, atomic_write_json, load_docs, read_json, save_docs, sha256_file
+from docrobust.corpus import CorpusError, atomic_write_json, check_output, load_docs, read_json, sha256_file
 from docrobust.corpus.data import resolve_path
 from docrobust.corpus.relations import relation_names
-from docrobust.noise import NOISE_MODELS, apply_noise, measure_profile, needs_low_docs, needs_profile, parse_spec
+from docrobust.noise import (NOISE_MODELS, apply_noise, manifest_path, measure_profile, needs_low_docs, needs_profile,
+                             parse_spec, write_noisy)
 
 
 @click.group()
@@ -25,11 +26,6 @@ def list_() -> None:
         click.echo(f"{usage:<32} {model.summary}")
 
 
-def manifest_path(out: Path) -> Path:
-    """OUT.json -> OUT.manifest.json"""
-    return out.with_suffix(".manifest.json")
-
-
 @noise.command()
 @click.argument("input")
 @click.option("--spec", required=True, help="Noise spec, e.g. fn-uniform:0.3+fp-type:0.1 (see `docrobust noise list`).")
@@ -44,22 +40,18 @@ def generate(obj: dict, input: str, spec: str, seed: int, out: str, low: str | N
     """Write a noisy copy of INPUT and a manifest of every change (replayable with docrobust.noise.replay)."""
     data_dir = obj["data_dir"]
     parse_spec(spec)
-    out_path = Path(out)
-    for path in (out_path, manifest_path(out_path)):
-        if path.exists() and not force:
-            raise CorpusError(f"{path} exists; pass --force to overwrite it")
     if needs_low_docs(spec) and not low:
         raise CorpusError(f"spec {spec!r} needs --low LOW.json, an aligned low-quality version of {input}")
     if needs_profile(spec) and not profile:
         raise CorpusError(f"spec {spec!r} needs --profile P.json (from `docrobust noise profile`)")
-    source = resolve_path(input, data_dir)
-    docs = load_docs(source)
+    source, low_path, profile_path = (resolve_path(p, data_dir) if p else None for p in (input, low, profile))
+    out_path = Path(out)
+    for path in (out_path, manifest_path(out_path)):
+        check_output(path, inputs=(source, low_path, profile_path), force=force)
     noisy, manifest = apply_noise(
-        docs, spec, seed, source_sha256=sha256_file(source),
-        low_docs=load_docs(resolve_path(low, data_dir)) if low else None,
-        profile=read_json(resolve_path(profile, data_dir)) if profile else None)
-    save_docs(noisy, out_path)
-    atomic_write_json(manifest_path(out_path), manifest, indent=None)
+        load_docs(source), spec, seed, source_sha256=sha256_file(source),
+        low_docs=load_docs(low_path) if low_path else None, profile=read_json(profile_path) if profile_path else None)
+    manifest = write_noisy(noisy, manifest, out_path)
     steps = "; ".join(f"{s['name']}: -{s['n_removed']:,} +{s['n_added']:,} ~{s['n_changed']:,} "
                       f"(achieved {s['achieved_rate']:.4f})" for s in manifest["steps"])
     click.echo(f"{out_path}: {len(noisy):,} documents, {manifest['positives_before']:,} -> "
@@ -75,11 +67,17 @@ def generate(obj: dict, input: str, spec: str, seed: int, out: str, low: str | N
 def profile(obj: dict, low: str, high: tuple[str, ...], out: str | None, top: int) -> None:
     """Per-relation false-negative / false-positive rates of LOW against HIGH (several files allowed)."""
     data_dir = obj["data_dir"]
-    high_docs = [d for f in high for d in load_docs(resolve_path(f, data_dir))]
-    result = measure_profile(load_docs(resolve_path(low, data_dir)), high_docs)
+    low_path, high_paths = resolve_path(low, data_dir), [resolve_path(f, data_dir) for f in high]
+    if out:
+        check_output(out, inputs=(low_path, *high_paths), force=True)
+    high_docs = [d for path in high_paths for d in load_docs(path)]
+    result = measure_profile(load_docs(low_path), high_docs)
     if out:
         atomic_write_json(out, result)
     total = result["totals"]
+    if total["low"] > total["high"]:
+        click.echo(f"warning: LOW has more labels than HIGH on the aligned documents ({total['low']:,} vs "
+                   f"{total['high']:,}); were they swapped? The profile treats HIGH as the correct labels", err=True)
     click.echo(f"aligned {result['aligned']:,} documents ({result['entity_mismatch']} with other entities, "
                f"{result['only_low']} only in LOW, {result['only_high']} only in HIGH)")
     click.echo(f"labels: {total['low']:,} in LOW, {total['high']:,} in HIGH; false negatives {total['fn']:,} "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from docrobust.corpus import CorpusError, RelationInventory, load_docs, load_train_facts
+from docrobust.corpus import CorpusError, RelationInventory, check_output, load_docs, load_train_facts
 from docrobust.corpus.data import resolve_path
 from docrobust.corpus.relations import inventory_for
 from docrobust.corpus.score import format_score
@@ -54,13 +54,15 @@ def parse_options(pairs: tuple[str, ...], flag: str) -> dict:
 @click.option("--grad-checkpointing", is_flag=True, help="Recompute encoder activations in backward to save memory.")
 @click.option("--early-stopping", type=int, metavar="N", help="Stop after N epochs without a better dev F1.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--force", is_flag=True, help="Replace the run already in --out.")
 @click.pass_obj
 def train(obj: dict, train_path: str, dev_path: str, test_path: str | None, train_facts: str | None,
           relations: str | None, loss_option: tuple[str, ...], model_option: tuple[str, ...], out_dir: str,
-          cache_dir: str | None, checkpoint: bool, quiet: bool, **overrides) -> None:
+          cache_dir: str | None, checkpoint: bool, quiet: bool, force: bool, **overrides) -> None:
     """Train MODEL with LOSS on TRAIN, keep the epoch with the best dev F1, and score TEST with it.
 
-    Writes result.json, metrics.json, train_log.jsonl and config.json into --out.
+    Writes result.json, metrics.json, train_log.jsonl and config.json into --out (a new or empty folder,
+    or with --force one holding an earlier run).
     """
     from docrobust.models.train import TrainConfig, train as run_training
 
@@ -70,11 +72,13 @@ def train(obj: dict, train_path: str, dev_path: str, test_path: str | None, trai
                                     "loss_options": parse_options(loss_option, "--loss-option"),
                                     "model_options": parse_options(model_option, "--model-option")})
     inventory = inventory_for(relations, data_dir)
-    paths = {"train": train_path, "dev": dev_path, "test": test_path}
-    docs = {name: load_docs(resolve_path(p, data_dir), inventory) if p else None for name, p in paths.items()}
+    paths = {name: resolve_path(p, data_dir) if p else None
+             for name, p in (("train", train_path), ("dev", dev_path), ("test", test_path), ("facts", train_facts))}
+    check_output(out_dir, inputs=paths.values(), force=force, folder=True)
+    docs = {name: load_docs(paths[name], inventory) if paths[name] else None for name in ("train", "dev", "test")}
     if inventory is None:
         inventory = RelationInventory.from_docs([d for part in docs.values() if part for d in part])
-    facts = load_train_facts(resolve_path(train_facts, data_dir)) if train_facts else None
+    facts = load_train_facts(paths["facts"]) if train_facts else None
 
     metrics = run_training(config, docs["train"], docs["dev"], docs["test"], relations=inventory, train_facts=facts,
                            out_dir=out_dir, cache_dir=cache_dir)
