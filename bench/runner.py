@@ -7,7 +7,9 @@
     driver: each outcome written as one cell folder (atomic rename), results.csv rebuilt, progress updated
 
 A run is resumable: cells whose cell.json exists with the current config hash are skipped (failed ones
-too, unless retry_failed). Killing the driver at any moment loses at most the cells in flight.
+too, unless retry_failed). Killing the driver at any moment loses at most the cells in flight: their loky
+workers exit with it, and the next run removes their folders from RESULTS/.tmp. One run at a time writes
+into a results folder (RESULTS/.lock).
 
 Dask workers (the `dask` backend) must be started non-daemonic, because PyTorch data loading forks
 worker processes, and with one GPU each, declared as a resource so that cells queue for free GPUs:
@@ -24,11 +26,14 @@ file system is needed, since documents travel with the task and results come bac
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -36,14 +41,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_json, dumps_json, facts_from_docs,
-                              load_docs, load_train_facts, read_json, save_docs, sha256_json, validate_docs)
+from docrobust.corpus import (CorpusError, RelationInventory, dumps_json, facts_from_docs, load_docs, load_train_facts,
+                              read_json, sha256_json, validate_docs)
 
 from .config import BenchConfig, Cell
 from docrobust.reports.results import CELL_FILES, CellRecord, FileHashCache, ResultsStore
 
 Task = dict[str, Any]
 Outcome = dict[str, Any]
+LOCK_FILE = ".lock"   # RESULTS/.lock: held by the run writing into the folder
+TEMP_AREA = ".tmp"    # RESULTS/.tmp/: the folders of cells in flight, removed by the next run
 ACHIEVED_RATE_KEY = "achieved_rate"  # the noise manifest's achieved total rate
 
 
@@ -99,13 +106,44 @@ def run_bench(cfg: BenchConfig, results_dir: str | os.PathLike | None = None, *,
     """Run every cell of `cfg` that has no current result in `results_dir`; return the summary.
 
     `train_fn` replaces docrobust.models.train.train (same signature; must be importable by workers).
-    `n_jobs` overrides execution.n_jobs. Failed cells are recorded, never raised.
+    `n_jobs` overrides execution.n_jobs. Failed cells are recorded, never raised. One run at a time holds
+    the results folder (a second raises CorpusError naming the first's pid).
     """
+    root = Path(results_dir or default_results_dir(cfg.name, cfg.profile))
+    root.mkdir(parents=True, exist_ok=True)
+    with results_lock(root):
+        shutil.rmtree(root / TEMP_AREA, ignore_errors=True)  # cells in flight when an earlier run was killed
+        return _run_locked(cfg, root, retry_failed=retry_failed, quiet=quiet, n_jobs=n_jobs, report=report,
+                           train_fn=train_fn, log=log)
+
+
+@contextlib.contextmanager
+def results_lock(root: Path) -> Iterator[None]:
+    """Hold RESULTS/.lock exclusively (an fcntl lock, which the kernel releases when the process ends, even by
+    kill -9), with the holder's pid written in it; refuse with CorpusError while another process holds it."""
+    import fcntl
+
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise CorpusError(f"{root}: another `docrobust bench run` (pid {holder}) is running into this results "
+                              "folder; wait for it to finish or give another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _run_locked(cfg: BenchConfig, root: Path, *, retry_failed: bool, quiet: bool, n_jobs: int | None, report: bool,
+                train_fn: Callable | None, log: Callable[[str], None] | None) -> RunSummary:
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    store = ResultsStore(results_dir or default_results_dir(cfg.name, cfg.profile))
-    store.root.mkdir(parents=True, exist_ok=True)
+    store = ResultsStore(root)
     store.clean()
     store.write_bench_json(cfg.to_json())
     cells = cfg.cells()
@@ -192,6 +230,7 @@ class _Preparer:
         self.runtime = _runtime_settings(cfg, execution, quiet)
         # tokenized features are cached on this machine's disk; dask workers may not share it
         self.cache_dir = str(store.root / ".cache" / "features") if execution["backend"] == "local" else None
+        self.tmp_dir = str(store.root / TEMP_AREA) if execution["backend"] == "local" else None
         self._inputs: dict | None = None
         self._side: dict[str, Any] = {}
         self._noisy: dict[str, tuple[list[dict], dict, str]] = {}
@@ -229,17 +268,17 @@ class _Preparer:
                            "profile": data.get("profile", {}).get("sha256")})[:24]
         if key in self._noisy:
             return self._noisy[key]
-        docs_path, manifest_path = self.store.noisy_paths(key)
-        if docs_path.is_file() and manifest_path.is_file():
-            docs, manifest = read_json(docs_path), read_json(manifest_path)
-        else:
+        docs_path, _ = self.store.noisy_paths(key)
+        cached = noise.read_noisy(docs_path)  # None when absent, or when a kill left new docs beside an old manifest
+        if cached is None:
             docs, manifest = noise.apply_noise(
                 self.inputs()["train"], spec, seed, low_docs=self.side_input("low") if noise.needs_low_docs(spec) else None,
                 profile=self.side_input("profile") if noise.needs_profile(spec) else None,
                 source_sha256=None if "range" in data["train"] else data["train"]["sha256"])
-            save_docs(docs, docs_path)              # docs first: the manifest marks the pair complete
-            atomic_write_json(manifest_path, manifest)
-        self._noisy = {key: (docs, manifest, self.hashes(docs_path))}  # keep one set: cells come grouped by it
+            manifest = noise.write_noisy(docs, manifest, docs_path)
+        else:
+            docs, manifest = cached
+        self._noisy = {key: (docs, manifest, manifest["output_sha256"])}  # keep one set: cells come grouped by it
         return self._noisy[key]
 
     def task(self, cell: Cell) -> Task:
@@ -258,7 +297,7 @@ class _Preparer:
             return {"cell_id": cell.cell_id, "training": training, "train_docs": docs, "dev_docs": inputs["dev"],
                     "test_docs": inputs["test"], "relations": inputs["relations"],
                     "train_facts": inputs["train_facts"], "train_fn": self.train_fn,
-                    "cache_dir": self.cache_dir, "gpus": None,
+                    "cache_dir": self.cache_dir, "tmp_dir": self.tmp_dir, "gpus": None,
                     "gpus_per_run": self.execution["gpus_per_run"]}
         except Exception as e:
             return {"cell_id": cell.cell_id, "failed": _error_of(e)}
@@ -359,7 +398,10 @@ def run_cell(task: Task) -> Outcome:
             from docrobust.models.train import TrainConfig, train, versions
 
             out["versions"] = versions()
-            with tempfile.TemporaryDirectory(prefix=f"docrobust-{task['cell_id']}-") as tmp, _GpuSlots(task) as device:
+            if task.get("tmp_dir"):
+                os.makedirs(task["tmp_dir"], exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=f"{task['cell_id']}-", dir=task.get("tmp_dir")) as tmp, \
+                    _GpuSlots(task) as device:
                 training = {**task["training"], **({"device": device} if device else {})}
                 t1 = time.perf_counter()
                 try:
@@ -448,11 +490,22 @@ def local_backend(tasks: Iterable[Task], execution: dict) -> Iterator[Outcome]:
             queue.put(gpu)
     try:
         yield from Parallel(n_jobs=n_jobs, backend="loky", batch_size=1, pre_dispatch="n_jobs",
-                            return_as="generator_unordered")(delayed(run_cell)(_with_queue(t, execution))
-                                                             for t in tasks)
+                            return_as="generator_unordered", initializer=_die_with_driver,
+                            initargs=(os.getpid(),))(delayed(run_cell)(_with_queue(t, execution)) for t in tasks)
     finally:
         if manager is not None:
             manager.shutdown()
+
+
+def _die_with_driver(driver_pid: int) -> None:
+    """loky worker initializer: end this worker as soon as the driver is gone (even by kill -9), instead of
+    training on for minutes. The worker is the driver's child; once it has another parent, it exits."""
+    def watch() -> None:
+        while os.getppid() == driver_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="docrobust-driver-watch", daemon=True).start()
 
 
 def _with_queue(task: Task, execution: dict) -> Task:
