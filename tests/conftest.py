@@ -64,3 +64,28 @@ def make_corpus(n_docs: int, relations: tuple[str, ...] = ("P1", "P2", "P3"), se
         labels = sorted({(h, t, rng.choice(relations)) for h, t in rng.sample(pairs, rng.randint(1, 6))})
         docs.append(make_doc(f"{prefix}{i}", n_ent, labels, n_sents))
     return docs
+
+
+@pytest.fixture(scope="session")
+def some_data_dir(tmp_path_factory) -> Path:
+    """A data folder laid out like the real one, holding hand-built documents, for tests that need some
+    documents (and their relation files) in the usual places rather than the real ones; needs no DOCROBUST_DATA.
+
+    redocred/dev_revised.json (60 documents), redocred/test_revised.json (40), docred/dev.json (the same 100
+    titles with every third label dropped), docred/train_annotated.fact, meta/rel2id.json, meta/rel_info.json.
+    """
+    import json
+
+    root = tmp_path_factory.mktemp("some_data")
+    relations = ("P1", "P2", "P3", "P4")
+    dev, test = make_corpus(60, relations, seed=1, prefix="dev"), make_corpus(40, relations, seed=2, prefix="test")
+    low = [{**d, "labels": d["labels"][::3]} for d in dev + test]
+    facts = sorted({(d["vertexSet"][lab["h"]][0]["name"], d["vertexSet"][lab["t"]][0]["name"], lab["r"])
+                    for d in dev[:20] for lab in d["labels"]})
+    files = {"redocred/dev_revised.json": dev, "redocred/test_revised.json": test, "docred/dev.json": low,
+             "docred/train_annotated.fact": facts, "meta/rel2id.json": {"Na": 0, **{r: i + 1 for i, r in enumerate(relations)}},
+             "meta/rel_info.json": {r: f"relation {r[1:]}" for r in relations}}
+    for name, value in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(json.dumps(value), encoding="utf-8")
+    return root

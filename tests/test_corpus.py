@@ -1,6 +1,7 @@
 """The DocRED data model: round trips, validation of every malformed input, alignment, stats, downloads."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import functools
@@ -123,12 +124,17 @@ def test_validation_stops_at_the_limit():
     assert len(problems) == 6 and problems[-1].endswith("and 25 more problems")
 
 
-def test_relation_inventory_from_metadata_and_labels(data_dir, tmp_path, small_docs):
+def test_relation_inventory_of_the_real_metadata(data_dir):
     inv = RelationInventory.load(data_dir)
     rel2id = json.loads((data_dir / "meta/rel2id.json").read_text())
     assert len(inv) == 96 and all(inv.column(r) == c for r, c in rel2id.items() if r != "Na")
     assert inv.name("P17") == "country"
-    # another corpus with two relations, inferred from its labels
+
+
+def test_relation_inventory_from_metadata_and_labels(some_data_dir, tmp_path, small_docs):
+    inv = RelationInventory.load(some_data_dir)
+    assert inv.ids == ("P1", "P2", "P3", "P4") and inv.column("P3") == 3 and inv.name("P2") == "relation 2"
+    # another corpus with three relations, inferred from its labels
     assert RelationInventory.from_docs(small_docs).ids == ("P1", "P2", "P3")
     (tmp_path / "rel2id.json").write_text(json.dumps({"Na": 0, "CID": 1}))
     assert RelationInventory.load(tmp_path).ids == ("CID",)
@@ -172,16 +178,25 @@ def test_data_dir_precedence(monkeypatch, tmp_path):
     assert resolve_data_dir() == Path("~/.cache/docrobust").expanduser()
 
 
-@pytest.fixture
-def mirror(data_dir):
-    """A loopback HTTP server serving the real data folder with the registry's layout."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(data_dir))
+@contextlib.contextmanager
+def serving(folder: Path):
+    """A loopback HTTP server serving `folder` (a mirror with the registry's layout)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def mirror(data_dir):
+    """The real data folder as a mirror: its files verify against the registry's checksums."""
+    with serving(data_dir) as url:
+        yield url
 
 
 def test_download_verifies_and_renames_into_place(mirror, tmp_path, data_dir):
@@ -192,10 +207,10 @@ def test_download_verifies_and_renames_into_place(mirror, tmp_path, data_dir):
     assert not list(path.parent.glob(".*part"))
 
 
-def test_download_with_a_wrong_checksum_leaves_nothing(mirror, tmp_path, monkeypatch):
+def test_download_with_a_wrong_checksum_leaves_nothing(some_data_dir, tmp_path, monkeypatch):
     entry = REGISTRY["rel2id"]
     monkeypatch.setitem(REGISTRY, "rel2id", type(entry)(**{**entry.__dict__, "checksum": "sha256:" + "0" * 64}))
-    with pytest.raises(CorpusError, match="failed verification"):
+    with pytest.raises(CorpusError, match="failed verification"), serving(some_data_dir) as mirror:
         download("rel2id", tmp_path, mirror=mirror)
     assert not (tmp_path / "meta/rel2id.json").exists() and not list((tmp_path / "meta").iterdir())
 

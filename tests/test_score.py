@@ -164,15 +164,15 @@ def test_real_gold_scores_itself_perfectly_and_docred_labels_score_as_expected(d
     assert s["recall"] < 0.5 < s["tp"] / (s["n_pred"] - s["n_pred_unknown_title"])
 
 
-def test_cli_json(data_dir, tmp_path):
+def test_cli_json(some_data_dir, tmp_path):
     from click.testing import CliRunner
 
-    gold = load_docs(data_dir / "redocred/test_revised.json")[:20]
+    gold = load_docs(some_data_dir / "redocred/test_revised.json")[:20]
     (tmp_path / "gold.json").write_text(json.dumps(gold))
     preds = [pred(d["title"], lab["h"], lab["t"], lab["r"]) for d in gold for lab in d["labels"][::2]]
     (tmp_path / "pred.json").write_text(json.dumps(preds))
     out = CliRunner().invoke(cli, ["score", "--gold", str(tmp_path / "gold.json"), "--pred", str(tmp_path / "pred.json"),
-                                   "--train", str(data_dir / "docred/train_annotated.fact"), "--json"])
+                                   "--train", str(some_data_dir / "docred/train_annotated.fact"), "--json"])
     assert out.exit_code == 0, out.output
     result = json.loads(out.output)
     n_gold = sum(len({(x["h"], x["t"], x["r"]) for x in d["labels"]}) for d in gold)
