@@ -13,8 +13,8 @@ from conftest import make_doc
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from docrobust.corpus import CorpusError, dumps_json, triples, validate_docs
-from docrobust.noise import (NOISE_MODELS, apply_noise, describe_spec, measure_profile, needs_low_docs, needs_profile,
-                             parse_spec, replay)
+from docrobust.noise import (NOISE_MODELS, NoiseStep, apply_noise, describe_spec, measure_profile, needs_low_docs,
+                             needs_profile, normalize_spec, parse_spec, replay)
 
 RELATIONS = ("P1", "P2", "P3", "P4")
 TYPES = ("PER", "LOC", "ORG")
@@ -371,6 +371,19 @@ def test_bad_specs_are_one_line_errors_naming_the_part(spec, message):
     with pytest.raises(CorpusError, match=message.replace("(", r"\(").replace("+", r"\+")) as e:
         parse_spec(spec)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("written, normal", [
+    ("fn-uniform:0.50", "fn-uniform:0.5"), (" fn-uniform:.5 ", "fn-uniform:0.5"), ("mixed:1", "mixed:1.0"),
+    ("fn-frequency:0.4,exponent=1.0", "fn-frequency:0.4"), ("fn-frequency:0.4,exponent=-1", "fn-frequency:0.4,exponent=-1.0"),
+    ("fn-uniform:0.3 + fp-type:0.10", "fn-uniform:0.3+fp-type:0.1"), ("fn-uniform:0.1234567", "fn-uniform:0.1234567"),
+    ("clean", "clean"), ("real:1,profile=p.json", "real:1.0,profile=p.json"),
+])
+def test_specs_written_differently_normalize_to_one_text(written, normal):
+    assert normalize_spec(written) == normal and normalize_spec(normal) == normal
+    assert parse_spec(normal) == [NoiseStep(s.name, s.rate, {k: v for k, v in s.options.items()
+                                                              if v != NOISE_MODELS[s.name].options[k]})
+                                  for s in parse_spec(written)]
 
 
 def test_describe_and_needs():
