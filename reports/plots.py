@@ -23,7 +23,7 @@ from matplotlib.lines import Line2D
 
 from docrobust.reports.tables import BUCKETS, CLEAN, robustness
 
-RATE_LABEL = "noise rate (fraction of training triples)"
+RATE_LABEL = "noise rate (fraction)"  # of the training labels; the captions say which
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 LINESTYLES = ("-", "--", ":", "-.")
 RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8.5,
@@ -88,10 +88,11 @@ def _curve(summary: pd.DataFrame, model: str, loss: str, family: str) -> pd.Data
     return rows.sort_values("rate", kind="stable")
 
 
-def _grid(n_panels: int, height: float, xlabel: str, ncols: int = 3) -> tuple[Figure, np.ndarray]:
-    """Panels wrapped into rows of `ncols`; `xlabel` on each panel with no panel below it."""
-    ncols = min(ncols, n_panels)
-    nrows = -(-n_panels // ncols)
+def _grid(n_panels: int, height: float, xlabel: str, max_cols: int = 4) -> tuple[Figure, np.ndarray]:
+    """Panels in as few rows of at most `max_cols` as possible, filled evenly (5 panels: 3 + 2, so that a short,
+    wide figure keeps its text legible); `xlabel` on each panel with no panel below it."""
+    nrows = -(-n_panels // max_cols)
+    ncols = -(-n_panels // nrows)
     fig = Figure(figsize=(WIDTH, height * nrows + 0.9), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
     for i, ax in enumerate(axes):
@@ -111,8 +112,9 @@ def _legend(fig: Figure, styles: dict) -> None:
 
 @figure("ign_f1_vs_rate", "Test Ign F1 (correct facts seen in training left out) versus noise rate; bands are "
         "95% t-intervals of the mean over seeds (none with one seed).", metric="ign_f1", label="Ign F1 (%)")
-@figure("f1_vs_rate", "Test F1 versus the rate of training-label noise, one panel per noise family, the clean cell "
-        "at rate 0; bands are 95% t-intervals of the mean over seeds (none with one seed).",
+@figure("f1_vs_rate", "Test F1 versus the rate of training-label noise (fraction of the training triples or, for "
+        "mixed, documents affected), one panel per noise family, the clean cell at rate 0; bands are 95% t-intervals "
+        "of the mean over seeds (none with one seed).",
         metric="f1", label="F1 (%)")  # the decorator nearest the function registers first
 def metric_vs_rate(summary: pd.DataFrame, metric: str, label: str) -> Figure:
     """A panel per noise family: mean metric over seeds against the nominal rate, one line per system."""
@@ -151,7 +153,7 @@ def relative_drop_heatmap(summary: pd.DataFrame) -> Figure | None:
             sns.heatmap(grid, ax=ax, cmap="vlag", center=0, vmin=-limit, vmax=limit, annot=values.size <= 300,
                         fmt=".1f" if values.size <= 60 else ".0f", annot_kws={"fontsize": 6.5}, linewidths=0.5, cbar=i == len(families) - 1, cbar_ax=axes[-1],
                         cbar_kws={"label": "relative F1 drop (%)"}, yticklabels=i == 0)
-        ax.set(title=family, xlabel="noise rate (fraction)", ylabel="model · loss" if i == 0 else "")
+        ax.set(title=family, xlabel=RATE_LABEL, ylabel="model · loss" if i == 0 else "")
         ax.set_xticklabels([f"{float(t.get_text()):g}" for t in ax.get_xticklabels()], rotation=0)
     return fig
 
@@ -163,7 +165,7 @@ def bucket_degradation(summary: pd.DataFrame) -> Figure | None:
     if not buckets:
         return None
     styles, families = _styles(summary), _families(summary)
-    fig = Figure(figsize=(WIDTH, 1.9 * len(families) + 0.9), layout="constrained")
+    fig = Figure(figsize=(WIDTH, 1.6 * len(families) + 0.9), layout="constrained")
     axes = fig.subplots(len(families), len(buckets), squeeze=False, sharey=True)
     for row, family in enumerate(families):
         for col, bucket in enumerate(buckets):
@@ -173,7 +175,7 @@ def bucket_degradation(summary: pd.DataFrame) -> Figure | None:
                 ax.plot(curve["rate"], 100 * curve[f"f1_{bucket}_mean"], markersize=3.5, **style)
             ax.set_title(bucket.replace("_", "-") if row == 0 else "")
             ax.set_ylabel(f"{family}\nF1 (%)" if col == 0 else "")
-            ax.set_xlabel("noise rate (fraction)" if row == len(families) - 1 else "")
+            ax.set_xlabel(RATE_LABEL if row == len(families) - 1 else "")
     _legend(fig, styles)
     return fig
 

@@ -108,7 +108,7 @@ def _resolution_warning(m: int, resamples: int, alpha: float) -> list[str]:
 
 def pct(x: float | None, digits: int = 2) -> str:
     """A fraction as a percentage with `digits` decimals; '–' for a missing value."""
-    return "–" if x is None or math.isnan(x) else f"{100 * x:.{digits}f}"
+    return "–" if x is None or math.isnan(x) else f"{round(100 * x, digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.00"
 
 
 def pct_std(mean: float, std: float) -> str:

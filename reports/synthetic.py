@@ -4,7 +4,7 @@ those a `docrobust bench run` writes; only the counts are drawn instead of train
 
 Generative model per cell (model i, loss j, noise rate r, seed s) and test document d:
     n_gold_d ~ 1 + Poisson(12)
-    recall   = clip(quality + 0.05 i - (0.6 - 0.2 j) r + N(0, 0.01), 0.005, 0.95)   (false negatives in training)
+    recall   = clip(quality + 0.05 i - 0.6 · 0.7^j · r + N(0, 0.01), 0.005, 0.95)   (later losses more robust)
     tp_d     ~ Binomial(n_gold_d, recall),  n_pred_d = tp_d + Poisson((0.35 - 0.05 j)(1 - r / 2) n_gold_d)
     tp_in_train_d ~ Binomial(tp_d, 0.3)
 Bucket counts split the totals binomially (intra 60%, frequent 70%), so every bucket is consistent. A small
@@ -82,7 +82,7 @@ def write_synthetic_results(
                            cell_seed)
         plan.append(cell)
         failed = index >= len(grid) - n_failed
-        recall = float(np.clip(quality + 0.05 * i - (0.6 - 0.2 * j) * rate + rng.normal(0, 0.01), 0.005, 0.95))
+        recall = float(np.clip(quality + 0.05 * i - 0.6 * 0.7 ** j * rate + rng.normal(0, 0.01), 0.005, 0.95))
         fp_rate = (0.35 - 0.05 * j) * (1 - rate / 2)
         metrics = None
         if not failed:

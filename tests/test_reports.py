@@ -20,6 +20,7 @@ from docrobust.bench.cli import main
 from docrobust.corpus import CorpusError, sha256_file
 from docrobust.reports import build_report, load_results, write_report
 from docrobust.reports.plots import FIGURES
+from docrobust.reports.report import findings as findings_of
 from docrobust.reports.synthetic import write_synthetic_results
 
 CHROMIUM = shutil.which("chromium")
@@ -241,12 +242,19 @@ def test_findings_state_the_tested_numbers(results_dir, written):
                            f"{100 * clean['f1_mean'].max():.2f}% (docunet · atl).")
     assert findings[1].startswith("At fn-uniform 0.4, the share of clean F1 kept is ")
     at_max = report.comparisons[report.comparisons["rate"] == 0.4]
-    for row in at_max.itertuples():  # each comparison at the largest rate is stated with its own numbers
-        stated = (f"ΔF1 {100 * row.delta_f1:+.1f} points, 95% CI [{100 * row.ci_low:.1f}, {100 * row.ci_high:.1f}], "
-                  f"paired bootstrap over 50 documents")
-        assert stated in findings[2]
-    significant = at_max["p_bootstrap_holm"] < 0.05
-    assert findings[2].startswith("There, no loss differs significantly" if not significant.any() else "There, ")
+    significant = at_max[at_max["p_bootstrap_holm"] < 0.05]
+    assert 0 < len(significant) < len(at_max)  # this folder has both kinds at its largest rate
+    for row in significant.itertuples():  # each significant difference is stated with its own numbers
+        assert (f"{row.model} · cmm above atl (ΔF1 {100 * row.delta_f1:+.1f} points, 95% CI [{100 * row.ci_low:.1f}, "
+                f"{100 * row.ci_high:.1f}], paired bootstrap over 50 documents, p = {row.p_bootstrap_holm:.3f} after "
+                "Holm)") in findings[2]
+    others = len(at_max) - len(significant)
+    assert findings[2].endswith(f"; {others} other comparison(s) show no significant difference.")
+    # with 100 resamples no p-value can pass Holm: "no significant difference" is stated, with the largest one
+    few = build_report(load_results(results_dir), resamples=100, figures=False)
+    largest = few.comparisons[few.comparisons["rate"] == 0.4].sort_values("delta_f1", key=abs).iloc[-1]
+    assert (f"There, no loss differs significantly from atl (largest difference: {largest['model']} · cmm, "
+            f"ΔF1 {100 * largest['delta_f1']:+.1f} points") in findings_of(few)[2]
 
 
 def test_validity_box_for_under_trained_models_and_not_for_trained_ones(tmp_path):
