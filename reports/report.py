@@ -356,7 +356,8 @@ def sections(report: Report) -> list[Section]:
                  if report.has_clean else "")
     out = [Section(
         "Results by noise family",
-        "Test scores in %, mean ± sample std over seeds. " + drop_note + _mark_legend(report),
+        "Test scores in %, mean ± sample std over seeds; Ign F1 as DocRED's official evaluation.py computes it. "
+        + drop_note + _mark_legend(report),
         [Table(f"Results: {family}", "", main_table(report, family)) for family in families]
         + [name for name in ("relative_drop", "ign_f1_vs_rate") if has(name)])]
     if report.has_clean and not report.auc.empty:
