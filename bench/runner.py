@@ -41,8 +41,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docrobust.corpus import (CorpusError, RelationInventory, dumps_json, facts_from_docs, load_docs, load_train_facts,
-                              read_json, sha256_json, validate_docs)
+from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_json, dumps_json, facts_from_docs, load_docs,
+                              load_train_facts, read_json, sha256_json, validate_docs)
+from docrobust.corpus.data import feature_store_root
+
+from docrobust.corpus.score import frequent_relations
 
 from .config import BenchConfig, Cell
 from docrobust.reports.results import CELL_FILES, CellRecord, FileHashCache, ResultsStore
@@ -86,6 +89,8 @@ class RunSummary:
     overhead_seconds: float = 0.0            # driver time outside training: preparing tasks, persisting, tables
     report: Path | None = None               # report.html, once written
     report_error: str | None = None          # why the report could not be written
+    encoded_docs: int = 0                    # documents this run passed through a frozen encoder (feature store)
+    encoding_seconds: float = 0.0
 
     @property
     def failed(self) -> list[str]:
@@ -163,6 +168,16 @@ def _run_locked(cfg: BenchConfig, root: Path, *, retry_failed: bool, quiet: bool
     overhead = [time.perf_counter() - started]
     if todo:
         prep = _Preparer(cfg, store, execution, quiet=quiet, train_fn=train_fn)
+        t0 = time.perf_counter()
+        for cell in todo:  # frozen-encoder features, once for the whole matrix, before any cell starts
+            try:
+                prep.store_features(prep.training(cell))
+            except Exception as e:  # each cell meets the error again and records it as its failure
+                say(f"feature store: cannot encode ({_error_of(e)['error']})")
+                break
+        summary.encoded_docs, summary.encoding_seconds = prep.encoded_docs, time.perf_counter() - t0
+        if summary.encoded_docs and not quiet:
+            say(f"feature store: encoded {summary.encoded_docs} documents in {summary.encoding_seconds:.0f} s")
         bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=quiet, position=0, file=sys.stderr)
 
         def timed_tasks() -> Iterator[Task]:
@@ -231,6 +246,10 @@ class _Preparer:
         # tokenized features are cached on this machine's disk; dask workers may not share it
         self.cache_dir = str(store.root / ".cache" / "features") if execution["backend"] == "local" else None
         self.tmp_dir = str(store.root / TEMP_AREA) if execution["backend"] == "local" else None
+        # frozen-encoder features: encoded here once for the whole matrix (local); dask workers fill their own store
+        self.feature_store = str(feature_store_root()) if execution["backend"] == "local" else None
+        self.encoded_docs = 0
+        self._stored: set[str] = set()
         self._inputs: dict | None = None
         self._side: dict[str, Any] = {}
         self._noisy: dict[str, tuple[list[dict], dict, str]] = {}
@@ -248,7 +267,9 @@ class _Preparer:
                          else RelationInventory.from_docs(docs["train"] + docs["dev"] + docs["test"]))
             facts = (load_train_facts(data["train_facts"]["path"]) if "train_facts" in data
                      else facts_from_docs(docs["train"]))
-            self._inputs = {**docs, "relations": relations, "train_facts": facts}
+            # the frequent/long-tail buckets come from the clean training labels, so they do not move with the noise
+            self._inputs = {**docs, "relations": relations, "train_facts": facts,
+                            "frequent": sorted(frequent_relations(docs["train"]))}
         return self._inputs
 
     def side_input(self, key: str) -> Any:
@@ -289,18 +310,42 @@ class _Preparer:
             inputs = self.inputs()
             docs, manifest, noisy_sha = self.noisy_train(cell.noise, cell.seed)
             meta.update(noise_manifest=manifest, noisy_sha256=noisy_sha)
-            training = {**cell.config["training"], **self.runtime, "model": cell.model, "loss": cell.loss,
-                        "seed": cell.seed, "loss_options": cell.config["loss_options"],
-                        "model_options": cell.config["model_options"]}
-            if self.cfg.encoder is not None:
-                training["encoder"] = self.cfg.encoder
+            training = self.training(cell)
             return {"cell_id": cell.cell_id, "training": training, "train_docs": docs, "dev_docs": inputs["dev"],
                     "test_docs": inputs["test"], "relations": inputs["relations"],
                     "train_facts": inputs["train_facts"], "train_fn": self.train_fn,
-                    "cache_dir": self.cache_dir, "tmp_dir": self.tmp_dir, "gpus": None,
+                    "cache_dir": self.cache_dir, "tmp_dir": self.tmp_dir, "feature_store": self.feature_store,
+                    "frequent": inputs["frequent"], "gpus": None,
                     "gpus_per_run": self.execution["gpus_per_run"]}
         except Exception as e:
             return {"cell_id": cell.cell_id, "failed": _error_of(e)}
+
+    def training(self, cell: Cell) -> dict:
+        """The cell's TrainConfig values: its matrix coordinates over [training], with this machine's runtime settings."""
+        training = {**cell.config["training"], **self.runtime, "model": cell.model, "loss": cell.loss,
+                    "seed": cell.seed, "loss_options": cell.config["loss_options"],
+                    "model_options": cell.config["model_options"]}
+        if self.cfg.encoder is not None:
+            training["encoder"] = self.cfg.encoder
+        return training
+
+    def store_features(self, training: dict) -> None:
+        """Encode the clean splits into the feature store before the first frozen-encoder cell of each model
+        set-up, so that cells (and noisy training sets, which share the clean documents' text) only read it."""
+        if not training.get("freeze_encoder") or self.feature_store is None or self.train_fn is not None:
+            return
+        from docrobust.models.train import TrainConfig, store_features
+
+        spec = feature_spec(training)
+        if spec not in self._stored:
+            inputs = self.inputs()
+            splits = [inputs["train"], inputs["dev"], inputs["test"]]
+            self.encoded_docs += store_features(TrainConfig.from_dict({**training, "progress": False}), splits,
+                                                inputs["relations"], cache_dir=self.cache_dir,
+                                                feature_store=self.feature_store)
+            index = _feature_index(Path(self.feature_store), spec)
+            atomic_write_json(index, sorted(set(_read_index(index)) | {_text_hash(d) for docs in splits for d in docs}))
+            self._stored.add(spec)
 
     def persist(self, outcome: Outcome) -> CellRecord:
         """Write one outcome as cells/<cell_id> through the results contract and return its record.
@@ -341,6 +386,50 @@ class _Preparer:
                             outcome.get("traceback"))
         self.store.write_cell(result, files)
         return result
+
+
+def feature_spec(training: dict) -> str:
+    """What decides a frozen-encoder cell's stored features, as bench.toml states it (encoder, model and its
+    options, max_len, marker): the key of the feature store's index of documents already encoded."""
+    return sha256_json([training.get(k) for k in ("encoder", "model", "model_options", "max_len", "marker")])
+
+
+def _feature_index(store_root: Path, spec: str) -> Path:
+    return store_root / "index" / f"{spec[:24]}.json"
+
+
+def _read_index(path: Path) -> list[str]:
+    try:
+        return read_json(path)
+    except (OSError, CorpusError):
+        return []
+
+
+def _text_hash(doc: dict) -> str:
+    """A document's identity for the index: its text and entities (labels excluded, as in the store's keys)."""
+    return sha256_json([doc["sents"], doc["vertexSet"]])
+
+
+def documents_to_encode(cfg: BenchConfig) -> tuple[int, int] | None:
+    """(documents still to encode, documents) for a frozen-encoder benchmark, summed over its models; None when the
+    encoder is fine-tuned or a data file is missing. Read from the feature store's index, without loading torch."""
+    if not cfg.training.get("freeze_encoder"):
+        return None
+    try:
+        docs = [d for key in SPLITS_ENCODED for d in _split(read_json(cfg.data[key]["path"]), cfg.data[key]["path"],
+                                                             cfg.data[key].get("range"))]
+    except (OSError, CorpusError, KeyError):
+        return None
+    texts = {_text_hash(d) for d in docs}
+    pending = 0
+    for model in cfg.matrix["models"]:
+        training = {**cfg.training, "encoder": cfg.encoder or cfg.training.get("encoder"), "model": model,
+                    "model_options": cfg.model_options.get(model, {})}
+        pending += len(texts - set(_read_index(_feature_index(feature_store_root(), feature_spec(training)))))
+    return pending, len(texts) * len(cfg.matrix["models"])
+
+
+SPLITS_ENCODED = ("train", "dev", "test")
 
 
 def _split(raw: Any, path: str, rng: list[int] | None) -> list[dict]:
@@ -408,7 +497,7 @@ def run_cell(task: Task) -> Outcome:
                     (task["train_fn"] or train)(
                         TrainConfig.from_dict(training), task["train_docs"], task["dev_docs"], task["test_docs"],
                         relations=task["relations"], train_facts=task["train_facts"], out_dir=tmp,
-                        cache_dir=task["cache_dir"])
+                        cache_dir=task["cache_dir"], feature_store=task["feature_store"], frequent=task["frequent"])
                     out["status"] = "done"
                 except Exception as e:
                     out.update(_error_of(e))

@@ -76,6 +76,13 @@ def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
     return Path(chosen).expanduser()
 
 
+def feature_store_root() -> Path:
+    """The frozen-encoder feature store: features/ in $DOCROBUST_CACHE, else in ~/.cache/docrobust.
+
+    Derived files live apart from the data folder, which may be read-only (a shared copy of the corpora)."""
+    return Path(os.environ.get("DOCROBUST_CACHE") or DEFAULT_DATA_DIR).expanduser() / "features"
+
+
 def resolve_path(path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Path:
     """A file as given if it exists, else the same relative path inside the data folder, else as given."""
     path = Path(path)

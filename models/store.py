@@ -27,27 +27,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from docrobust.corpus.data import feature_store_root
+
 from .features import batches_by_length, collate, tokenizer_fingerprint
 from .pooling import pair_rows
 from .registry import DocREModel
 
-__all__ = ["FeatureStore", "default_store_root"]
+__all__ = ["FeatureStore"]
 
 FORMAT = 1          # bump when the rows' layout or meaning changes
 HEADER = 64         # bytes before the rows
 MAGIC = b"DRFS1"
 
 
-def default_store_root() -> Path:
-    """$DOCROBUST_CACHE/features, by default ~/.cache/docrobust/features."""
-    return Path(os.environ.get("DOCROBUST_CACHE") or Path.home() / ".cache" / "docrobust") / "features"
-
-
 def encoder_fingerprint(model: DocREModel, tokenizer) -> str:
-    """sha256 of what decides a document's rows besides the document: encoder weights and config, tokenizer, pooling."""
+    """sha256 of what decides a document's rows besides the document: encoder weights (the pooler's excluded) and
+    config, tokenizer, entity pooling."""
     h = hashlib.sha256(json.dumps([FORMAT, model.pooling, tokenizer_fingerprint(tokenizer),
                                    model.encoder.config.to_json_string()]).encode())
     for name, tensor in sorted(model.encoder.state_dict().items()):
+        if name.startswith("pooler."):  # unused by the models, and random where a checkpoint lacks it
+            continue
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
@@ -63,7 +63,7 @@ class FeatureStore:
     """Rows of frozen-encoder head inputs per (encoder, document), on disk; `encoded` counts documents encoded here."""
 
     def __init__(self, root: str | os.PathLike | None = None):
-        self.root = Path(root) if root is not None else default_store_root()
+        self.root = Path(root) if root is not None else feature_store_root()
         self.encoded = 0
 
     def path(self, encoder_key: str, key: str) -> Path:

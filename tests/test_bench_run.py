@@ -297,7 +297,7 @@ def test_sigkill_mid_matrix_then_resume(tiny_encoder_dir, data_dir, tmp_path):  
     assert len(read_rows(out)) == 3 and {r["status"] for r in read_rows(out)} == {"done"}
 
 
-def instant_train(config, train_docs, dev_docs, test_docs, *, relations, train_facts, out_dir, cache_dir=None):
+def instant_train(config, train_docs, dev_docs, test_docs, *, relations, train_facts, out_dir, **_):
     """Predicts nothing, at once; writes the trainer's files, config.json included (to see the threads it got)."""
     metrics = {"best_epoch": 1, "dev": score(dev_docs, []), "test": score(test_docs, [], train_facts), "epochs": []}
     for name, value in (("result.json", []), ("metrics.json", metrics), ("config.json", config.to_dict())):
@@ -314,3 +314,40 @@ def test_parallel_cpu_jobs_split_the_cores(tiny_encoder_dir, data_dir, tmp_path)
     assert len(workers) <= 2 and not any(w.endswith(f":{os.getpid()}") for w in workers)  # loky processes
     threads = {read_json(store.cells_dir / c / "config.json")["num_threads"] for c in summary.ran}
     assert threads == {max(1, len(os.sched_getaffinity(0)) // 2)}
+
+
+def test_a_frozen_encoder_matrix_encodes_each_document_once_and_buckets_follow_the_clean_labels(
+        tiny_encoder_dir, data_dir, tmp_path, monkeypatch):  # noqa: F811
+    import docrobust.models.registry as registry
+    from docrobust.bench.runner import documents_to_encode
+    from docrobust.corpus.score import frequent_relations
+
+    monkeypatch.setenv("DOCROBUST_CACHE", str(tmp_path / "cache"))
+    encoded = []
+    real = registry.encode
+    monkeypatch.setattr(registry, "encode", lambda model, ids, *a: encoded.extend(ids.shape[:1]) or real(model, ids, *a))
+    text = bench_toml(tiny_encoder_dir, models=("atlop",), extra="").replace(
+        "[training]\n", "[training]\nfreeze_encoder = true\ncalibrate_threshold = true\n")
+    cfg = load_config(write_toml(tmp_path, text), None, data_dir)
+    n_docs = (TRAIN[1] - TRAIN[0]) + (DEV[1] - DEV[0]) + (TEST[1] - TEST[0])
+    assert documents_to_encode(cfg) == (n_docs, n_docs)
+    summary = run_bench(cfg, tmp_path / "results", quiet=True, report=False)
+    assert summary.ok and len(summary.ran) == 4
+    assert sum(encoded) == n_docs and summary.encoded_docs == n_docs   # 4 cells, one encoder pass per document
+    assert documents_to_encode(cfg) == (0, n_docs)
+
+    store = ResultsStore(summary.results_dir)
+    train = load_docs(data_dir / "redocred/dev_revised.json")[slice(*TRAIN)]
+    test = load_docs(data_dir / "redocred/test_revised.json")[slice(*TEST)]
+    for cell in cfg.cells():
+        folder = store.cells_dir / cell.cell_id
+        assert read_json(folder / "config.json")["runtime"]["encoded_docs"] == 0   # cells only read the store
+        metrics = read_json(folder / "metrics.json")
+        clean = score(test, read_json(folder / "result.json"), facts_from_docs(train), frequent=frequent_relations(train))
+        assert all(metrics["test"]["breakdown"][b] == clean["breakdown"][b] for b in ("frequent", "long_tail"))
+        assert set(metrics["calibrated"]) == {"offset", "dev", "test"}
+
+    more = text.replace('noise = ["clean", "fn-uniform:0.5"]', 'noise = ["clean", "fn-uniform:0.5", "fn-uniform:0.2"]')
+    again = run_bench(load_config(write_toml(tmp_path, more), None, data_dir), tmp_path / "results", quiet=True,
+                      report=False)
+    assert len(again.ran) == 2 and again.encoded_docs == 0 and sum(encoded) == n_docs   # new noise: no encoder pass

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from docrobust.bench.config import BenchConfig, load_config
-from docrobust.bench.runner import cell_statuses, default_results_dir, hash_cache, run_bench
+from docrobust.bench.runner import cell_statuses, default_results_dir, documents_to_encode, hash_cache, run_bench
 from docrobust.corpus import CorpusError
 from docrobust.reports.results import ResultsStore
 from docrobust.corpus.data import REGISTRY
@@ -74,6 +74,9 @@ def plan(ctx: click.Context, config: str, profile: str | None, out: str | None) 
               for c in cells]
     click.echo("\n".join(lines))
     click.echo(_counts(statuses) + f" -> {store.root}")
+    encoding = documents_to_encode(cfg) if not missing else None
+    if encoding is not None:
+        click.echo(f"feature store: {encoding[0]} of {encoding[1]} documents still need an encoder pass")
     for key, path in missing:
         known = [f.name for f in REGISTRY.values() if f.path == path]
         click.echo(f"missing data: {key} = {path!r} is not in {ctx.obj['data_dir']} yet"
