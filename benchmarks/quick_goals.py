@@ -1,0 +1,77 @@
+"""The quick benchmark's goals, checked on its own results (`make quick` prints this at its end).
+
+For the baseline loss (ATL): clean test F1 >= 30% (mean over seeds); F1(clean) > F1(fn 0.3) > F1(fn 0.6), each
+step larger than the seed spread (the larger max-min range over seeds of the two settings) and significant by
+the paired bootstrap over test documents (10,000 resamples, all seeds, p < 0.05); mixed:1.0 (DocRED's own
+labels) below clean. Then every loss's F1 as trained and dev-calibrated, per setting. A measurement, not a gate:
+the exit status is 0 unless the folder cannot be read.
+
+    python benchmarks/quick_goals.py results/quick
+"""
+from __future__ import annotations
+
+import sys
+from statistics import mean
+
+import numpy as np
+
+from docrobust.reports.results import ResultsStore
+from docrobust.reports.stats import Resamples, paired_test
+
+BASELINE = "atl"
+LADDER = ("clean", "fn-uniform:0.3", "fn-uniform:0.6")
+CLEAN_F1_GOAL = 0.30
+
+
+def main(root: str) -> None:
+    store = ResultsStore(root)
+    cells: dict[tuple[str, str], list] = {}
+    for cell_id in store.cell_ids():
+        record = store.read_cell(cell_id)
+        if record is not None and record.status == "done":
+            cells.setdefault((record.loss, record.noise), []).append(record)
+    f1 = {key: [r.test.micro()["f1"] for r in records] for key, records in cells.items()}
+    base = {noise: f1.get((BASELINE, noise), []) for noise in (*LADDER, "mixed:1.0")}
+    if not base["clean"]:
+        sys.exit(f"{root}: no done {BASELINE} cell on clean labels; run `docrobust bench run` first")
+
+    checks = [(f"clean {BASELINE} F1 {100 * mean(base['clean']):.1f}% >= {100 * CLEAN_F1_GOAL:.0f}% (mean over "
+               f"{len(base['clean'])} seeds)", mean(base["clean"]) >= CLEAN_F1_GOAL)]
+    resamples = None
+    for hi, lo in zip(LADDER, LADDER[1:]):
+        a, b = cells.get((BASELINE, hi), []), cells.get((BASELINE, lo), [])
+        if not a or not b:
+            checks.append((f"{hi} > {lo}: missing cells", False))
+            continue
+        step = mean(base[hi]) - mean(base[lo])
+        spread = max(max(base[hi]) - min(base[hi]), max(base[lo]) - min(base[lo]))
+        a_docs, b_docs = (np.stack([r.test.docs for r in sorted(rs, key=lambda r: r.seed)]) for rs in (a, b))
+        resamples = resamples or Resamples.draw(a_docs.shape[1], 10_000, seed=0)
+        test = paired_test(a_docs, b_docs, resamples)
+        checks.append((f"F1({hi}) - F1({lo}) = {100 * step:+.1f} points, seed spread {100 * spread:.1f}, "
+                       f"95% CI [{100 * test.ci_low:+.1f}, {100 * test.ci_high:+.1f}], paired bootstrap p = "
+                       f"{test.p_bootstrap:.4f}", step > spread and step > 0 and test.p_bootstrap < 0.05))
+    if base["mixed:1.0"]:
+        checks.append((f"mixed:1.0 (DocRED's labels) F1 {100 * mean(base['mixed:1.0']):.1f}% below clean "
+                       f"{100 * mean(base['clean']):.1f}%", mean(base["mixed:1.0"]) < mean(base["clean"])))
+
+    print(f"quick benchmark goals ({root}):")
+    for text, ok in checks:
+        print(f"  [{'met' if ok else 'NOT MET'}] {text}")
+    print(f"\ntest F1 (%), mean over seeds, as trained [dev-calibrated]; precision / recall as trained:")
+    noises = sorted({noise for _, noise in cells}, key=lambda n: (n != "clean", n))
+    for loss in sorted({loss for loss, _ in cells}):
+        parts = []
+        for noise in noises:
+            records = cells.get((loss, noise), [])
+            if records:
+                micro = [r.test.micro() for r in records]
+                calibrated = [r.calibrated.test.micro()["f1"] for r in records if r.calibrated is not None]
+                parts.append(f"{noise} {100 * mean(m['f1'] for m in micro):.1f}"
+                             + (f" [{100 * mean(calibrated):.1f}]" if calibrated else "")
+                             + f" ({100 * mean(m['precision'] for m in micro):.0f}/{100 * mean(m['recall'] for m in micro):.0f})")
+        print(f"  {loss}: " + "; ".join(parts))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "results/quick")
