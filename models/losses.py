@@ -11,7 +11,7 @@ and returns a scalar. `loss.predict(logits, top_k)` turns logits back into multi
 the threshold the loss was trained for (the TH column, or the fixed logit 0 for `balanced-softmax`
 and `bce`), so the trainer never needs to know which loss it holds.
 
-Registered losses (`describe_losses()` lists them):
+Registered losses (`docrobust losses list` lists them):
 
     atl                  ATLOP (Zhou et al., 2021) adaptive thresholding: positives above TH, TH above negatives.
     cmm                  Concentrated Margin Maximization (COMM, arXiv 2503.13885), our reconstruction, below.
@@ -55,7 +55,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["LOSSES", "DocRELoss", "build_loss", "describe_losses", "get_label", "register_loss"]
+from docrobust.corpus.registry import Option, Registry, signature_options
+
+__all__ = ["LOSSES", "DocRELoss", "build_loss", "get_label", "register_loss"]
 
 # ----------------------------------------------------------------------------- prediction and the base class
 
@@ -104,45 +106,31 @@ class _ZeroThreshold(DocRELoss):
 
 # ----------------------------------------------------------------------------- registry
 
-LOSSES: dict[str, type[DocRELoss]] = {}
+def _loss_options(cls: type) -> dict[str, Option]:
+    """Keyword options a registered loss accepts: its nearest explicit __init__'s, minus pinned ones (`fixed`)."""
+    for klass in cls.__mro__[:cls.__mro__.index(DocRELoss)]:
+        params = inspect.signature(klass.__init__).parameters
+        if "__init__" in vars(klass) and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return signature_options(klass.__init__, skip=getattr(cls, "fixed", {}))
+    return {}
+
+
+LOSSES: Registry[type[DocRELoss]] = Registry("loss", options=_loss_options)
 
 
 def register_loss(name: str) -> Callable[[type], type]:
     """Class decorator: make a DocRELoss subclass available to `build_loss(name)`."""
     def add(cls: type) -> type:
-        if name in LOSSES:
-            raise ValueError(f"loss {name!r} is already registered (by {LOSSES[name].__name__})")
         cls.name = name
-        LOSSES[name] = cls
-        return cls
+        return LOSSES.add(name, cls)
     return add
-
-
-def _option_names(cls: type) -> list[str]:
-    """Keyword options a registered loss accepts: its nearest explicit __init__'s, minus pinned ones."""
-    for klass in cls.__mro__[:cls.__mro__.index(DocRELoss)]:
-        params = inspect.signature(klass.__init__).parameters
-        if "__init__" in vars(klass) and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return [p for p in params if p != "self" and p not in getattr(cls, "fixed", {})]
-    return []
 
 
 def build_loss(name: str, **options: Any) -> DocRELoss:
     """The loss registered as `name`, built with `options` (see each loss's __init__ for them)."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; known losses: {', '.join(sorted(LOSSES))}")
     cls = LOSSES[name]
-    accepted = _option_names(cls)
-    unknown = sorted(set(options) - set(accepted) - set(getattr(cls, "fixed", {})))  # pinned: __init__ explains
-    if unknown:
-        raise TypeError(f"loss {name!r} has no option {', '.join(map(repr, unknown))}; "
-                        f"its options are: {', '.join(accepted) or '(none)'}")
-    return cls(**options)
-
-
-def describe_losses() -> list[tuple[str, str]]:
-    """(name, one-line summary) for every registered loss, sorted by name, for CLI listings."""
-    return [(name, inspect.getdoc(cls).splitlines()[0]) for name, cls in sorted(LOSSES.items())]
+    LOSSES.check_options(name, {k: v for k, v in options.items() if k not in getattr(cls, "fixed", {})})
+    return cls(**options)  # a pinned option: the ablation's __init__ says which loss to use instead
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -241,6 +229,7 @@ class CMMLoss(DocRELoss):
         weight         "difficulty": w_r = (1 - d_r)^gamma; "none": w_r = 1
         detach_weight  stop the gradient through w_r (default True)
         reduction      "balanced": per pair mean(positives) + mean(negatives), then mean over pairs;
+                       "pair-sum": per pair mean(positives) + sum(negatives), then mean over pairs;
                        "mean": mean over all pair-relation cells; "sum": sum over them
         atl_weight     weight of ATLOP's ranking loss added on top (default 0)
     """
@@ -261,7 +250,7 @@ class CMMLoss(DocRELoss):
         self.m, self.gamma, self.atl_weight = float(m), float(gamma), float(atl_weight)
         self.margin = _choice(margin, ("class", "global"), "margin", loss)
         self.weight = _choice(weight, ("difficulty", "none"), "weight", loss)
-        self.reduction = _choice(reduction, ("balanced", "mean", "sum"), "reduction", loss)
+        self.reduction = _choice(reduction, ("balanced", "pair-sum", "mean", "sum"), "reduction", loss)
         self.concentrate, self.detach_weight = bool(concentrate), bool(detach_weight)
         counts = _counts_tensor(class_counts, loss)
         self.register_buffer("target", self._targets(counts), persistent=False)  # [C] or [1]
@@ -285,11 +274,12 @@ class CMMLoss(DocRELoss):
         if self.weight == "difficulty":
             w = torch.exp(self.gamma * F.logsigmoid(-ys))         # (1 - d_r)^gamma, stable for large |ys|
             cell = cell * (w.detach() if self.detach_weight else w)
-        if self.reduction == "balanced":
+        if self.reduction in ("balanced", "pair-sum"):
             n_pos = pos.sum(dim=1)
-            per_pair = (_mean(torch.where(pos, cell, 0.0).sum(dim=1), n_pos)
-                        + _mean(torch.where(pos, 0.0, cell).sum(dim=1), pos.shape[1] - n_pos))
-            loss = _pair_mean(per_pair)
+            negatives = torch.where(pos, 0.0, cell).sum(dim=1)
+            if self.reduction == "balanced":
+                negatives = _mean(negatives, pos.shape[1] - n_pos)
+            loss = _pair_mean(_mean(torch.where(pos, cell, 0.0).sum(dim=1), n_pos) + negatives)
         elif self.reduction == "mean":
             loss = cell.sum() / max(cell.numel(), 1)
         else:

@@ -7,7 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from docrobust.models.losses import LOSSES, build_loss, describe_losses, get_label, register_loss
+from docrobust.corpus import CorpusError
+from docrobust.models.losses import LOSSES, build_loss, get_label, register_loss
 
 # Two pairs x three relations. Pair 0 has relations 1 and 3, pair 1 has none (column 0 set).
 Z = [[0.5, 1.5, -0.3, 0.2],
@@ -179,6 +180,18 @@ def test_cmm_reductions_mean_and_sum():
     assert build_loss("cmm", reduction="mean", **options)(z, y).item() == pytest.approx(sum(cells) / 6)
 
 
+def test_cmm_pair_sum_reduction_sums_each_pairs_negatives():
+    """reduction="pair-sum": per pair mean softplus over positives plus the sum over negatives, mean over pairs."""
+    z, y = tensors()
+    expected = 0.0
+    for zi, yi in zip(Z, Y):
+        pos, neg = relation_sets(yi)
+        expected += sum(softplus(-(zi[r] - zi[0])) for r in pos) / len(pos) if pos else 0.0
+        expected += sum(softplus(zi[r] - zi[0]) for r in neg)
+    loss = build_loss("cmm", m=0.0, gamma=1.0, weight="none", reduction="pair-sum")(z, y)
+    assert loss.item() == pytest.approx(expected / 2, rel=1e-12)
+
+
 # ----------------------------------------------------------------------------- ablations change what they say
 
 def test_fixed_margin_equals_cmm_iff_counts_are_equal():
@@ -318,15 +331,20 @@ def test_threshold_class_losses_predict_with_get_label(name):
 # ----------------------------------------------------------------------------- registry and option errors
 
 def test_unknown_loss_lists_known_names():
-    with pytest.raises(ValueError, match="known losses: afl, atl"):
+    with pytest.raises(CorpusError, match=r"unknown loss 'focal'; known: afl, atl, balanced-softmax"):
         build_loss("focal")
+    with pytest.raises(CorpusError, match=r"unknown loss 'cmmm' \(did you mean 'cmm'\?\); known: afl, atl"):
+        build_loss("cmmm")
 
 
-def test_unknown_option_names_it_and_the_loss():
-    with pytest.raises(TypeError, match=r"loss 'atl' has no option 'gamma'"):
+def test_unknown_option_or_a_value_of_the_wrong_type_names_it_and_the_loss():
+    with pytest.raises(CorpusError, match=r"loss 'atl' option gamma: no such option; loss 'atl' takes no options"):
         build_loss("atl", gamma=2.0)
-    with pytest.raises(TypeError, match=r"'cmm'.*'margins'.*options are: m, gamma"):
+    with pytest.raises(CorpusError, match=r"loss 'cmm' option margins: no such option \(did you mean 'margin'\?\); "
+                                          r"loss 'cmm' takes m, gamma"):
         build_loss("cmm", margins="class")
+    with pytest.raises(CorpusError, match=r"loss 'pu' option prior: expected float or list of float or null, got 'high'"):
+        build_loss("pu", prior="high")
 
 
 def test_pinned_option_of_an_ablation_is_refused():
@@ -366,9 +384,10 @@ def test_train_stats_are_accepted_options():
 
 
 def test_describe_and_register():
-    described = dict(describe_losses())
+    described = {name: (summary, options) for name, summary, options in LOSSES.describe()}
     assert set(described) == set(LOSSES) >= {"atl", "cmm", "cmm-no-concentration", "cmm-fixed-margin",
                                              "cmm-no-margin", "cmm+atl", "afl", "balanced-softmax", "bce", "pu"}
-    assert all(summary and "\n" not in summary for summary in described.values())
+    assert all(summary and "\n" not in summary for summary, _ in described.values())
+    assert "m" in described["cmm"][1] and "m" not in described["cmm-no-margin"][1]   # pinned options are not options
     with pytest.raises(ValueError, match="already registered"):
         register_loss("atl")(type("Again", (), {}))
