@@ -1,8 +1,9 @@
 """The `docrobust` command: one click group over data, noise, scoring, training, benchmarks and reports.
 
 Each module in `docrobust.bench.commands` contributes its commands through a `commands` list, so a new
-command is one module. Bad input raises CorpusError, and an OSError names the file the system refused;
-either is printed one line per problem (never a traceback) and the command exits with status 2.
+command is one module; they meet in one registry (COMMANDS), which refuses a name defined twice. Bad input
+raises CorpusError, and an OSError names the file the system refused; either is printed one line per
+problem (never a traceback) and the command exits with status 2.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import click
 
 from docrobust import __version__
 from docrobust.corpus import CorpusError
+from docrobust.corpus.registry import Registry
 
 from . import commands as commands_pkg
 
@@ -30,9 +32,10 @@ def cli(ctx: click.Context, data_dir: str | None) -> None:
     ctx.obj = {"data_dir": resolve_data_dir(data_dir)}
 
 
+COMMANDS: Registry[click.Command] = Registry("command")  # two modules defining one command name is an error
 for _info in sorted(pkgutil.iter_modules(commands_pkg.__path__), key=lambda m: m.name):
     for _command in getattr(importlib.import_module(f"{commands_pkg.__name__}.{_info.name}"), "commands", []):
-        cli.add_command(_command)
+        cli.add_command(COMMANDS.add(_command.name, _command))
 
 
 def main(argv: list[str] | None = None) -> None:

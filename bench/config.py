@@ -23,14 +23,14 @@
     [profile.quick]                     # any of the above; deep-merged over the base by --profile quick
 
 Validation reports every problem at once, one line each, naming the key path where the value was written
-(`bench.toml: profile.quick.matrix.losses[1]: unknown loss 'cmmm'; known: atl, cmm, ...`). Everything
-except model, loss and training-field names is checked without importing torch, so `bench plan` stays
-fast; `bench check` and `bench run` check those names too (`check_names=True`).
+(`bench.toml: profile.quick.matrix.losses[1]: unknown loss 'cmmm' (did you mean 'cmm'?); known: atl, cmm, ...`).
+With `check_names` (the default) models, losses and [training] are checked against the trainer: names,
+each model's and loss's options by name and type (from their signatures), training settings by type and
+range (models/train.py: training_problems); this imports torch.
 """
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -39,9 +39,9 @@ from typing import Any
 
 from docrobust.corpus import CorpusError, sha256_file, sha256_json
 from docrobust.corpus.data import resolve_path
+from docrobust.corpus.registry import suggest
 from docrobust.reports.results import cell_id_for  # the results folder's naming, shared with the reporter
 
-BACKENDS = ("local", "dask")
 DATA_FILES = ("train", "dev", "test", "low", "profile", "train_facts")
 SPLITS = ("train", "dev", "test")
 MATRIX_KEYS = ("model", "loss", "encoder", "seed", "loss_options", "model_options")  # set per cell, not in [training]
@@ -161,8 +161,8 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
                 missing_data: list[tuple[str, str]] | None = None) -> BenchConfig:
     """Read, merge (base <- profile.<profile>), validate and resolve a bench.toml.
 
-    `check_names` also checks model, loss and [training] names against the trainer's registries (imports
-    torch). `hash_file(path) -> sha256` lets the caller cache file hashes; default: hash every time.
+    `check_names` also checks model and loss names, their options and the [training] settings against the
+    trainer (imports torch). `hash_file(path) -> sha256` lets the caller cache file hashes; default: hash every time.
     `missing_data`: a list that collects (key, file as written) for data files that are not there yet,
     instead of refusing them (`bench plan` shows the matrix before the download).
     Raises CorpusError with one line per problem.
@@ -185,7 +185,7 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
         _check_schema(table, SCHEMA, f"profile.{pname}.", problems, src)
     if profile is not None and profile not in profiles:
         known = ", ".join(profiles) or "none defined"
-        problems.append(f"{src}: profile {profile!r} does not exist{_suggest(profile, profiles)}; known: {known}")
+        problems.append(f"{src}: profile {profile!r} does not exist{suggest(profile, profiles)}; known: {known}")
     if problems:
         raise CorpusError(problems)
 
@@ -242,11 +242,6 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _suggest(name: str, known) -> str:
-    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _type_name(spec: Any) -> str:
     if isinstance(spec, list):
         return f"a list of {_type_name(spec[0])}s"
@@ -259,7 +254,7 @@ def _check_schema(table: dict, schema: dict, prefix: str, problems: list[str], s
     for key, value in table.items():
         path = f"{prefix}{key}"
         if key not in schema:
-            problems.append(f"{src}: {path}: unknown key{_suggest(key, schema)}; allowed: {', '.join(schema)}")
+            problems.append(f"{src}: {path}: unknown key{suggest(key, schema)}; allowed: {', '.join(schema)}")
             continue
         spec = schema[key]
         if isinstance(spec, dict):
@@ -365,9 +360,10 @@ def _normalized(spec: Any, normalize) -> Any:
 
 
 def _check_execution(execution: dict, where, problems: list[str]) -> None:
+    from docrobust.bench.runner import BACKENDS  # the runner imports this module
+
     if execution["backend"] not in BACKENDS:
-        problems.append(f"{where('execution', 'backend')}: unknown backend {execution['backend']!r}"
-                        f"{_suggest(execution['backend'], BACKENDS)}; known: {', '.join(BACKENDS)}")
+        problems.append(f"{where('execution', 'backend')}: {BACKENDS.unknown(execution['backend'])}")
     for key, least in (("n_jobs", 1), ("gpus_per_run", 0)):  # gpus_per_run = 0: CPU runs
         if execution[key] < least:
             problems.append(f"{where('execution', key)}: must be >= {least}, got {execution[key]}")
@@ -377,25 +373,22 @@ def _check_execution(execution: dict, where, problems: list[str]) -> None:
 
 
 def _check_registries(merged: dict, where, problems: list[str]) -> None:
-    """Model, loss and [training] names against the trainer (imports torch: only for check and run)."""
-    import dataclasses
-
+    """Against the trainer (imports torch: only for check, plan and run): model and loss names, their options
+    (names and types from each one's signature), [training] settings and seeds (types and ranges)."""
     from docrobust.models.losses import LOSSES
     from docrobust.models.registry import MODELS
-    from docrobust.models.train import TrainConfig
+    from docrobust.models.train import training_problems
 
-    for key, known, kind in (("models", MODELS, "model"), ("losses", LOSSES, "loss")):
-        for i, name in enumerate(merged["matrix"][key]):
-            if name not in known:
-                problems.append(f"{where('matrix', key, i)}: unknown {kind} {name!r}{_suggest(name, known)}; "
-                                f"known: {', '.join(sorted(known))}")
-    for table, known, kind in (("loss_options", LOSSES, "loss"), ("model_options", MODELS, "model")):
-        for name in merged[table]:
-            if name not in known:
-                problems.append(f"{where(table, name)}: unknown {kind} {name!r}{_suggest(name, known)}; "
-                                f"known: {', '.join(sorted(known))}")
-    fields = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in MATRIX_KEYS]
-    for key in merged["training"]:
-        if key not in fields and key not in MATRIX_KEYS:
-            problems.append(f"{where('training', key)}: unknown training setting{_suggest(key, fields)}; "
-                            f"allowed: {', '.join(fields)}")
+    for key, registry in (("models", MODELS), ("losses", LOSSES)):
+        problems += [f"{where('matrix', key, i)}: {registry.unknown(name)}"
+                     for i, name in enumerate(merged["matrix"][key]) if name not in registry]
+    for table, registry in (("model_options", MODELS), ("loss_options", LOSSES)):
+        for name, options in merged[table].items():
+            if name not in registry:
+                problems.append(f"{where(table, name)}: {registry.unknown(name)}")
+                continue
+            problems += [f"{where(table, name, key)}: {why}" for key, why in registry.option_problems(name, options)]
+    training = {k: v for k, v in merged["training"].items() if k not in MATRIX_KEYS}  # those are refused above
+    problems += [f"{where('training', key)}: {why}" for key, why in training_problems(training, MATRIX_KEYS)]
+    for i, seed in enumerate(merged["matrix"]["seeds"]):
+        problems += [f"{where('matrix', 'seeds', i)}: {why}" for _, why in training_problems({"seed": seed})]

@@ -44,6 +44,7 @@ from typing import Any
 from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_json, dumps_json, facts_from_docs, load_docs,
                               load_train_facts, read_json, sha256_json, validate_docs)
 from docrobust.corpus.data import feature_store_root
+from docrobust.corpus.registry import Registry
 
 from docrobust.corpus.score import frequent_relations
 
@@ -549,17 +550,10 @@ class _GpuSlots:
 
 # ---------------------------------------------------------------- backends
 
-BACKENDS: dict[str, Callable[[Iterable[Task], dict], Iterator[Outcome]]] = {}
+BACKENDS: Registry[Callable[[Iterable[Task], dict], Iterator[Outcome]]] = Registry("backend")
 
 
-def register_backend(name: str):
-    def register(fn):
-        BACKENDS[name] = fn
-        return fn
-    return register
-
-
-@register_backend("local")
+@BACKENDS.register("local")
 def local_backend(tasks: Iterable[Task], execution: dict) -> Iterator[Outcome]:
     """In-process for one job; else loky processes: one per `gpus_per_run` GPUs when there are GPUs (and
     gpus_per_run > 0), else n_jobs on CPU with the cores divided among them."""
@@ -606,7 +600,7 @@ def _local_gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-@register_backend("dask")
+@BACKENDS.register("dask")
 def dask_backend(tasks: Iterable[Task], execution: dict) -> Iterator[Outcome]:
     """The same cells on an existing Dask cluster; each asks for `gpus_per_run` units of the GPU resource."""
     try:

@@ -166,6 +166,16 @@ def bad_input(h: Hostile, good: Path, bad: dict[str, Path]) -> None:
     for name in ("deep-100000", "deep-object", "not-json", "missing"):   # train stops before any training
         h.run(f"train --train {name}", ["train", "--train", str(bad[name]), "--dev", str(good), "--encoder", "minilm",
                                         "--relations", "infer", "--out", str(out / f"run-{name}")], lines=None)
+    train = ["train", "--train", str(good), "--dev", str(good), "--encoder", "minilm", "--relations", "infer", "--quiet"]
+    for name, args, says in (("max_len 100000", ["--max-len", "100000"], "max_len: must be between 16 and 1024"),
+                             ("a misspelled model option", ["--model-option", "emb_sise=64"], "did you mean 'emb_size'"),
+                             ("a model option of the wrong type", ["--model-option", "emb_size=big"], "expected int"),
+                             ("a misspelled loss option", ["--loss", "cmm", "--loss-option", "gamma_typo=2"],
+                              "did you mean 'gamma'"),
+                             ("device tpu", ["--device", "tpu"], "device: must be auto, cpu"),
+                             ("a marker the tokenizer splits", ["--marker", "<m>"], "no single token for the mention "
+                                                                                    "marker '<m>'")):
+        h.run(f"train with {name}", train + args + ["--out", str(out / f"run-{name.replace(' ', '-')}")], expect=says)
     h.run("noise generate: bad spec", ["noise", "generate", str(good), "--spec", "fn-uniform:abc", "--out",
                                         str(out / "x.json")])
     h.run("noise generate: unknown model", ["noise", "generate", str(good), "--spec", "fn-unifrom:0.3", "--out",
@@ -472,6 +482,21 @@ def bad_configs(h: Hostile) -> None:
         "loss options for an unknown loss": base + "\n[loss_options.cmmm]\nm = 1\n",
         "backend unknown": base + '\n[execution]\nbackend = "slurm"\n',
         "n_jobs 0": base + "\n[execution]\nn_jobs = 0\n",
+        # training settings by type and range, model and loss options by the signatures (items 10, 12, 21)
+        "device tpu": base.replace("epochs = 1", 'epochs = 1\ndevice = "tpu"'),
+        "epochs -1": base.replace("epochs = 1", "epochs = -1"),
+        "epochs a string": base.replace("epochs = 1", 'epochs = "1"'),
+        "epochs 1.5": base.replace("epochs = 1", "epochs = 1.5"),
+        "max_len 0": base.replace("epochs = 1", "epochs = 1\nmax_len = 0"),
+        "max_len 100000": base.replace("epochs = 1", "epochs = 1\nmax_len = 100000"),
+        "lr_head fast": base.replace("epochs = 1", 'epochs = 1\nlr_head = "fast"'),
+        "seed -1": base.replace("seeds = [0]", "seeds = [-1]"),
+        "seed 1e17": base.replace("seeds = [0]", "seeds = [100000000000000000]"),
+        "seed 1e17 as a float": base.replace("seeds = [0]", "seeds = [1e17]"),
+        "misspelled model option": base + "\n[model_options.atlop]\nemb_sise = 64\n",
+        "model option of the wrong type": base + '\n[model_options.atlop]\nemb_size = "big"\n',
+        "misspelled loss option": base + "\n[loss_options.cmm]\ngamma_typo = 2\n",
+        "marker with a space": base.replace("epochs = 1", 'epochs = 1\nmarker = "* *"'),
     }
     for name, text in cases.items():
         toml = folder / f"{name.replace(' ', '-')}.toml"

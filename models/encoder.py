@@ -15,7 +15,8 @@ overlapping 512-piece windows,
 the mean of the windows covering it, and each attention row is the sum of the windows' rows,
 re-normalized to sum to 1 over the positions either window sees. Two windows reach 1022 word
 pieces of BERT (1024 - |start| - |end|); in a longer document the one or two positions between
-them get zero states, as in ATLOP, so keep max_len at 1024 or below.
+them get zero states, as in ATLOP. Beyond MAX_LEN = 1024 positions whole stretches would, so
+featurization and TrainConfig refuse a larger max_len.
 """
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ from torch import Tensor, nn
 
 from docrobust.corpus import CorpusError
 
-__all__ = ["ALIASES", "WINDOW", "encode", "load_encoder", "resolve_encoder", "special_ids"]
+__all__ = ["ALIASES", "MAX_LEN", "WINDOW", "encode", "load_encoder", "resolve_encoder", "special_ids"]
 
 WINDOW = 512  # position embeddings of every BERT-family encoder
+MAX_LEN = 2 * WINDOW  # the longest input two windows cover (ATLOP's max_len)
 
 ALIASES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 

@@ -34,6 +34,8 @@ from torch import Tensor
 
 from docrobust.corpus import CorpusError, RelationInventory, atomic_write_bytes, sha256_json
 
+from .encoder import MAX_LEN, WINDOW
+
 __all__ = ["MARKER", "batches_by_length", "collate", "featurize", "featurize_cached", "stack_labels", "tokenizer_fingerprint"]
 
 MARKER = "*"
@@ -97,6 +99,9 @@ def featurize(docs: list[dict], tokenizer, relations: RelationInventory, max_len
     """One ATLOP feature per document (layout in the module docstring); `docs` are not modified."""
     if max_len < 3:
         raise CorpusError(f"max_len={max_len} leaves no room for text between CLS and SEP: use at least 3 (ATLOP: 1024)")
+    if max_len > MAX_LEN:
+        raise CorpusError(f"max_len={max_len}: the encoder reads a document as at most two windows of {WINDOW} "
+                          f"positions; use at most {MAX_LEN}")
     marker_id = _marker_id(tokenizer, marker)
     pieces = _word_pieces(docs, tokenizer)
     return [_doc_feature(d, pieces, marker_id, tokenizer.cls_token_id, tokenizer.sep_token_id, relations, max_len)

@@ -22,7 +22,6 @@ loss; each model names the loss its paper used in `default_loss`.
 """
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -30,58 +29,37 @@ import torch
 from torch import Tensor, nn
 
 from docrobust.corpus import CorpusError
+from docrobust.corpus.registry import Registry, signature_options
 
 from .encoder import encode, special_ids
 from .pooling import PairInputs, gather_entities, pair_context, pair_index
 
-__all__ = ["MODELS", "POOLINGS", "DocREModel", "build_model", "describe_models", "register_model"]
+__all__ = ["MODELS", "POOLINGS", "DocREModel", "build_model", "register_model"]
 
 POOLINGS = ("auto", "marker", "span")
 
-MODELS: dict[str, type["DocREModel"]] = {}
+# A model's options: its __init__ parameters after encoder and num_labels, with their annotations.
+MODELS: Registry[type["DocREModel"]] = Registry(
+    "model", options=lambda cls: signature_options(cls.__init__, skip=("encoder", "num_labels")))
 
 
 def register_model(name: str) -> Callable[[type], type]:
     """Class decorator: make a DocREModel subclass available to `build_model(name)`."""
     def add(cls: type) -> type:
-        if name in MODELS:
-            raise ValueError(f"model {name!r} is already registered (by {MODELS[name].__name__})")
         cls.name = name
-        MODELS[name] = cls
-        return cls
+        return MODELS.add(name, cls)
     return add
-
-
-def _options(cls: type) -> list[str]:
-    """Keyword options of a model: its __init__ parameters after encoder and num_labels."""
-    return [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "encoder", "num_labels")]
 
 
 def build_model(name: str, encoder: nn.Module, num_labels: int, **options: Any) -> "DocREModel":
     """The model registered as `name` on `encoder`, with num_labels = 1 + relations columns."""
-    if name not in MODELS:
-        raise CorpusError(f"unknown model {name!r}: choose one of {', '.join(sorted(MODELS))}")
-    cls = MODELS[name]
-    unknown = sorted(set(options) - set(_options(cls)))
-    if unknown:
-        raise CorpusError(f"model {name!r} has no option {', '.join(unknown)}: its options are {', '.join(_options(cls)) or 'none'}")
+    MODELS.check_options(name, options)
     if num_labels < 2:
         raise CorpusError(f"num_labels={num_labels}: a model needs the TH column and at least one relation")
     try:
-        return cls(encoder, num_labels, **options)
+        return MODELS[name](encoder, num_labels, **options)
     except ValueError as err:  # an option value the model cannot use
         raise CorpusError(f"model {name!r}: {err}") from None
-
-
-def describe_models() -> list[tuple[str, str]]:
-    """(name, summary: first docstring line, default loss, options with defaults) per registered model, sorted, for CLI listings."""
-    rows = []
-    for name in sorted(MODELS):
-        cls = MODELS[name]
-        params = inspect.signature(cls.__init__).parameters
-        options = ", ".join(f"{p}={params[p].default}" for p in _options(cls))
-        rows.append((name, f"{(cls.__doc__ or '').strip().splitlines()[0]} [loss {cls.default_loss}; {options}]"))
-    return rows
 
 
 class DocREModel(nn.Module):

@@ -29,8 +29,8 @@ import json
 import math
 import platform
 import random
+import re
 import time
-import types
 import typing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -45,9 +45,10 @@ from tqdm.auto import tqdm
 
 from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_json, atomic_write_text, dumps_json,
                               facts_from_docs, score)
+from docrobust.corpus.registry import suggest, type_name, type_ok
 from docrobust.corpus.score import frequent_relations
 
-from .encoder import load_encoder
+from .encoder import MAX_LEN, WINDOW, load_encoder
 from .features import MARKER, batches_by_length, collate, featurize, featurize_cached, stack_labels
 from .losses import LOSSES, build_loss
 from .pooling import pair_inputs_from_rows
@@ -74,6 +75,8 @@ class TrainConfig:
     max_train_docs / max_eval_docs keep the first documents of the training / dev and test sets.
     freeze_encoder trains the head alone on stored encoder outputs (the CPU quick profile's setting).
     calibrate_threshold adds dev-calibrated scores (module docstring). marker is the mention marker.
+    Every value is checked when a config is made (training_problems: types, RANGES, model and loss names
+    and their options), so a mistake stops the run before any document is read.
     """
     model: str = "atlop"
     loss: str | None = None
@@ -109,25 +112,9 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(TrainConfig)
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if not _type_ok(value, hints[f.name]):
-                raise CorpusError(f"training option {f.name}={value!r}: expected {_type_name(hints[f.name])}")
-        checks = [("epochs", self.epochs >= 1), ("batch_size", self.batch_size >= 1),
-                  ("eval_batch_size", self.eval_batch_size >= 1), ("lr_head", self.lr_head > 0),
-                  ("lr_encoder", self.lr_encoder is None or self.lr_encoder >= 0), ("warmup", 0 <= self.warmup < 1),
-                  ("max_grad_norm", self.max_grad_norm >= 0), ("max_len", self.max_len >= 16),
-                  ("early_stopping", self.early_stopping is None or self.early_stopping >= 1),
-                  ("kd_weight", self.kd_weight >= 0), ("log_every", self.log_every >= 1),
-                  ("max_train_docs", self.max_train_docs is None or self.max_train_docs >= 1),
-                  ("max_eval_docs", self.max_eval_docs is None or self.max_eval_docs >= 1),
-                  ("num_threads", self.num_threads is None or self.num_threads >= 1),
-                  ("device", self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"))]
-        bad = [name for name, ok in checks if not ok]
-        if bad:
-            raise CorpusError(f"training option {bad[0]}={getattr(self, bad[0])!r} is out of range "
-                              f"(see TrainConfig's docstring for what each option accepts)")
+        problems = training_problems({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        if problems:
+            raise CorpusError([f"training option {key}: {reason}" for key, reason in problems])
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -143,24 +130,53 @@ class TrainConfig:
         return json.loads(dumps_json(dataclasses.asdict(self)))
 
 
-def _type_ok(value: Any, hint: Any) -> bool:
-    """Whether a config value fits its annotation (an int is a float; a bool is not a number)."""
-    for kind in typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,):
-        kind = typing.get_origin(kind) or kind
-        if kind is type(None):
-            ok = value is None
-        elif kind in (int, float):
-            ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
-        else:
-            ok = isinstance(value, kind)
-        if ok:
-            return True
-    return False
+def _at_least(low: float, strict: bool = False) -> tuple[str, Callable[[Any], bool]]:
+    return (f"> {low}", lambda v: v > low) if strict else (f">= {low}", lambda v: v >= low)
 
 
-def _type_name(hint: Any) -> str:
-    kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    return " or ".join("null" if k is type(None) else (typing.get_origin(k) or k).__name__ for k in kinds)
+# What a setting accepts beyond its annotated type (a None, where the type allows it, always passes).
+RANGES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    **dict.fromkeys(("epochs", "batch_size", "eval_batch_size", "early_stopping", "log_every", "max_train_docs",
+                     "max_eval_docs", "num_threads"), _at_least(1)),
+    **dict.fromkeys(("lr_encoder", "weight_decay", "max_grad_norm", "kd_weight"), _at_least(0)),
+    **dict.fromkeys(("lr_head", "adam_eps"), _at_least(0, strict=True)),
+    "warmup": ("in [0, 1)", lambda v: 0 <= v < 1),
+    "max_len": (f"between 16 and {MAX_LEN} (the encoder reads a document as at most two windows of {WINDOW} "
+                f"positions)", lambda v: 16 <= v <= MAX_LEN),
+    "seed": ("in [0, 2**32)", lambda v: 0 <= v < 2 ** 32),   # numpy's seed range
+    "device": ("auto, cpu, cuda, cuda:N or mps", lambda v: re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None),
+    "marker": ("one word without spaces", lambda v: bool(v) and not any(c.isspace() for c in v)),
+}
+
+
+def training_problems(values: dict[str, Any], set_elsewhere: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(setting, what is wrong) for everything in `values` that TrainConfig refuses, [] when all is fine:
+    unknown settings, values of the wrong type (from the annotations) or outside RANGES, an unknown model
+    or loss, and model_options / loss_options that the model / loss does not take (names and types from
+    its signature). `bench check` reports the same problems under their key paths before anything runs;
+    `set_elsewhere` (its matrix keys) are left out of the settings an unknown name is compared with."""
+    hints = typing.get_type_hints(TrainConfig)
+    allowed = [k for k in hints if k not in set_elsewhere]
+    problems = []
+    for key, value in values.items():
+        if key not in allowed:
+            problems.append((key, f"unknown training setting{suggest(key, allowed)}; allowed: {', '.join(allowed)}"))
+        elif not type_ok(value, hints[key]):
+            problems.append((key, f"expected {type_name(hints[key])}, got {value!r}"))
+        elif key in RANGES and value is not None and not RANGES[key][1](value):
+            problems.append((key, f"must be {RANGES[key][0]}, got {value!r}"))
+    if problems:  # the names below are only worth checking once they have the right types
+        return problems
+    model, loss = values.get("model"), values.get("loss")
+    for key, name, registry in (("model", model, MODELS), ("loss", loss, LOSSES)):
+        if name is not None and name not in registry:
+            problems.append((key, registry.unknown(name)))
+    if model in MODELS:
+        loss = loss or MODELS[model].default_loss
+    for key, name, registry in (("model_options", model, MODELS), ("loss_options", loss, LOSSES)):
+        if name in registry:
+            problems += [(f"{key}.{k}", why) for k, why in registry.option_problems(name, values.get(key, {}))]
+    return problems
 
 
 # ----------------------------------------------------------------------------- pieces of a run
@@ -419,11 +435,6 @@ def store_features(config: TrainConfig, doc_sets: list[list[dict]], relations: R
 
 def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, train_facts, out_dir: Path,
            cache_dir, feature_store, frequent, progress_cb) -> dict[str, Any]:
-    # Names first: a typo should not cost an encoder load.
-    if config.model not in MODELS:
-        raise CorpusError(f"unknown model {config.model!r}; known models: {', '.join(sorted(MODELS))}")
-    if config.loss is not None and config.loss not in LOSSES:
-        raise CorpusError(f"unknown loss {config.loss!r}; known losses: {', '.join(sorted(LOSSES))}")
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     log = RunLog(out_dir / "train_log.jsonl", progress_cb)

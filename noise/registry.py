@@ -15,13 +15,13 @@ options (their defaults give the option types), except `low_docs`, which only `a
 """
 from __future__ import annotations
 
-import inspect
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from docrobust.corpus import CorpusError
+from docrobust.corpus.registry import REQUIRED, Option, Registry, first_paragraph, signature_options
 
 INPUTS = ("low_docs", "profile")  # what apply_noise passes to the models that ask for it by name
 SPEC_ONLY_INPUTS = ("profile",)   # ... of which these may also be named in the spec as a file
@@ -38,21 +38,23 @@ class NoiseModel:
     @property
     def summary(self) -> str:
         """The docstring's first paragraph on one line."""
-        return " ".join((self.fn.__doc__ or "").strip().split("\n\n")[0].split())
+        return first_paragraph(self.fn)
 
 
-NOISE_MODELS: dict[str, NoiseModel] = {}
+def _spec_options(fn: Callable) -> dict[str, Option]:
+    """A model's spec options: its keyword-only parameters but the inputs only apply_noise passes."""
+    return signature_options(fn, keyword_only=True, skip=[i for i in INPUTS if i not in SPEC_ONLY_INPUTS])
+
+
+NOISE_MODELS: Registry[NoiseModel] = Registry("noise model", options=lambda model: _spec_options(model.fn))
 
 
 def noise_model(name: str, *, takes_rate: bool = True) -> Callable[[Callable], Callable]:
     """Register `fn(table, rate, rng, **options) -> Edit` under `name` (see noise/table.py)."""
     def register(fn: Callable) -> Callable:
-        params = inspect.signature(fn).parameters.values()
-        keyword = [p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
-        options = {p.name: (None if p.default is inspect.Parameter.empty else p.default)
-                   for p in keyword if p.name not in INPUTS or p.name in SPEC_ONLY_INPUTS}
-        inputs = tuple(p.name for p in keyword if p.name in INPUTS)
-        NOISE_MODELS[name] = NoiseModel(name, fn, takes_rate, options, inputs)
+        options = {o.name: None if o.default is REQUIRED else o.default for o in _spec_options(fn).values()}
+        inputs = tuple(o.name for o in signature_options(fn, keyword_only=True).values() if o.name in INPUTS)
+        NOISE_MODELS.add(name, NoiseModel(name, fn, takes_rate, options, inputs))
         return fn
     return register
 
@@ -87,9 +89,9 @@ def _parse_step(part: str, spec: str) -> NoiseStep:
     head, *option_texts = part.split(",")
     name, has_rate, rate_text = head.partition(":")
     where = f"noise spec {spec!r}, step {part!r}"
-    model = NOISE_MODELS.get(name.strip())
-    if model is None:
-        raise CorpusError(f"{where}: unknown model {name.strip()!r}; known: {', '.join(NOISE_MODELS)}")
+    if name.strip() not in NOISE_MODELS:
+        raise CorpusError(f"{where}: {NOISE_MODELS.unknown(name.strip())}")
+    model = NOISE_MODELS[name.strip()]
     rate = None
     if model.takes_rate:
         if not has_rate:

@@ -21,6 +21,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from docrobust.corpus.registry import Registry
 from docrobust.reports.tables import BUCKETS, CLEAN, robustness
 
 RATE_LABEL = "noise rate (fraction)"  # of the training labels; the captions say which
@@ -38,14 +39,14 @@ class FigureSpec:
     draw: Callable[[pd.DataFrame], Figure | None]
 
 
-FIGURES: dict[str, FigureSpec] = {}
+FIGURES: Registry[FigureSpec] = Registry("figure")
 
 
 def figure(name: str, caption: str, **options) -> Callable:
     """Register `draw(summary, **options)` under `name`; stack the decorator for variants."""
 
     def register(draw: Callable) -> Callable:
-        FIGURES[name] = FigureSpec(name, caption, partial(draw, **options))
+        FIGURES.add(name, FigureSpec(name, caption, partial(draw, **options)))
         return draw
 
     return register

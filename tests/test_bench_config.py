@@ -99,7 +99,8 @@ def test_unknown_names_in_a_profile_name_the_profile(tmp_path, data_dir):
 def test_unknown_noise_and_rate_outside_unit_interval(tmp_path, data_dir):
     lines = problems(tmp_path, BASE.replace('"fn-uniform:0.4"', '"fn-unifrom:0.4", "fn-uniform:1.5"'),
                      data_dir=data_dir)
-    assert any(p.startswith("bench.toml: matrix.noise[1]: ") and "unknown model 'fn-unifrom'" in p for p in lines)
+    assert any(p.startswith("bench.toml: matrix.noise[1]: ") and "unknown noise model 'fn-unifrom' (did you mean "
+               "'fn-uniform'?); known: clean, fn-distance" in p for p in lines)
     assert "bench.toml: matrix.noise[2]: rate 1.5 outside [0, 1]" in lines
 
 
@@ -119,6 +120,42 @@ def test_overlapping_train_and_dev_slices(tmp_path, data_dir):
 def test_profile_that_does_not_exist(tmp_path, data_dir):
     assert problems(tmp_path, BASE, "smal", data_dir) == [
         "bench.toml: profile 'smal' does not exist (did you mean 'small'?); known: small"]
+
+
+@pytest.mark.parametrize("edit, line", [
+    (("[training]", '[training]\ndevice = "tpu"'), "training.device: must be auto, cpu, cuda, cuda:N or mps, got 'tpu'"),
+    (("epochs = 1", "epochs = -1"), "training.epochs: must be >= 1, got -1"),
+    (("epochs = 1", 'epochs = "1"'), "training.epochs: expected int, got '1'"),
+    (("epochs = 1", "epochs = 1.5"), "training.epochs: expected int, got 1.5"),
+    (("[training]", "[training]\nmax_len = 0"), "training.max_len: must be between 16 and 1024"),
+    (("[training]", "[training]\nmax_len = 100000"), "training.max_len: must be between 16 and 1024"),
+    (("[training]", '[training]\nlr_head = "fast"'), "training.lr_head: expected float, got 'fast'"),
+    (("seeds = [0, 1]", "seeds = [0, -1]"), "matrix.seeds[1]: must be in [0, 2**32), got -1"),
+    (("seeds = [0, 1]", "seeds = [100000000000000000]"), "matrix.seeds[0]: must be in [0, 2**32)"),
+    (("seeds = [0, 1]", "seeds = [1e17]"), "matrix.seeds[0]: expected integer, got 1e+17"),
+    (("[training]", "[model_options.atlop]\nemb_sise = 64\n[training]"),
+     "model_options.atlop.emb_sise: no such option (did you mean 'emb_size'?); model 'atlop' takes emb_size, block_size"),
+    (("[training]", '[model_options.atlop]\nemb_size = "big"\n[training]'),
+     "model_options.atlop.emb_size: expected int, got 'big'"),
+    (("[training]", "[loss_options.cmm]\ngamma_typo = 2\n[training]"),
+     "loss_options.cmm.gamma_typo: no such option (did you mean 'gamma'?); loss 'cmm' takes m, gamma"),
+    (("[training]", '[loss_options.cmm]\nconcentrate = "yes"\n[training]'),
+     "loss_options.cmm.concentrate: expected bool, got 'yes'"),
+    (("[training]", '[training]\nmarker = ""'), "training.marker: must be one word without spaces, got ''"),
+])
+def test_training_settings_and_options_are_checked_by_type_range_and_signature(edit, line, tmp_path, data_dir):
+    """Issue 10, items 10 and 12: each of these passed `bench check` and then failed every cell at run time."""
+    assert BASE.count(edit[0]) == 1
+    lines = problems(tmp_path, BASE.replace(*edit), data_dir=data_dir)
+    assert len(lines) == 1 and lines[0].startswith(f"bench.toml: {line}"), lines
+
+
+def test_options_in_a_profile_name_the_profile(tmp_path, data_dir):
+    text = BASE + "[profile.small.loss_options.cmm]\ngama = 2\n[profile.small.training]\nepochs = 0\n"
+    assert sorted(problems(tmp_path, text, "small", data_dir)) == [
+        "bench.toml: profile.small.loss_options.cmm.gama: no such option (did you mean 'gamma'?); loss 'cmm' takes m, "
+        "gamma, class_counts, margin, concentrate, weight, detach_weight, reduction, atl_weight",
+        "bench.toml: profile.small.training.epochs: must be >= 1, got 0"]
 
 
 def test_missing_required_and_bad_toml(tmp_path):

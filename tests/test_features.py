@@ -141,6 +141,36 @@ def test_max_len_too_small_is_a_one_line_error(tiny, dev, relations):
         featurize(dev[:1], tiny[0], relations, max_len=2)
 
 
+def test_max_len_past_two_encoder_windows_is_refused(tiny, dev, relations):
+    """Issue 10, item 10: `train --max-len 100000` was featurized and then tried to allocate ~160 GB in the encoder.
+    The encoder reads at most two windows of 512 positions; featurize and TrainConfig refuse more, in one line."""
+    from docrobust.models.train import TrainConfig
+
+    with pytest.raises(CorpusError, match="max_len=1025: .*two windows of 512 positions; use at most 1024") as e:
+        featurize(dev[:1], tiny[0], relations, max_len=1025)
+    with pytest.raises(CorpusError, match=r"^training option max_len: must be between 16 and 1024 .*got 100000$") as e:
+        TrainConfig(max_len=100000)
+    assert len(e.value.problems) == 1
+    assert len(featurize([merge(dev[:4])], tiny[0], relations, max_len=1024)[0]["input_ids"]) == TrainConfig().max_len == 1024
+
+
+def test_the_mention_marker_is_an_option_named_in_the_error(tiny, dev, relations):
+    """Issue 10, item 21: a tokenizer without a single token for the marker fails with one line naming the
+    marker and the option; another marker gives the same features with its token where `*` was."""
+    tokenizer, _ = tiny
+    assert tokenizer("@", add_special_tokens=False)["input_ids"] == [tokenizer.unk_token_id]
+    with pytest.raises(CorpusError) as e:
+        featurize(dev[:2], tokenizer, relations, marker="@")
+    assert len(e.value.problems) == 1 and "\n" not in e.value.problems[0]
+    assert "no single token for the mention marker '@'" in e.value.problems[0]
+    assert "training option marker" in e.value.problems[0]
+    star, hash_ = (tokenizer.convert_tokens_to_ids(m) for m in "*#")
+    for a, b in zip(featurize(dev[:5], tokenizer, relations), featurize(dev[:5], tokenizer, relations, marker="#")):
+        assert star not in b["input_ids"] and hash_ not in a["input_ids"]
+        assert b["input_ids"] == [hash_ if i == star else i for i in a["input_ids"]]
+        assert b["entity_pos"] == a["entity_pos"] and b["entity_spans"] == a["entity_spans"]
+
+
 def test_the_cache_serves_the_same_documents_and_rebuilds_changed_ones(tiny, dev, relations, tmp_path, monkeypatch):
     tokenizer, _ = tiny
     docs = copy.deepcopy(dev[:3])

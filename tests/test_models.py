@@ -6,7 +6,7 @@ import torch
 
 import docrobust.models.pooling as pooling
 from docrobust.corpus import CorpusError, RelationInventory, load_docs
-from docrobust.models import MODELS, build_model, collate, describe_models, featurize, load_encoder
+from docrobust.models import MODELS, build_model, collate, featurize, load_encoder
 from docrobust.models.losses import build_loss
 from docrobust.models.pooling import GroupedBilinear, gather_entities, pair_attention
 from docrobust.models.store import FeatureStore
@@ -157,13 +157,16 @@ def test_build_model_names_what_exists_and_rejects_bad_options(tiny_encoder_dir)
     encoder = fresh_tiny(tiny_encoder_dir)
     with pytest.raises(CorpusError, match="unknown model 'bert-re'.*atlop, docunet, kd-docre"):
         build_model("bert-re", encoder, 5)
-    with pytest.raises(CorpusError, match="no option blocksize.*block_size"):
+    with pytest.raises(CorpusError, match=r"model 'atlop' option blocksize: no such option \(did you mean 'block_size'"):
         build_model("atlop", encoder, 5, blocksize=8)
+    with pytest.raises(CorpusError, match=r"model 'atlop' option emb_size: expected int, got 'big'"):
+        build_model("atlop", encoder, 5, emb_size="big")
     with pytest.raises(CorpusError, match="emb_size=100 is not a multiple of block_size=64"):
         build_model("atlop", encoder, 5, emb_size=100)
     with pytest.raises(CorpusError, match="heads=5"):
         build_model("kd-docre", encoder, 5, heads=5)
-    assert [name for name, _ in describe_models()] == ["atlop", "docunet", "kd-docre"]
+    assert [name for name, _, _ in MODELS.describe()] == ["atlop", "docunet", "kd-docre"]
+    assert list(MODELS.options("atlop")) == ["emb_size", "block_size", "entity_pooling"]
     assert {cls.default_loss for cls in MODELS.values()} == {"atl", "balanced-softmax", "afl"}
 
 

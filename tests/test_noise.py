@@ -355,7 +355,7 @@ def test_parse_spec(spec, steps):
 
 @pytest.mark.parametrize("spec, message", [
     ("", "empty noise spec"),
-    ("fn-unifrom:0.3", "unknown model 'fn-unifrom'; known: clean, fn-uniform"),
+    ("fn-unifrom:0.3", "unknown noise model 'fn-unifrom' (did you mean 'fn-uniform'"),
     ("fn-uniform", "fn-uniform needs a rate, e.g. fn-uniform:0.3"),
     ("fn-uniform:abc", "rate 'abc' is not a number"),
     ("fn-uniform:-0.1", "rate must be a finite number >= 0"),

@@ -264,6 +264,47 @@ def test_train_refuses_an_earlier_run_without_force(tmp_path, monkeypatch, capsy
 
 # ---------------------------------------------------------------- configs: checked in full, planned before downloads
 
+def test_train_refuses_a_max_len_past_what_the_encoder_reads_before_reading_anything(tmp_path, monkeypatch, capsys):
+    """`train --max-len 100000` tried to allocate ~160 GB; now one line naming the setting, exit 2, nothing written."""
+    save_docs(make_corpus(4), tmp_path / "docs.json")
+    monkeypatch.setattr(trainer, "train", must_not_train)
+    code, _, err = run_cli(capsys, "train", "--train", str(tmp_path / "docs.json"), "--dev", str(tmp_path / "docs.json"),
+                           "--encoder", "minilm", "--relations", "infer", "--out", str(tmp_path / "run"),
+                           "--max-len", "100000")
+    assert code == 2 and err.startswith("error: training option max_len: must be between 16 and 1024 ")
+    assert err.endswith("got 100000\n") and err.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+def test_bench_check_reports_every_bad_setting_and_option_with_its_key_path(tmp_path, capsys):
+    """Issue 10, item 12: these passed `bench check` and then failed every cell at run time."""
+    toml = bench_toml(tmp_path)
+    text = toml.read_text().replace("epochs = 1", 'epochs = "1"\ndevice = "tpu"\nlr_head = "fast"\nmax_len = 0')
+    toml.write_text(text.replace("seeds = [0]", "seeds = [-1, 100000000000000000]") + textwrap.dedent("""
+        [model_options.atlop]
+        emb_sise = 64
+        [model_options.docunet]
+        emb_size = "big"
+        [loss_options.cmm]
+        gamma_typo = 2
+        """))
+    code, out, err = run_cli(capsys, "bench", "check", str(toml))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert sorted(err.splitlines()) == sorted(f"error: bench.toml: {line}" for line in [
+        "model_options.atlop.emb_sise: no such option (did you mean 'emb_size'?); model 'atlop' takes emb_size, "
+        "block_size, entity_pooling",
+        "model_options.docunet.emb_size: expected int, got 'big'",
+        "loss_options.cmm.gamma_typo: no such option (did you mean 'gamma'?); loss 'cmm' takes m, gamma, class_counts, "
+        "margin, concentrate, weight, detach_weight, reduction, atl_weight",
+        "training.epochs: expected int, got '1'",
+        "training.device: must be auto, cpu, cuda, cuda:N or mps, got 'tpu'",
+        "training.lr_head: expected float, got 'fast'",
+        "training.max_len: must be between 16 and 1024 (the encoder reads a document as at most two windows of 512 "
+        "positions), got 0",
+        "matrix.seeds[0]: must be in [0, 2**32), got -1",
+        "matrix.seeds[1]: must be in [0, 2**32), got 100000000000000000"])
+
+
+
 def test_one_spec_written_two_ways_is_one_spec(tmp_path):
     with pytest.raises(CorpusError) as e:
         load_config(bench_toml(tmp_path, noise=("clean", "fn-uniform:0.5", "fn-uniform:0.50")))

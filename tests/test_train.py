@@ -151,11 +151,11 @@ def test_config_rejects_unknown_and_out_of_range():
         TrainConfig.from_dict({"epoch": 3})
     with pytest.raises(CorpusError, match="warmup"):
         TrainConfig.from_dict({"warmup": 1.5})
-    with pytest.raises(CorpusError, match=r"epochs='3': expected int"):
+    with pytest.raises(CorpusError, match=r"training option epochs: expected int, got '3'"):
         TrainConfig.from_dict({"epochs": "3"})
-    with pytest.raises(CorpusError, match=r"early_stopping=True: expected int or null"):
+    with pytest.raises(CorpusError, match=r"early_stopping: expected int or null, got True"):
         TrainConfig.from_dict({"early_stopping": True})
-    config = TrainConfig.from_dict({"epochs": 3, "loss_options": {"m": 0.3}})
+    config = TrainConfig.from_dict({"epochs": 3, "loss": "cmm", "loss_options": {"m": 0.3}})
     assert TrainConfig.from_dict(config.to_dict()) == config and config.batch_size == 4 and config.seed == 0
 
 
@@ -192,8 +192,8 @@ def test_cli_trains_and_prints_scores(docs, data_dir, tiny_encoder_dir, tmp_path
     (["--loss", "nope"], "unknown loss 'nope'"),
     (["--model", "nope"], "unknown model 'nope'"),
     (["--loss-option", "gamma"], "expected KEY=VALUE"),
-    (["--loss-option", "nope=1"], "no option 'nope'"),
-    (["--epochs", "0"], "epochs=0"),
+    (["--loss-option", "nope=1"], "loss_options.nope: no such option; loss 'atl' takes no options"),
+    (["--epochs", "0"], "epochs: must be >= 1, got 0"),
     (["--relations", "missing-folder"], "missing-folder"),
 ])
 def test_cli_bad_input_is_one_line(args, message, docs, data_dir, tiny_encoder_dir, tmp_path, capsys):  # noqa: F811

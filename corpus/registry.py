@@ -1,0 +1,170 @@
+"""One registry for everything chosen by name: noise models, models, losses, backends, report figures, commands.
+
+    MODELS = Registry("model", options=lambda cls: signature_options(cls.__init__, skip=("encoder", "num_labels")))
+
+    @MODELS.register("atlop")
+    class ATLOP(DocREModel): ...
+
+    MODELS["atlp"]        # CorpusError: unknown model 'atlp' (did you mean 'atlop'?); known: atlop, docunet, kd-docre
+    MODELS.option_problems("atlop", {"emb_sise": 64, "block_size": "big"})
+        # [("emb_sise", "no such option (did you mean 'emb_size'?); model 'atlop' takes emb_size, block_size, ..."),
+        #  ("block_size", "expected int, got 'big'")]
+
+As lm-evaluation-harness's registries: a name registered twice is an error (the second would silently win),
+entries keep their registration order, and an entry's options (name, default, type) are read from its
+signature, so documenting an option and accepting it are one act. A registry is a read-only mapping.
+This module sits in `corpus` because every layer may import `corpus` and no other of ours.
+"""
+from __future__ import annotations
+
+import collections.abc
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .io import CorpusError
+
+__all__ = ["REQUIRED", "Option", "Registry", "first_paragraph", "signature_options", "suggest", "type_name", "type_ok"]
+
+T = TypeVar("T")
+REQUIRED = inspect.Parameter.empty  # the default of an option without one
+_SEQUENCES = (list, tuple, collections.abc.Sequence)
+
+
+@dataclass(frozen=True)
+class Option:
+    """A keyword option of a registered entry: its name, default (REQUIRED if none) and annotation (Any if none)."""
+    name: str
+    default: Any
+    type: Any = Any
+
+
+def suggest(name: Any, known: typing.Iterable) -> str:
+    """` (did you mean 'x'?)` for the closest known name, or nothing when none is close."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def first_paragraph(obj: Any) -> str:
+    """An object's docstring's first paragraph on one line (the summary a listing prints)."""
+    return " ".join((inspect.getdoc(obj) or "").split("\n\n")[0].split())
+
+
+def signature_options(fn: Callable, *, skip: typing.Iterable[str] = (), keyword_only: bool = False) -> dict[str, Option]:
+    """The options of a callable: its parameters that can be passed by name (only keyword-only ones with
+    `keyword_only`), except `self` and `skip`, with their annotations resolved (Any where there is none)."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except (NameError, TypeError):  # an annotation naming what the module imports only for type checkers
+        hints = {}
+    kinds = (inspect.Parameter.KEYWORD_ONLY,) if keyword_only else (inspect.Parameter.KEYWORD_ONLY,
+                                                                     inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return {p.name: Option(p.name, p.default, hints.get(p.name, Any)) for p in inspect.signature(fn).parameters.values()
+            if p.kind in kinds and p.name != "self" and p.name not in skip}
+
+
+def type_ok(value: Any, hint: Any) -> bool:
+    """Whether a config value fits an annotation: an int is a float, a bool is not a number, a string is not
+    a sequence, and list items are checked against the item type."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(type_ok(value, a) for a in args)
+    if origin is typing.Literal:
+        return value in args
+    if hint is None or hint is type(None):
+        return value is None
+    if hint in (int, float):
+        return isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
+    if origin in _SEQUENCES:
+        return isinstance(value, (list, tuple)) and (not args or all(type_ok(v, args[0]) for v in value))
+    return isinstance(value, origin or hint)
+
+
+def type_name(hint: Any) -> str:
+    """An annotation in words: `int or null`, `list of float`, `one of 'a', 'b'`."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(type_name(a) for a in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(repr, args))
+    if hint is None or hint is type(None):
+        return "null"
+    if origin in _SEQUENCES:
+        return f"list of {type_name(args[0])}" if args else "list"
+    return getattr(origin or hint, "__name__", str(hint))
+
+
+class Registry(Mapping[str, T]):
+    """Entries by name. `options(entry) -> {name: Option}` says what an entry accepts (default: its signature)."""
+
+    def __init__(self, kind: str, options: Callable[[T], dict[str, Option]] | None = None):
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+        self._options = options or signature_options
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator: `@REGISTRY.register("name")` adds the decorated entry and returns it unchanged."""
+        def add(entry: T) -> T:
+            return self.add(name, entry)
+        return add
+
+    def add(self, name: str, entry: T) -> T:
+        """Add `entry` as `name`; a name already taken is an error, never a silent replacement."""
+        if name in self._entries:
+            raise ValueError(f"{self.kind} {name!r} is already registered ({self._entries[name]!r})")
+        self._entries[name] = entry
+        return entry
+
+    def unknown(self, name: Any) -> str:
+        """The message for a name that is not registered: the closest one and every known one."""
+        return f"unknown {self.kind} {name!r}{suggest(name, self._entries)}; known: {', '.join(sorted(self._entries))}"
+
+    def __getitem__(self, name: str) -> T:
+        if name not in self:
+            raise CorpusError(self.unknown(name))
+        return self._entries[name]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._entries
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._entries[name] if name in self else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def options(self, name: str) -> dict[str, Option]:
+        """What the entry `name` accepts, by option name."""
+        return self._options(self[name])
+
+    def option_problems(self, name: str, values: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(option, what is wrong) for every option in `values` that `name` does not take, or whose value does
+        not fit the option's annotation; [] when all are fine."""
+        options = self.options(name)
+        problems = []
+        for key, value in values.items():
+            if key not in options:
+                takes = ", ".join(options) or "no options"
+                problems.append((key, f"no such option{suggest(key, options)}; {self.kind} {name!r} takes {takes}"))
+            elif not type_ok(value, options[key].type):
+                problems.append((key, f"expected {type_name(options[key].type)}, got {value!r}"))
+        return problems
+
+    def check_options(self, name: str, values: Mapping[str, Any]) -> None:
+        """CorpusError, one line per problem (option_problems), unless every option fits."""
+        problems = self.option_problems(name, values)
+        if problems:
+            raise CorpusError([f"{self.kind} {name!r} option {key}: {reason}" for key, reason in problems])
+
+    def describe(self) -> list[tuple[str, str, dict[str, Option]]]:
+        """(name, summary: the first docstring paragraph, options) of every entry, sorted by name, for listings."""
+        return [(name, first_paragraph(self._entries[name]), self.options(name)) for name in sorted(self._entries)]
