@@ -43,6 +43,14 @@ y_r = +1 for a labeled relation, -1 otherwise, for relation columns r = 1..C:
 
 (a pair without positives contributes its negative mean alone). Each choice above is one keyword,
 so every ablation is `cmm` with one or two keywords pinned, never a copy of the math.
+
+What drives CMM's over-prediction (benchmarks/cmm_grid.py, frozen MiniLM, quick profile's dev slice): the
+per-pair averaging of negatives. A pair has ~96 negative relations, so with reduction="balanced" a
+false-positive cell costs about 1/96 of a missed positive; every (m, gamma) of the paper's grid then
+predicts with precision 8-11% at recall 53-61% on clean labels. The difficulty weight is not the cause
+(weight="none": precision 11%); averaging over all cells instead (reduction="mean") turns it into
+under-prediction (precision 31%, recall 16%). "pair-sum" sums each pair's negatives (a false-positive cell
+weighs as much as a missed positive). The default stays "balanced", our reading of the paper.
 """
 from __future__ import annotations
 
@@ -91,17 +99,21 @@ class DocRELoss(nn.Module):
     # (labels per relation column, TH excluded) and "n_pairs" (all training entity pairs).
     train_stats: ClassVar[tuple[str, ...]] = ()
 
+    def threshold(self, logits: Tensor) -> Tensor:
+        """[pairs, 1]: the logit a relation must exceed, the TH column; a relation's score is its logit minus this."""
+        return logits[:, :1]
+
     def predict(self, logits: Tensor, top_k: int = 4) -> Tensor:
-        """Relations above TH, at most top_k per pair (get_label)."""
-        return get_label(logits, top_k)
+        """Relations above `threshold`, at most top_k per pair (for TH: get_label)."""
+        return _predict_above(logits, self.threshold(logits), top_k)
 
 
 class _ZeroThreshold(DocRELoss):
     """Losses trained against the fixed logit 0 rather than the TH column."""
 
-    def predict(self, logits: Tensor, top_k: int = 4) -> Tensor:
-        """Relations with logit > 0, at most top_k per pair; pairs with none get column 0 = 1."""
-        return _predict_above(logits, torch.zeros_like(logits[:, :1]), top_k)
+    def threshold(self, logits: Tensor) -> Tensor:
+        """[pairs, 1] zeros: relations are predicted with logit > 0."""
+        return torch.zeros_like(logits[:, :1])
 
 
 # ----------------------------------------------------------------------------- registry
