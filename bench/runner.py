@@ -27,6 +27,7 @@ file system is needed, since documents travel with the task and results come bac
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -49,6 +50,7 @@ from docrobust.corpus.registry import Registry
 from docrobust.corpus.score import frequent_relations
 
 from .config import BenchConfig, Cell
+from .external import external_task, run_external
 from docrobust.reports.results import CELL_FILES, CellRecord, FileHashCache, ResultsStore
 
 Task = dict[str, Any]
@@ -170,7 +172,8 @@ def _run_locked(cfg: BenchConfig, root: Path, *, retry_failed: bool, quiet: bool
     if todo:
         prep = _Preparer(cfg, store, execution, quiet=quiet, train_fn=train_fn)
         t0 = time.perf_counter()
-        for cell in todo:  # frozen-encoder features, once for the whole matrix, before any cell starts
+        ours = [c for c in todo if c.model not in cfg.models]   # external models (cfg.models) have no features
+        for cell in ours:  # frozen-encoder features, once for the whole matrix, before any cell starts
             try:
                 prep.store_features(prep.training(cell))
             except Exception as e:  # each cell meets the error again and records it as its failure
@@ -185,6 +188,8 @@ def _run_locked(cfg: BenchConfig, root: Path, *, retry_failed: bool, quiet: bool
             for cell in todo:
                 t0 = time.perf_counter()
                 task = prep.task(cell)
+                if cell.model in cfg.models:
+                    task = external_task(task, cfg.models[cell.model], cell)
                 overhead.append(time.perf_counter() - t0)
                 yield task
 
@@ -423,11 +428,12 @@ def documents_to_encode(cfg: BenchConfig) -> tuple[int, int] | None:
         return None
     texts = {_text_hash(d) for d in docs}
     pending = 0
-    for model in cfg.matrix["models"]:
+    models = [m for m in cfg.matrix["models"] if m not in cfg.models]   # external models encode nothing here
+    for model in models:
         training = {**cfg.training, "encoder": cfg.encoder or cfg.training.get("encoder"), "model": model,
                     "model_options": cfg.model_options.get(model, {})}
         pending += len(texts - set(_read_index(_feature_index(feature_store_root(), feature_spec(training)))))
-    return pending, len(texts) * len(cfg.matrix["models"])
+    return pending, len(texts) * len(models)
 
 
 SPLITS_ENCODED = ("train", "dev", "test")
@@ -476,7 +482,10 @@ def run_cell(task: Task) -> Outcome:
 
     Outcome: {"cell_id", "status": "done" | "failed", "files": {name: text}, "timing": {"train_seconds",
     "total_seconds"}, "versions", "worker", "started", "finished", "error", "traceback"}.
+    A cell of an external model runs its command instead (bench/external.py).
     """
+    if "external" in task:
+        return run_external(task)
     t0, started = time.perf_counter(), time.time()
     out: Outcome = {"cell_id": task["cell_id"], "status": "failed", "files": {}, "error": None, "traceback": None,
                     "worker": _worker_name(), "started": started, "versions": None}
@@ -602,12 +611,15 @@ def _local_gpu_count() -> int:
 
 @BACKENDS.register("dask")
 def dask_backend(tasks: Iterable[Task], execution: dict) -> Iterator[Outcome]:
-    """The same cells on an existing Dask cluster; each asks for `gpus_per_run` units of the GPU resource."""
+    """The same cells on an existing Dask cluster; each asks for `gpus_per_run` units of the GPU resource.
+
+    Cells are submitted to the client directly, a window of twice the cluster's threads at a time (each task
+    carries its documents), not through joblib, whose Dask backend runs everything in the driver when the
+    cluster has a single thread (one GPU worker started with --nthreads 1)."""
     try:
-        from dask.distributed import Client
+        from dask.distributed import Client, as_completed
     except ImportError:
         raise CorpusError("execution.backend = \"dask\" needs dask[distributed]: pip install 'docrobust[dask]'") from None
-    from joblib import Parallel, delayed, parallel_config
 
     try:
         client = Client(execution["scheduler"], timeout=30, set_as_default=False)
@@ -621,7 +633,16 @@ def dask_backend(tasks: Iterable[Task], execution: dict) -> Iterator[Outcome]:
         if need and not any(w.get("resources", {}).get("GPU", 0) >= need for w in workers):
             raise CorpusError(f"execution.gpus_per_run = {need}: no Dask worker declares that many GPU resources; "
                               f"start workers with `--resources GPU=1` or set gpus_per_run = 0 for CPU workers")
-        with parallel_config(backend="dask", client=client, resources=resources):
-            yield from Parallel(batch_size=1, return_as="generator_unordered")(delayed(run_cell)(t) for t in tasks)
+        tasks = iter(tasks)
+
+        def submit(n: int) -> list:
+            return [client.submit(run_cell, task, resources=resources or None, pure=False)
+                    for task in itertools.islice(tasks, n)]
+
+        running = as_completed(submit(max(2, 2 * sum(client.ncores().values()))), loop=client.loop)
+        for future in running:
+            yield future.result()
+            for more in submit(1):
+                running.add(more)
     finally:
         client.close()

@@ -25,6 +25,8 @@ MIRROR_ENV = "DOCROBUST_MIRROR"  # base URL of a mirror with the registry's layo
 _REDOCRED = "https://raw.githubusercontent.com/tonytan48/Re-DocRED/ccfb54f5ddf5836027c87badda10f6dfc56efaac/"
 _SSRPU = "https://raw.githubusercontent.com/www-Ye/SSR-PU/938e87e448ad3f0aae7f02500546d8a6041252c7/"
 _HWE = "https://raw.githubusercontent.com/Hytn/DocRED-HWE/03d7ed9e49ecf3a7af4c5b905a1e2da2e146905a/"
+_REVISIT = "https://raw.githubusercontent.com/AndrewZhe/Revisit-DocRED/6de7239707967b0ec01fbf4aa8b6afaa1da9a146/"
+_CDR = "https://raw.githubusercontent.com/JHnlp/BioCreative-V-CDR-Corpus/dd0b3165a94338874979a2a8aaedf74b67466b9c/"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,15 @@ REGISTRY: dict[str, DataFile] = {f.name: f for f in [
     DataFile("rel2id", "meta/rel2id.json", _SSRPU + "meta/rel2id.json",
              "sha256:b671eee2c3edb7bd44bede98ce6e292cbd154bbf9202c939b816c5a79063b5e3",
              "relation id -> label column, Na = 0"),
+    DataFile("revisit-docred-revise", "revisit-docred/valid_revise.json", _REVISIT + "data/docred/valid_revise.json",
+             "sha256:fc0ed1fa3c3330ca43f68105019a83b6f07c3314232b0a8a9c459df63b7b7754",
+             "Revisit-DocRED: 96 DocRED dev documents, DocRED's recommend-revise labels (low side)"),
+    DataFile("revisit-docred-scratch", "revisit-docred/valid_scratch.json", _REVISIT + "data/docred/valid_scratch.json",
+             "sha256:7ad76d671d1553aa31d0f7550df0c3ec7ff249effaf7fddfad41dd84d8f09002",
+             "Revisit-DocRED: the same 96 documents labelled from scratch (high side)"),
+    DataFile("cdr-sample", "cdr/CDR_sample.txt", _CDR + "CDR_sample.txt",
+             "sha256:db6d8d82b8f33eff489e08a5d31f7f4483fa7fa3c434a3ef6ec87031b48b4ebd",
+             "BioCreative V CDR sample set: 50 PubMed abstracts, PubTator (data convert --from pubtator)"),
 ]}
 
 

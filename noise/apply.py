@@ -25,6 +25,7 @@ from docrobust import __version__
 from docrobust.corpus import (CorpusError, Doc, atomic_write_bytes, atomic_write_json, dumps_json, read_json,
                               sha256_bytes, sha256_json)
 
+from .real import read_profile
 from .registry import NOISE_MODELS, NoiseModel, NoiseStep, parse_spec
 from .table import Edit, LabelTable
 
@@ -34,12 +35,14 @@ def step_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def apply_noise(docs: list[Doc], spec: str, seed: int, *, low_docs: list[Doc] | None = None,
-                profile: dict | None = None, source_sha256: str | None = None) -> tuple[list[Doc], dict]:
+                profile: dict | None = None, source_sha256: str | None = None,
+                data_dir: str | os.PathLike | None = None) -> tuple[list[Doc], dict]:
     """Noisy copies of `docs` under `spec` (see registry.py), and the manifest that records every change.
 
     `low_docs`: the aligned low-quality version for `mixed`; `profile`: a measure_profile() result for
-    `real` (or name its file in the spec); `source_sha256`: the input file's sha256, recorded as is
-    (without it the sha256 of the JSON value is recorded). Same input, spec and seed: same output.
+    `real` (or name in the spec its file, or a registered real-noise pair, whose files are looked up in
+    `data_dir`); `source_sha256`: the input file's sha256, recorded as is (without it the sha256 of the JSON
+    value is recorded). Same input, spec and seed: same output.
     The manifest's achieved_rate is changed triples / input positives; a step's achieved_rate is in
     its model's unit (the same, except documents for mixed).
     """
@@ -47,7 +50,7 @@ def apply_noise(docs: list[Doc], spec: str, seed: int, *, low_docs: list[Doc] | 
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise CorpusError(f"seed must be an integer >= 0, got {seed!r}")
     index = _title_index(docs)
-    inputs = {"low_docs": low_docs, "profile": profile}
+    inputs = {"low_docs": low_docs, "profile": profile, "data_dir": data_dir}
     labels = [d.get("labels", []) for d in docs]
     table = LabelTable(docs, labels, base=sum(map(len, labels)))
     relations = table.relations
@@ -163,7 +166,7 @@ def _arguments(model: NoiseModel, step: NoiseStep, inputs: dict[str, Any]) -> di
     kwargs = {k: v for k, v in model.options.items() if k not in model.inputs}
     kwargs.update((k, v) for k, v in step.options.items() if k not in model.inputs)
     for name in model.inputs:
-        value = read_json(step.options[name]) if name in step.options else inputs[name]
+        value = read_profile(step.options[name], inputs["data_dir"]) if name in step.options else inputs[name]
         if value is None:
             how = {"low_docs": "pass low_docs= (CLI: --low LOW.json), an aligned low-quality version of the documents",
                    "profile": f"pass profile= (CLI: --profile P.json) or write {step},profile=P.json"}

@@ -6,13 +6,16 @@ low one is a false negative; a triple of the low version missing from the high o
 """
 from __future__ import annotations
 
+import os
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from docrobust.corpus import CorpusError, Doc, triples
+from docrobust.corpus import CorpusError, Doc, read_json, triples
 from docrobust.corpus.align import align
+from docrobust.corpus.pairs import PAIRS, load_pair
 
 from .models import seen_type_pairs
 from .registry import noise_model
@@ -80,6 +83,16 @@ def measure_profile(low_docs: list[Doc], high_docs: list[Doc]) -> dict[str, Any]
             "only_low": len(alignment.only_low), "only_high": len(alignment.only_high),
             "totals": rates(sum(high.values()), sum(low.values()), sum(fn.values()), sum(fp.values())),
             "per_relation": per_relation}
+
+
+def read_profile(value: str, data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The profile a spec's `profile=` names: a registered real-noise pair (docrobust.corpus.pairs, measured
+    from its files in the data folder), else a JSON file written by `docrobust noise profile --out`."""
+    if value in PAIRS:
+        return measure_profile(*load_pair(value, data_dir))
+    if not Path(value).exists():
+        raise CorpusError(f"profile={value}: no such file, and {PAIRS.unknown(value)}")
+    return read_json(value)
 
 
 def _profile_rates(profile: Any) -> dict[str, tuple[float, float]]:

@@ -392,12 +392,18 @@ PUBLISHED = {
         "docred/train_annotated.fact",
     "www-Ye/SSR-PU/938e87e448ad3f0aae7f02500546d8a6041252c7/meta/rel_info.json": "meta/rel_info.json",
     "www-Ye/SSR-PU/938e87e448ad3f0aae7f02500546d8a6041252c7/meta/rel2id.json": "meta/rel2id.json",
+    "AndrewZhe/Revisit-DocRED/6de7239707967b0ec01fbf4aa8b6afaa1da9a146/data/docred/valid_revise.json":
+        "revisit-docred/valid_revise.json",
+    "AndrewZhe/Revisit-DocRED/6de7239707967b0ec01fbf4aa8b6afaa1da9a146/data/docred/valid_scratch.json":
+        "revisit-docred/valid_scratch.json",
 }
 # git blob ids of the files at those commits (DocRED-HWE's train_annotated.json is too large to keep here)
 BLOB_IDS = {"docred/dev.json": "40da9836a911cae97cec74223a03e1b0ad770e7a",
             "docred/test.json": "be709b16335335de621c0437c2f16f1ae80d92cb",
             "docred/dev_ext.json": "47d3293b8c49852881b32fea9e382baea58697ff",
-            "docred/train_annotated.fact": "feb6b529ca0291d1a754e9120d87be72da230294"}
+            "docred/train_annotated.fact": "feb6b529ca0291d1a754e9120d87be72da230294",
+            "revisit-docred/valid_revise.json": "cfd10bb3358a76fbedcf0cd77486ec696ee2a350",
+            "revisit-docred/valid_scratch.json": "f6fb7f9639bc8d2aafabf4109b685400b673265a"}
 
 
 def test_every_registry_url_is_pinned_and_every_checksum_is_full():

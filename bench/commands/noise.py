@@ -6,7 +6,8 @@ from pathlib import Path
 import click
 
 from docrobust.corpus import CorpusError, atomic_write_json, check_output, load_docs, read_json, sha256_file
-from docrobust.corpus.data import resolve_path
+from docrobust.corpus.data import REGISTRY, resolve_path
+from docrobust.corpus.pairs import PAIRS, pair_paths
 from docrobust.corpus.relations import relation_names
 from docrobust.noise import (NOISE_MODELS, apply_noise, manifest_path, measure_profile, needs_low_docs, needs_profile,
                              parse_spec, write_noisy)
@@ -50,7 +51,8 @@ def generate(obj: dict, input: str, spec: str, seed: int, out: str, low: str | N
         check_output(path, inputs=(source, low_path, profile_path), force=force)
     noisy, manifest = apply_noise(
         load_docs(source), spec, seed, source_sha256=sha256_file(source),
-        low_docs=load_docs(low_path) if low_path else None, profile=read_json(profile_path) if profile_path else None)
+        low_docs=load_docs(low_path) if low_path else None, profile=read_json(profile_path) if profile_path else None,
+        data_dir=data_dir)
     manifest = write_noisy(noisy, manifest, out_path)
     steps = "; ".join(f"{s['name']}: -{s['n_removed']:,} +{s['n_added']:,} ~{s['n_changed']:,} "
                       f"(achieved {s['achieved_rate']:.4f})" for s in manifest["steps"])
@@ -59,19 +61,26 @@ def generate(obj: dict, input: str, spec: str, seed: int, out: str, low: str | N
 
 
 @noise.command()
-@click.argument("low")
-@click.argument("high", nargs=-1, required=True)
+@click.argument("low", metavar="LOW|PAIR")
+@click.argument("high", nargs=-1)
 @click.option("--out", metavar="profile.json", help="Write the profile here (JSON).")
 @click.option("--top", default=10, show_default=True, help="Relations to list.")
 @click.pass_obj
 def profile(obj: dict, low: str, high: tuple[str, ...], out: str | None, top: int) -> None:
-    """Per-relation false-negative / false-positive rates of LOW against HIGH (several files allowed)."""
+    """Per-relation false-negative / false-positive rates of LOW against HIGH (several files allowed), or of a
+    registered real-noise PAIR (`docrobust noise pairs`)."""
     data_dir = obj["data_dir"]
-    low_path, high_paths = resolve_path(low, data_dir), [resolve_path(f, data_dir) for f in high]
+    if high:
+        low_paths, high_paths = [resolve_path(low, data_dir)], [resolve_path(f, data_dir) for f in high]
+    elif low in PAIRS:
+        low_paths, high_paths = pair_paths(low, data_dir)
+    else:
+        raise CorpusError(f"{low!r} is not a registered real-noise pair ({', '.join(PAIRS)}); "
+                          "give LOW and HIGH files, or a pair's name")
     if out:
-        check_output(out, inputs=(low_path, *high_paths), force=True)
+        check_output(out, inputs=(*low_paths, *high_paths), force=True)
     high_docs = [d for path in high_paths for d in load_docs(path)]
-    result = measure_profile(load_docs(low_path), high_docs)
+    result = measure_profile([d for path in low_paths for d in load_docs(path)], high_docs)
     if out:
         atomic_write_json(out, result)
     total = result["totals"]
@@ -91,6 +100,19 @@ def profile(obj: dict, low: str, high: tuple[str, ...], out: str | None, top: in
             click.echo(f"{'':<21}{r:<8} {c[f'{key}_rate']:>6.3f} {c[key]:>6,} {c['high']:>6,}  {names.get(r, '')}")
     if out:
         click.echo(f"wrote {out}")
+
+
+@noise.command()
+@click.pass_obj
+def pairs(obj: dict) -> None:
+    """Registered real-noise pairs (low -> high), usable as `noise profile NAME` and `real:RATE,profile=NAME`."""
+    root = obj["data_dir"]
+    for name, pair in PAIRS.items():
+        present = all((root / REGISTRY[f].path).is_file() for f in pair.files)
+        click.echo(f"{name:<20} {'present' if present else 'missing':<8} {' + '.join(pair.low)} -> "
+                   f"{' + '.join(pair.high)}  {pair.description}")
+        if not present:
+            click.echo(f"{'':<29}docrobust data download {' '.join(pair.files)}")
 
 
 commands = [noise]

@@ -1,0 +1,347 @@
+"""Converters to DocRED JSON: PubTator, ChemDisGene JSON and the Hugging Face layout. Every linked mention and
+every relation is kept or counted as dropped; offsets map to the same surface text; the HF layout goes there and
+back unchanged; and each converted corpus validates, takes every noise model, trains a tiny model and scores."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from biomed import chemdisgene_json, make_abstracts, pubtator_text, relation_lines, write, write_json
+from conftest import make_corpus
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tiny_encoder import tiny_encoder_dir  # noqa: F401
+
+from docrobust.bench.cli import main
+from docrobust.corpus import CorpusError, RelationInventory, facts_from_docs, load_docs, read_json, score, validate_docs
+from docrobust.corpus.convert import Abstract, Mention, Relation, to_docred
+from docrobust.corpus.hf import from_hf, load_hf, to_hf
+from docrobust.corpus.pubtator import read_chemdisgene, read_pubtator
+from docrobust.noise import NOISE_MODELS, apply_noise, measure_profile
+
+datasets = pytest.importorskip("datasets", reason="the hf-docred converter's extra: pip install 'docrobust[hf]'")
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
+def squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def mention_tokens(doc: dict, m: dict) -> str:
+    return "".join(doc["sents"][m["sent_id"]][m["pos"][0]:m["pos"][1]])
+
+
+# ---------------------------------------------------------------- PubTator and ChemDisGene JSON
+
+def test_pubtator_and_chemdisgene_json_give_the_same_documents_and_keep_every_linked_mention(tmp_path, capsys):
+    abstracts = make_abstracts(12)
+    # the abstracts with their mentions, and the relations in a separate gzip file (ChemDisGene's layout)
+    text = write(tmp_path / "abstracts.txt", pubtator_text(abstracts, relations=False))
+    rels = write(tmp_path / "relationships.tsv.gz", relation_lines(abstracts))
+    code, out, _ = run(["data", "convert", "--from", "pubtator", str(text), str(rels), "--out",
+                        str(tmp_path / "a" / "docs.json")], capsys)
+    assert code == 0
+    unlinked = sum(1 for a in abstracts for m in a["mentions"] if m[4] == "-1")
+    assert f"dropped {unlinked} mentions: no identifier" in out
+    docs = load_docs(tmp_path / "a" / "docs.json", RelationInventory.load(tmp_path / "a" / "rel_info.json"))
+    code, _, _ = run(["data", "convert", "--from", "chemdisgene-json",
+                      str(write_json(tmp_path / "cdg.json", chemdisgene_json(abstracts))), "--out",
+                      str(tmp_path / "b" / "docs.json")], capsys)
+    assert code == 0 and read_json(tmp_path / "b" / "docs.json") == docs
+
+    for a, doc in zip(abstracts, docs):
+        assert doc["title"] == a["docid"]
+        entity_of = {}
+        for e, entity in enumerate(doc["vertexSet"]):
+            for m in entity:
+                assert mention_tokens(doc, m) == squeeze(m["name"])      # offsets -> the same surface text
+        linked = [m for m in a["mentions"] if m[4] != "-1"]
+        for start, end, name, kind, ids in linked:
+            for identifier in ids.split("|"):
+                # each identifier of a composite mention is an entity holding that mention
+                holders = [e for e, entity in enumerate(doc["vertexSet"]) if any(
+                    m["name"] == name and m["type"] == kind for m in entity)]
+                assert holders, (a["docid"], name)
+                entity_of.setdefault(identifier, set()).update(holders)
+        assert sum(len(e) for e in doc["vertexSet"]) == sum(len(set(m[4].split("|"))) for m in linked)
+        assert len(doc["vertexSet"]) == len({i for m in linked for i in m[4].split("|")})
+        labels = {(lab["h"], lab["t"], lab["r"]) for lab in doc["labels"]}
+        assert len(labels) == len(doc["labels"]) == len(a["relations"])
+        for r, head, tail in a["relations"]:
+            assert any((h, t, r) in labels for h in entity_of[head] for t in entity_of[tail])
+
+
+def test_composite_mentions_belong_to_each_identifier_and_entities_follow_the_text():
+    text = "Renal and hepatic failure after cisplatin; hepatic failure recurred."
+    a = Abstract("1", text, "", [Mention(0, 25, "Renal and hepatic failure", "Disease", ("D1", "D2")),
+                                  Mention(32, 41, "cisplatin", "Chemical", ("C1",)),
+                                  Mention(43, 58, "hepatic failure", "Disease", ("D2",))],
+                 [Relation("CID", "C1", "D1"), Relation("CID", "C1", "D2")])
+    (doc,), report = to_docred([a])
+    names = [[m["name"] for m in entity] for entity in doc["vertexSet"]]
+    assert names == [["Renal and hepatic failure"], ["Renal and hepatic failure", "hepatic failure"], ["cisplatin"]]
+    assert doc["labels"] == [{"h": 2, "t": 0, "r": "CID", "evidence": []}, {"h": 2, "t": 1, "r": "CID", "evidence": []}]
+    assert report.mentions == 4 and report.dropped == []
+
+
+@st.composite
+def annotated_texts(draw):
+    """A text of words, punctuation and sentence ends, with non-overlapping mentions at arbitrary character
+    spans (inside words too), identifiers shared by some mentions, and relations between the identifiers."""
+    words = draw(st.lists(st.sampled_from(["aspirin", "BRCA1-associated", "cancer", "e.g.", "Dr.", "2.5", "mg/kg",
+                                           "(IL-6)", "was", "seen", ".", "Then", "it", "rose", ";", "x10(-3)"]),
+                          min_size=3, max_size=40))
+    text = " ".join(words)
+    cuts = sorted(draw(st.sets(st.integers(0, len(text)), max_size=12)))
+    mentions = []
+    for start, end in zip(cuts[::2], cuts[1::2]):
+        if text[start:end].strip():
+            mentions.append(Mention(start, end, text[start:end], draw(st.sampled_from(["Chemical", "Disease"])),
+                                    (f"ID{draw(st.integers(0, 4))}",)))
+    ids = sorted({m.ids[0] for m in mentions})
+    pairs = draw(st.sets(st.tuples(st.sampled_from(ids), st.sampled_from(ids)), max_size=6)) if ids else set()
+    relations = [Relation("R", h, t) for h, t in sorted(pairs) if h != t]
+    title_end = draw(st.integers(0, len(text)))
+    while title_end < len(text) and text[title_end] != " ":   # PubTator joins title and abstract with a space
+        title_end += 1
+    return Abstract("7", text[:title_end], text[title_end + 1:], mentions, relations)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(annotated_texts())
+def test_property_every_mention_and_relation_survives_and_offsets_map_to_the_same_text(abstract):
+    (doc,), report = to_docred([abstract])
+    assert validate_docs([doc]) == [] and report.dropped == []
+    assert sum(len(e) for e in doc["vertexSet"]) == len(abstract.mentions) == report.mentions
+    kept = sorted((m["name"], tuple(m["pos"]), m["sent_id"]) for e in doc["vertexSet"] for m in e)
+    assert [name for name, *_ in kept] == sorted(m.text for m in abstract.mentions)
+    for entity in doc["vertexSet"]:
+        for m in entity:
+            assert mention_tokens(doc, m) == squeeze(m["name"])
+    assert len(doc["labels"]) == len(abstract.relations)
+    # the tokens are the text: nothing added, nothing lost
+    assert "".join(w for s in doc["sents"] for w in s) == squeeze(abstract.text)
+
+
+def test_sentences_come_from_pysbd_and_a_mention_across_a_boundary_joins_them():
+    text = "Dr. Smith gave 2.5 mg/kg i.v. of lidocaine, e.g. at 10 a.m. daily. It worked. Nothing else."
+    (doc,), report = to_docred([Abstract("1", text, "", [], [])])   # offsets index title + " " + abstract
+    assert [" ".join(s) for s in doc["sents"]] == [
+        "Dr . Smith gave 2 . 5 mg / kg i . v . of lidocaine , e . g . at 10 a . m . daily .", "It worked .",
+        "Nothing else ."]
+    start = text.index("daily")
+    crossing = Mention(start + 1, start + 12, text[start + 1:start + 12], "Chemical", ("C1",))   # "aily. It wo"
+    (doc,), report = to_docred([Abstract("1", text, "", [crossing], [])])
+    assert len(doc["sents"]) == 2 and report.merged_sentences == 1
+    (m,), = doc["vertexSet"]
+    assert m["sent_id"] == 0 and mention_tokens(doc, m) == squeeze(crossing.text)
+
+
+def test_every_dropped_mention_and_relation_is_counted_with_its_reason(tmp_path, capsys):
+    lines = ["5|t|Lidocaine and asystole.", "5|a|Lidocaine was given.",
+             "5\t0\t9\tLidocaine\tChemical\tC1\t", "5\t14\t22\tasystole\tDisease\tD1\t",
+             "5\t24\t33\tLidocaine\tChemical\tC1",                       # a mention line without the trailing tab
+             "5\t0\t9\tLidocain\tChemical\tC1",                          # text differs from the offsets
+             "5\t30\t99\tbeyond\tChemical\tC1",                          # outside the text
+             "5\t14\t22\tasystole\tDisease\t-",                          # not linked
+             "5\t14\t22\tasystole\tDisease\tD1",                         # the same mention twice
+             "5\tCID\tC1\tD1", "5\tCID\tC1\tD1", "5\tCID\tC1\tC1", "5\tCID\tC9\tD1",
+             "6\tCID\tC1\tD1"]                                          # a document that no input gives
+    path = write(tmp_path / "x.txt", "\n".join(lines) + "\n")
+    code, out, _ = run(["data", "convert", "--from", "pubtator", str(path), "--out", str(tmp_path / "x.json"),
+                        "--dropped", str(tmp_path / "dropped.json")], capsys)
+    assert code == 0
+    dropped = read_json(tmp_path / "dropped.json")
+    assert sorted((d["kind"], d["reason"]) for d in dropped) == sorted([
+        ("mention", "the text at its offsets differs from the mention text"),
+        ("mention", "offsets outside the document's 44 characters"),
+        ("mention", "no identifier (unlinked, '-' or '-1')"),
+        ("mention", "duplicate (same span, same identifier)"),
+        ("relation", "duplicate"), ("relation", "head and tail are the same entity"),
+        ("relation", "identifier that no kept mention carries"),
+        ("relation", "its document's text is in none of the inputs")])
+    assert "1 documents, 2 entities, 3 mentions, 1 relations kept" in out and out.count("dropped 1 ") == 8
+    (doc,) = read_json(tmp_path / "x.json")
+    assert doc["labels"] == [{"h": 0, "t": 1, "r": "CID", "evidence": []}]
+
+
+def test_bad_input_is_one_line_per_problem_naming_file_line_document_and_field(tmp_path, capsys):
+    bad = write(tmp_path / "bad.txt", "1|t|Title\n1|a|Text here.\n1\t0\tfive\tTitle\tChemical\tC1\n"
+                                      "2\t0\t5\tTitle\tChemical\tC1\t\n3\tCID\tC1\tD1\n")
+    code, _, err = run(["data", "convert", "--from", "pubtator", str(bad), "--out", str(tmp_path / "o.json")], capsys)
+    assert code == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith(f"error: {bad}:3: not a PubTator line") and len(lines) == 2
+    assert lines[1] == f"error: {bad}:4: mention of document 2 before its |t| and |a| lines"
+    assert not (tmp_path / "o.json").exists()
+    relations_only = write(tmp_path / "relations.tsv", "3\tCID\tC1\tD1\n")
+    code, _, err = run(["data", "convert", "--from", "pubtator", str(relations_only), "--out",
+                        str(tmp_path / "o.json")], capsys)
+    assert code == 2 and err.strip() == (f"error: {relations_only}: relations but no document text (PMID|t| and "
+                                         "PMID|a| lines); give the abstracts file too")
+
+    cdg = write_json(tmp_path / "cdg.json", [{"docid": "1", "title": "T", "abstract": "A", "entity": [
+        {"start": 0, "end": "1", "mention": "T", "type": "Chemical", "id": "C"}], "relation": [{"type": "R"}]}])
+    code, _, err = run(["data", "convert", "--from", "chemdisgene-json", str(cdg), "--out", str(tmp_path / "o.json")],
+                       capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        f"error: {cdg}: document 0 '1': entity[0].end: expected int, got '1'",
+        f"error: {cdg}: document 0 '1': relation[0].subj: missing",
+        f"error: {cdg}: document 0 '1': relation[0].obj: missing"]
+
+    mentions = [[{"name": "a", "sent_id": 0, "pos": [0, 1], "type": "X"}],
+                [{"name": "b", "sent_id": 0, "pos": [1, 3], "type": "X"}]]
+    row = {"title": "T", "sents": [["a", "b"]], "vertexSet": mentions,
+           "labels": {"head": [0, 1], "tail": [1], "relation_id": ["R"]}}
+    rows = write(tmp_path / "rows.jsonl", json.dumps(row) + "\n")
+    code, _, err = run(["data", "convert", "--from", "hf-docred", str(rows), "--out", str(tmp_path / "o.json")], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        f"error: {rows}: row 0 'T': labels: lists of different lengths (head 2, tail 1, relation_id 1)"]
+    row["labels"] = {"head": [0], "tail": [1], "relation_id": ["R"]}
+    rows = write(tmp_path / "rows.jsonl", json.dumps(row) + "\n")
+    code, _, err = run(["data", "convert", "--from", "hf-docred", str(rows), "--out", str(tmp_path / "o.json")], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        f"error: {rows}: document 0 'T': vertexSet[1][0].pos: [1, 3] outside sentence 0 of 2 tokens"]
+
+
+def test_outputs_share_one_rel_info_and_validate(tmp_path, capsys):
+    train, dev = make_abstracts(6, seed=1, prefix="1"), make_abstracts(4, seed=2, prefix="2")
+    for name, abstracts in (("train", train), ("dev", dev)):
+        path = write(tmp_path / f"{name}.txt", pubtator_text(abstracts))
+        out = tmp_path / "out" / f"{name}.json"
+        assert run(["data", "convert", "--from", "pubtator", str(path), "--out", str(out)], capsys)[0] == 0
+    rel_info = read_json(tmp_path / "out" / "rel_info.json")
+    used = {r for a in train + dev for r, _, _ in a["relations"]}
+    assert rel_info == {r: r for r in sorted(used)}
+    code, out, _ = run(["data", "validate", str(tmp_path / "out" / "train.json"), str(tmp_path / "out" / "dev.json"),
+                        "--relations", str(tmp_path / "out" / "rel_info.json")], capsys)
+    assert code == 0 and out.count("valid") == 2
+    (tmp_path / "out" / "rel_info.json").write_text(json.dumps({"CID": "causes"}))
+    code, _, err = run(["data", "convert", "--from", "pubtator", str(tmp_path / "dev.txt"), "--out",
+                        str(tmp_path / "out" / "dev.json"), "--force"], capsys)
+    assert code == 2 and "relation 'CID' is named 'causes' there and 'CID' here" in err
+    code, _, err = run(["data", "convert", "--from", "pubtator", str(tmp_path / "dev.txt"), "--out",
+                        str(tmp_path / "dev.txt")], capsys)
+    assert code == 2 and "is the input" in err
+
+
+# ---------------------------------------------------------------- the Hugging Face layout
+
+def hub_rows(docs: list[dict]) -> list[dict]:
+    """Rows in the hub's docred layout, written out by hand (not by to_hf)."""
+    return [{"title": d["title"], "sents": d["sents"], "vertexSet": d["vertexSet"],
+             "labels": {"head": [x["h"] for x in d["labels"]], "tail": [x["t"] for x in d["labels"]],
+                        "relation_id": [x["r"] for x in d["labels"]],
+                        "relation_text": [f"name of {x['r']}" for x in d["labels"]],
+                        "evidence": [x["evidence"] for x in d["labels"]]}} for d in docs]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 8))
+def test_property_hf_there_and_back_keeps_every_mention_and_relation(seed, n):
+    docs = make_corpus(n, seed=seed)
+    ds = datasets.Dataset.from_list(hub_rows(docs))
+    assert from_hf(ds) == docs
+    assert from_hf(to_hf(docs)) == docs
+    assert to_hf(from_hf(ds), {r: f"name of {r}" for r in ("P1", "P2", "P3")}).to_list() == hub_rows(docs)
+
+
+def test_hf_saved_folders_parquet_and_json_exports_convert_through_the_cli(tmp_path, capsys):
+    train, test = make_corpus(6, seed=3, prefix="tr"), make_corpus(3, seed=4, prefix="te")
+    dd = datasets.DatasetDict({"train": datasets.Dataset.from_list(hub_rows(train)),
+                               "test": datasets.Dataset.from_list(hub_rows(test))})
+    dd.save_to_disk(str(tmp_path / "saved"))
+    dd["train"].to_parquet(str(tmp_path / "train.parquet"))
+    dd["train"].to_json(str(tmp_path / "train.jsonl"))
+    code, _, err = run(["data", "convert", "--from", "hf-docred", str(tmp_path / "saved"), "--out",
+                        str(tmp_path / "x.json")], capsys)
+    assert code == 2 and "holds the splits train, test; pick one with --split" in err
+    for source, extra in (("saved", ["--split", "test"]), ("train.parquet", []), ("train.jsonl", [])):
+        out = tmp_path / source.replace(".", "_") / "docs.json"
+        code, stdout, _ = run(["data", "convert", "--from", "hf-docred", str(tmp_path / source), *extra, "--out",
+                               str(out)], capsys)
+        assert code == 0, stdout
+        assert read_json(out) == (test if source == "saved" else train)
+        assert read_json(out.parent / "rel_info.json") == {r: f"name of {r}" for r in sorted(
+            {x["r"] for d in (test if source == "saved" else train) for x in d["labels"]})}
+    assert load_hf(tmp_path / "saved", "train") == hub_rows(train) == load_hf(tmp_path / "train.parquet")
+
+
+# ---------------------------------------------------------------- converted corpora go through the whole pipeline
+
+def converted(kind: str, folder: Path, capsys) -> tuple[list[dict], list[dict], list[dict]]:
+    """(train, test, low) of one input format: low is the same training documents with half the relations."""
+    folder.mkdir()
+    if kind == "hf-docred":
+        train, test = make_corpus(24, seed=5, prefix="tr"), make_corpus(8, seed=6, prefix="te")
+        low = [{**d, "labels": d["labels"][::2]} for d in train]
+        files = {name: write(folder / f"{name}.jsonl", "".join(json.dumps(r) + "\n" for r in hub_rows(docs)))
+                 for name, docs in (("train", train), ("test", test), ("low", low))}
+    else:
+        train, test = make_abstracts(24, seed=5, prefix="1"), make_abstracts(8, seed=6, prefix="2")
+        low = [{**a, "relations": a["relations"][::2]} for a in train]
+        if kind == "pubtator":
+            files = {name: write(folder / f"{name}.txt", pubtator_text(a))
+                     for name, a in (("train", train), ("test", test), ("low", low))}
+        else:
+            files = {name: write_json(folder / f"{name}.json", chemdisgene_json(a))
+                     for name, a in (("train", train), ("test", test), ("low", low))}
+    out = {}
+    for name, path in files.items():
+        assert run(["data", "convert", "--from", kind, str(path), "--out", str(folder / "docred" / f"{name}.json")],
+                   capsys)[0] == 0
+        code, stdout, _ = run(["data", "validate", str(folder / "docred" / f"{name}.json"), "--relations",
+                               str(folder / "docred" / "rel_info.json")], capsys)
+        assert code == 0 and "valid" in stdout
+        out[name] = read_json(folder / "docred" / f"{name}.json")
+    return out["train"], out["test"], out["low"]
+
+
+@pytest.mark.parametrize("kind", ["pubtator", "chemdisgene-json", "hf-docred"])
+def test_a_converted_corpus_takes_every_noise_model_trains_a_tiny_model_and_scores(kind, tmp_path, capsys,
+                                                                                 tiny_encoder_dir):  # noqa: F811
+    from docrobust.models.train import TrainConfig, train
+
+    docs, test, low = converted(kind, tmp_path / kind, capsys)
+    profile = measure_profile(low, docs)
+    assert profile["aligned"] == len(docs) and profile["totals"]["fn"] > 0
+    n = sum(len(d["labels"]) for d in docs)
+    for name, model in NOISE_MODELS.items():
+        spec = {"clean": "clean", "fn-single-positive": name, "mixed": "mixed:0.5", "real": "real:1.0"}.get(
+            name, f"{name}:0.2")
+        noisy, manifest = apply_noise(docs, spec, 0, low_docs=low, profile=profile)
+        assert validate_docs(noisy) == [], spec
+        if name not in ("clean", "fn-single-positive", "mixed", "real"):
+            assert manifest["achieved_rate"] == round(0.2 * n) / n, spec
+        assert (manifest["positives_after"] == n) == (name in ("clean", "fp-flip")), spec
+
+    noisy, _ = apply_noise(docs, "fn-uniform:0.3", 0)
+    relations = RelationInventory.from_docs(docs + test)
+    config = TrainConfig(model="atlop", encoder=str(tiny_encoder_dir), epochs=2, batch_size=4, max_len=256,
+                         model_options={"emb_size": 64, "block_size": 16}, lr_encoder=1e-3, lr_head=3e-3,
+                         progress=False, num_threads=1)
+    metrics = train(config, noisy, test, test, relations=relations, out_dir=tmp_path / "run",
+                    train_facts=facts_from_docs(noisy))
+    recomputed = score(test, read_json(tmp_path / "run" / "result.json"), facts_from_docs(noisy))
+    assert metrics["test"]["n_gold"] == sum(len(d["labels"]) for d in test) > 0
+    assert {k: recomputed[k] for k in ("f1", "ign_f1", "n_pred", "tp")} == {
+        k: metrics["test"][k] for k in ("f1", "ign_f1", "n_pred", "tp")}
+
+
+def test_unknown_format_and_missing_datasets_are_one_line(tmp_path, capsys, monkeypatch):
+    code, _, err = run(["data", "convert", "--from", "bioc", "x.xml", "--out", str(tmp_path / "o.json")], capsys)
+    assert code == 2 and "'bioc' is not one of 'hf-docred', 'pubtator', 'chemdisgene-json'" in err
+    import builtins
+    real_import = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
+                        if name == "datasets" else real_import(name, *a, **k))
+    with pytest.raises(CorpusError, match=r"pip install 'docrobust\[hf\]'"):
+        to_hf(make_corpus(1))
