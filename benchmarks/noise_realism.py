@@ -62,7 +62,7 @@ def main() -> None:
     train = load_docs(data / "redocred/dev_revised.json")[:450]
     mixed = noise.apply_noise(train, "mixed:1.0", 0, low_docs=low)[1]
     removed = mixed["steps"][0]["n_removed"]
-    uniform = f"fn-uniform:{removed / mixed['positives_before']:.5f}"
+    uniform = noise.normalize_spec(f"fn-uniform:{removed / mixed['positives_before']:.5f}")  # as cells record it
 
     base = tomllib.loads((ROOT / "bench.toml").read_text(encoding="utf-8"))
     quick = _deep_merge({k: v for k, v in base.items() if k != "profile"}, base["profile"]["quick"])
