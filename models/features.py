@@ -24,6 +24,7 @@ every position indexes a real token, and its pairs keep their labels.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 from pathlib import Path
@@ -109,9 +110,20 @@ def featurize(docs: list[dict], tokenizer, relations: RelationInventory, max_len
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
-    """sha256 of what decides the word pieces: the tokenizer's full definition (vocab, normalizer, ...)."""
+    """sha256 of what decides the word pieces: the tokenizer's full definition (vocab, normalizer, ...).
+
+    The truncation and padding settings are left out: transformers sets them on the backend at each call,
+    so they record the tokenizer's last use, not what it does to our words (featurize neither pads nor
+    truncates through it).
+    """
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    spec = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
+    if backend is not None:
+        spec = json.loads(backend.to_str())
+        spec.pop("truncation", None)
+        spec.pop("padding", None)
+        spec = json.dumps(spec, sort_keys=True)
+    else:
+        spec = repr(sorted(tokenizer.get_vocab().items()))
     return hashlib.sha256(f"{type(tokenizer).__name__}\n{spec}".encode()).hexdigest()
 
 

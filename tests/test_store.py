@@ -124,3 +124,13 @@ def test_concurrent_writers_of_one_entry_leave_one_valid_file(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["entry.rows"]        # no temporary files left
     rows = FeatureStore(tmp_path).read(path)
     assert rows is not None and np.array_equal(rows, np.arange(12000, dtype=np.float32).reshape(3000, 4))
+
+
+def test_the_tokenizer_key_does_not_record_the_tokenizers_last_call(frozen):
+    """transformers sets truncation/padding on the backend at each call: a used tokenizer keeps its key."""
+    from docrobust.models.features import tokenizer_fingerprint
+
+    tokenizer, _ = frozen
+    before = tokenizer_fingerprint(tokenizer)
+    tokenizer(["some words", "more"], truncation=True, max_length=8, padding="max_length")
+    assert tokenizer_fingerprint(tokenizer) == before
