@@ -1,0 +1,175 @@
+"""`docrobust audit ...`: find missing and wrong labels in a training set, apply the findings, score them.
+
+    docrobust audit TRAIN.json --out audit/                      cross-fit, rank, write the lists and the page
+    docrobust audit apply TRAIN.json audit/ --add-top 500 --out fixed.json
+    docrobust audit score TRAIN.json audit/ --manifest TRAIN.manifest.json | --truth BETTER.json ...
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from docrobust.corpus import CorpusError, RelationInventory, check_output, load_docs, read_json, sha256_file
+from docrobust.corpus.data import resolve_path
+from docrobust.corpus.relations import inventory_for
+
+from .train import parse_options
+
+
+class AuditGroup(click.Group):
+    """`audit TRAIN.json ...` is `audit run TRAIN.json ...`; `audit apply|score|run ...` name their subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=AuditGroup)
+def audit() -> None:
+    """Label-error audit: rank the missing and the wrong labels of a training set (`audit TRAIN.json --out DIR`),
+    write a corrected file (`audit apply`), measure the lists against known errors (`audit score`)."""
+
+
+@audit.command()
+@click.argument("train_path", metavar="TRAIN.json")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for candidates.csv, suspicious.csv, scores.npz, audit.json and audit.html.")
+@click.option("--encoder", help="Encoder: hub id, local folder, or minilm [default: minilm].")
+@click.option("--model", help="Registered model [default: atlop].")
+@click.option("--loss", help="Registered loss [default: the model's own].")
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="Cross-fitting folds.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Folds and training seed.")
+@click.option("--epochs", type=int, help="Training epochs per fold [default: 8].")
+@click.option("--batch-size", type=int, help="Documents per batch [default: 4].")
+@click.option("--lr-head", type=float, help="Learning rate above the encoder [default: 3e-3].")
+@click.option("--max-len", type=int, help="Tokens per document [default: 1024].")
+@click.option("--fine-tune", is_flag=True, help="Fine-tune the encoder in every fold instead of reading frozen "
+              "features from the feature store (a GPU's job).")
+@click.option("--relations", metavar="DIR|FILE|infer",
+              help="Relation inventory [default: the data folder's meta/, else inferred from the labels].")
+@click.option("--model-option", multiple=True, metavar="KEY=VALUE", help="Model option [default: emb_size=128 block_size=16].")
+@click.option("--loss-option", multiple=True, metavar="KEY=VALUE", help="Loss option, repeatable.")
+@click.option("--top", type=click.IntRange(min=1), default=20000, show_default=True,
+              help="Missing-label candidates written to candidates.csv (suspicious.csv holds every label).")
+@click.option("--page-rows", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Rows of each list on the review page.")
+@click.option("--adjust", is_flag=True, help="Subtract cleanlab's per-relation confident thresholds before ranking.")
+@click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto].")
+@click.option("--num-threads", type=int, help="CPU threads for torch.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--force", is_flag=True, help="Replace an earlier audit in --out.")
+@click.pass_obj
+def run(obj: dict, train_path: str, out_dir: str, folds: int, seed: int, relations: str | None, model_option: tuple,
+        loss_option: tuple, top: int, page_rows: int, adjust: bool, fine_tune: bool, quiet: bool, force: bool,
+        **overrides) -> None:
+    """Cross-fit a model over TRAIN's documents and rank its unlabeled triples (missing-label candidates) and its
+    labels (suspicious labels) by out-of-fold score."""
+    from docrobust.bench.audit import AUDIT_TRAINING, run_audit
+    from docrobust.models.train import TrainConfig
+
+    data_dir = obj["data_dir"]
+    source = resolve_path(train_path, data_dir)
+    settings = {k: v for k, v in overrides.items() if v is not None}
+    model_options = {**AUDIT_TRAINING["model_options"], **parse_options(model_option, "--model-option")}  # every model takes them
+    config = TrainConfig.from_dict({**AUDIT_TRAINING, **settings, "seed": seed, "freeze_encoder": not fine_tune,
+                                    "model_options": model_options, "progress": not quiet,
+                                    "loss_options": parse_options(loss_option, "--loss-option")})
+    check_output(out_dir, inputs=[source], force=force, folder=True)
+    inventory = inventory_for(relations, data_dir, infer_if_missing=True)
+    docs = load_docs(source, inventory)
+    inventory = inventory or RelationInventory.from_docs(docs)
+    summary = run_audit(docs, inventory, config, out_dir, folds=folds, seed=seed, top=top, page_rows=page_rows,
+                        adjust=adjust, source=source)
+    counts, out = summary["counts"], Path(out_dir)
+    click.echo(f"audited {counts['documents']:,} documents ({counts['pairs']:,} entity pairs, {counts['labels']:,} "
+               f"labels) in {summary['seconds']['total']:.0f} s with {folds} folds")
+    click.echo(f"wrote {out / 'candidates.csv'} ({counts['candidates_written']:,} missing-label candidates), "
+               f"{out / 'suspicious.csv'} ({counts['suspicious_written']:,} labels ranked), "
+               f"{out / 'audit.html'}, {out / 'audit.json'}")
+
+
+@audit.command()
+@click.argument("train_path", metavar="TRAIN.json")
+@click.argument("audit_dir", metavar="AUDIT/")
+@click.option("--add-top", type=click.IntRange(min=0), metavar="K", help="Add the first K missing-label candidates.")
+@click.option("--add-above", type=float, metavar="S", help="Add every candidate scoring above S.")
+@click.option("--drop-below", type=float, metavar="S", help="Remove every label scoring below S.")
+@click.option("--out", required=True, metavar="FIXED.json", help="Corrected file; its manifest goes to FIXED.manifest.json.")
+@click.option("--force", is_flag=True, help="Overwrite FIXED.json and its manifest.")
+@click.pass_obj
+def apply(obj: dict, train_path: str, audit_dir: str, add_top: int | None, add_above: float | None,
+          drop_below: float | None, out: str, force: bool) -> None:
+    """Write TRAIN with the audit's findings applied, plus a manifest of every change in the noise suite's
+    format (docrobust.noise.replay rebuilds the file from TRAIN and it). TRAIN is never modified; the lists
+    in AUDIT/ may have been filtered by hand."""
+    from docrobust.bench.audit import apply_audit, read_summary
+    from docrobust.noise import manifest_path, write_noisy
+
+    source = resolve_path(train_path, obj["data_dir"])
+    read_summary(audit_dir, source)
+    out_path = Path(out)
+    for path in (out_path, manifest_path(out_path)):
+        check_output(path, inputs=[source, *Path(audit_dir).glob("*")], force=force)
+    fixed, manifest = apply_audit(load_docs(source), audit_dir, add_top=add_top, add_above=add_above,
+                                  drop_below=drop_below, input_sha256=sha256_file(source))
+    manifest = write_noisy(fixed, manifest, out_path)
+    click.echo(f"{out_path}: {manifest['positives_before']:,} -> {manifest['positives_after']:,} labels ("
+               + "; ".join(f"{s['name']}: -{s['n_removed']:,} +{s['n_added']:,}" for s in manifest["steps"])
+               + f"); manifest {manifest_path(out_path)}")
+
+
+@audit.command()
+@click.argument("train_path", metavar="TRAIN.json")
+@click.argument("audit_dir", metavar="AUDIT/")
+@click.option("--manifest", "manifest_file", metavar="NOISY.manifest.json",
+              help="TRAIN was made by `noise generate`: its manifest names the true errors.")
+@click.option("--truth", multiple=True, metavar="BETTER.json",
+              help="Better labels of the same documents (repeatable); only documents that align are scored.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def score(obj: dict, train_path: str, audit_dir: str, manifest_file: str | None, truth: tuple[str, ...],
+          as_json: bool) -> None:
+    """Precision@k, recall@k and average precision of both lists against known errors, beside the base rate."""
+    data_dir = obj["data_dir"]
+    if bool(manifest_file) == bool(truth):
+        raise CorpusError("audit score: give --manifest NOISY.manifest.json or --truth BETTER.json (one of them)")
+    source = resolve_path(train_path, data_dir)
+    result = score_audit_files(source, audit_dir, manifest_file and resolve_path(manifest_file, data_dir),
+                               [resolve_path(p, data_dir) for p in truth])
+    click.echo(json.dumps(result, indent=1) if as_json else format_audit_score(result))
+
+
+def score_audit_files(source: Path, audit_dir: str | Path, manifest_file: Path | None, truth: list[Path]) -> dict:
+    """score_audit for the files `audit score` is given."""
+    from docrobust.bench.audit import read_audit, score_audit, truth_from_docs, truth_from_manifest
+
+    audit_ = read_audit(audit_dir, source)
+    if manifest_file:
+        manifest = read_json(manifest_file)
+        if manifest.get("output_sha256") != sha256_file(source):
+            raise CorpusError(f"{manifest_file}: is not the manifest of {source} (its output_sha256 differs)")
+        missing, wrong = truth_from_manifest(manifest)
+        return {"truth": str(manifest_file), **score_audit(audit_, missing, wrong)}
+    missing, wrong, titles = truth_from_docs(load_docs(source), [d for p in truth for d in load_docs(p)])
+    if not titles:
+        raise CorpusError(f"{', '.join(map(str, truth))}: no document aligns with {source} (same title and entities)")
+    return {"truth": [str(p) for p in truth], **score_audit(audit_, missing, wrong, titles)}
+
+
+def format_audit_score(result: dict) -> str:
+    lines = [f"{result['documents']:,} documents scored against {result['truth']}"]
+    for name, what in (("candidates", "missing-label candidates"), ("suspicious", "suspicious labels")):
+        m = result[name]
+        lines.append(f"{what}: {m['true']:,} true errors among {m['ranked']:,} ranked (base rate {m['base_rate']:.4%})")
+        for k in ("100", "1,000", "n_true"):
+            shown = f"{m['true']:,} (n_true)" if k == "n_true" else k
+            lines.append(f"  precision@{shown:<14} {m[f'precision@{k}']:7.2%}   recall {m[f'recall@{k}']:7.2%}")
+        lines.append(f"  average precision {m['average_precision']:.4f} ({m['average_precision'] / m['base_rate']:.0f}x "
+                     f"the base rate)" if m["base_rate"] else "  average precision 0 (nothing to find)")
+    return "\n".join(lines)
+
+
+commands = [audit]
