@@ -1,7 +1,6 @@
 """`docrobust data convert`: DocRE corpora in other formats to validated DocRED JSON (and a rel_info.json beside it)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 
