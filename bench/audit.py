@@ -9,6 +9,8 @@ so each (h, t, r) of every document gets an out-of-fold score from a model that 
 
 With a frozen encoder (the default) the encoder's outputs come from the feature store
 (models/store.py): computed once per document and shared by all k folds, so a fold costs the head only.
+Each fold's held-out margins are kept in OUT/folds/ under a hash of the settings and documents, so an
+interrupted audit run again into the same folder trains only the folds it had not finished.
 
 Probability model and label quality. Each entity pair is one example of a multi-label problem whose
 classes are the relations: the labels form a [pairs, R] 0/1 matrix, and p[h, t, r] = sigmoid(margin) is
@@ -45,7 +47,7 @@ import numpy as np
 
 from docrobust import __version__
 from docrobust.corpus import (CorpusError, Doc, RelationInventory, atomic_write_bytes, atomic_write_json,
-                              atomic_write_text, read_json, sha256_file, triples)
+                              atomic_write_text, read_json, sha256_file, sha256_json, triples)
 from docrobust.corpus.align import align
 from docrobust.noise import apply_changes
 
@@ -92,6 +94,28 @@ def cross_fit(fold_of: np.ndarray, fit: Callable[[int, np.ndarray], Scorer]) -> 
         for i, margins in zip(held.tolist(), scorer(held)):
             out[i] = margins
     return out
+
+
+def resumable(fit: Callable[[int, np.ndarray], Scorer], folder: Path, key: str) -> Callable[[int, np.ndarray], Scorer]:
+    """`fit` whose held-out margins are kept per fold in folder/fold<k>-<key>.npz (key: a hash of everything that
+    decides them), so an interrupted audit run again into the same folder trains only the folds it had not done."""
+    def fit_fold(fold: int, train_idx: np.ndarray) -> Scorer:
+        path = folder / f"fold{fold}-{key[:16]}.npz"
+        if path.is_file():
+            with np.load(path) as stored:
+                kept = {int(name[1:]): stored[name] for name in stored.files}
+            return lambda idx: [kept[i] for i in idx.tolist()]
+        scorer = fit(fold, train_idx)
+
+        def score(idx: np.ndarray) -> list[np.ndarray]:
+            margins = scorer(idx)
+            buffer = io.BytesIO()
+            np.savez(buffer, **{f"d{i}": m for i, m in zip(idx.tolist(), margins)})
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, buffer.getvalue())
+            return margins
+        return score
+    return fit_fold
 
 
 class FoldTrainer:
@@ -279,10 +303,11 @@ def run_audit(docs: list[Doc], relations: RelationInventory, config, out_dir: st
     if fit is None:
         from docrobust.models.train import torch_threads
 
+        key = sha256_json([config.to_dict(), folds, seed, relations.to_json(), docs])
         with torch_threads(config.num_threads):
             trainer = FoldTrainer(config, docs, relations, feature_store=feature_store, cache_dir=cache_dir,
                                   log_dir=out_dir / "logs")
-            per_doc = cross_fit(fold_of, trainer.fit)
+            per_doc = cross_fit(fold_of, resumable(trainer.fit, out_dir / "folds", key))
     else:
         per_doc = cross_fit(fold_of, fit)
     hts = [all_pairs(len(d["vertexSet"])) for d in docs]

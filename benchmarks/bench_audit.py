@@ -36,7 +36,7 @@ from docrobust.models.train import TrainConfig, train
 from docrobust.noise import apply_noise, write_noisy
 
 SPECS = ("fn-uniform:0.3", "fn-uniform:0.6", "fp-type:0.2")
-KS = (500, 1000, 2000, 4000, 8000)
+KS = (1000, 2000, 4000)
 SELECT_DOCS = 100
 LOOP_TRAINING = dict(model="atlop", loss="atl", encoder="minilm", freeze_encoder=True, calibrate_threshold=True,
                      model_options={"emb_size": 128, "block_size": 16}, epochs=16, batch_size=4, lr_head=3e-3,
@@ -63,10 +63,14 @@ def timed_audit(docs, relations, source: Path, out: Path, threads: int) -> dict:
 
 
 def stage_injected(root: Path, out: Path, relations, threads: int) -> dict:
+    """Each spec's figures are kept in injected/<spec>/result.json, so an interrupted stage resumes at the next spec."""
     clean = load_docs(root / "redocred/dev_revised.json", relations)
     result = {}
     for spec in SPECS:
         folder = out / "injected" / spec.replace(":", "_")
+        if (folder / "result.json").is_file():
+            result[spec] = json.loads((folder / "result.json").read_text())
+            continue
         folder.mkdir(parents=True, exist_ok=True)
         noisy, manifest = apply_noise(clean, spec, seed=0)
         manifest = write_noisy(noisy, manifest, folder / "train.json")
@@ -74,6 +78,7 @@ def stage_injected(root: Path, out: Path, relations, threads: int) -> dict:
         timing = timed_audit(noisy, relations, folder / "train.json", folder / "audit", threads)
         missing, wrong = truth_from_manifest(manifest)
         result[spec] = {**timing, **score_audit(read_audit(folder / "audit"), missing, wrong)}
+        atomic_write_json(folder / "result.json", result[spec])
         print_scores(result[spec])
     return result
 
@@ -115,13 +120,17 @@ def stage_loop(root: Path, out: Path, relations, threads: int) -> dict:
     save_docs(train_low, folder / "train_docred.json")
     print(f"loop: audit of DocRED's labels on the {len(train_low)} train-side documents; select on {len(select)}, "
           f"score on {len(scored)} Re-DocRED test documents", flush=True)
-    timing = timed_audit(train_low, relations, folder / "train_docred.json", folder / "audit", threads)
+    timing = (json.loads((folder / "audit_timing.json").read_text()) if (folder / "audit_timing.json").is_file() else
+              timed_audit(train_low, relations, folder / "train_docred.json", folder / "audit", threads))
+    atomic_write_json(folder / "audit_timing.json", timing)
     config = TrainConfig.from_dict({**LOOP_TRAINING, "num_threads": threads})
     runs = {}
 
     def run(name: str, docs: list[dict]) -> dict:
-        t0 = time.perf_counter()
-        metrics = train(config, docs, select, scored, relations=relations, out_dir=folder / "runs" / name)
+        """One training (its metrics.json kept, so a finished run is read back instead of trained again)."""
+        t0, done = time.perf_counter(), folder / "runs" / name / "metrics.json"
+        metrics = (json.loads(done.read_text()) if done.is_file() else
+                   train(config, docs, select, scored, relations=relations, out_dir=folder / "runs" / name))
         runs[name] = {"labels": sum(len(d["labels"]) for d in docs), "seconds": time.perf_counter() - t0,
                       "dev_f1": metrics["dev"]["f1"], "test_f1": metrics["test"]["f1"],
                       "dev_f1_calibrated": metrics["calibrated"]["dev"]["f1"],

@@ -85,6 +85,29 @@ def test_the_audit_folder_holds_out_of_fold_scores_only(tmp_path):
         assert sum(1 for _ in csv.DictReader(f)) == sum(len(d["labels"]) for d in docs)  # every label ranked
 
 
+def test_an_interrupted_audit_trains_only_the_folds_it_had_not_done(tmp_path):
+    from docrobust.bench.audit import resumable
+
+    docs = make_corpus(20, RELATIONS.ids, seed=7)
+    fold_of = assign_folds(len(docs), 4, seed=0)
+    fitted = []
+
+    def fit(fold, train_idx, fail_at=None):
+        if fold == fail_at:
+            raise KeyboardInterrupt
+        fitted.append(fold)
+        return lambda idx: [np.full(doc_matrix(docs[i]).shape, fold + i / 100) for i in idx.tolist()]
+    with pytest.raises(KeyboardInterrupt):
+        cross_fit(fold_of, resumable(lambda k, t: fit(k, t, fail_at=2), tmp_path / "folds", "key"))
+    assert fitted == [0, 1]
+    resumed = cross_fit(fold_of, resumable(fit, tmp_path / "folds", "key"))
+    assert fitted == [0, 1, 2, 3]                                   # folds 0 and 1 read back, not trained again
+    assert all(np.array_equal(a, b) for a, b in zip(resumed, cross_fit(fold_of, fit)))   # as if never interrupted
+    del fitted[:]
+    cross_fit(fold_of, resumable(fit, tmp_path / "folds", "other settings"))
+    assert fitted == [0, 1, 2, 3]                                   # other settings: nothing reused
+
+
 def test_folds_need_two_to_n_documents():
     from docrobust.corpus import CorpusError
 

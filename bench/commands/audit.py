@@ -60,7 +60,8 @@ def audit() -> None:
 @click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto].")
 @click.option("--num-threads", type=int, help="CPU threads for torch.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--force", is_flag=True, help="Replace an earlier audit in --out.")
+@click.option("--force", is_flag=True, help="Replace an earlier audit in --out, or resume an interrupted one (folds "
+              "already scored with the same settings are read back, not trained again).")
 @click.pass_obj
 def run(obj: dict, train_path: str, out_dir: str, folds: int, seed: int, relations: str | None, model_option: tuple,
         loss_option: tuple, top: int, page_rows: int, adjust: bool, fine_tune: bool, quiet: bool, force: bool,
