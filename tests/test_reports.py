@@ -346,7 +346,9 @@ def screenshot(html: Path, out: Path, profile: Path, css: str = "") -> np.ndarra
     page.write_text(html.read_text().replace("</head>", f"<style>{css}</style></head>"))
     subprocess.run([CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--hide-scrollbars", f"--user-data-dir={profile}", f"--screenshot={out}", "--window-size=1280,900",
+                    "--hide-scrollbars", "--virtual-time-budget=10000",  # wait for the page to settle (loaded CPUs)
+                    "--font-render-hinting=none", "--disable-lcd-text",    # the same glyphs in every render
+                    f"--user-data-dir={profile}", f"--screenshot={out}", "--window-size=1280,900",
                     page.as_uri()], check=True, capture_output=True, timeout=120)
     return matplotlib.image.imread(out)[..., :3]
 
@@ -362,9 +364,13 @@ def test_first_screen_shows_the_headline_figure_and_the_summary_table(written, t
         rows, columns = np.nonzero(np.abs(full - hidden).max(axis=2) > 0.1)
         assert rows.size > 2000, f"{element} is not on the first screen"
         assert rows.max() - rows.min() >= min_height and columns.max() - columns.min() >= 300, element
-    # and something further down is not: hiding the provenance tables leaves the first screen as it was
-    hidden = screenshot(html, tmp_path / "hidden.png", tmp_path / "profile", "h2 ~ div table { visibility: hidden }")
-    assert (np.abs(full - hidden).max(axis=2) > 0.1).mean() < 0.001
+    # and something further down is not: hiding the provenance tables leaves the first screen as it was. Chromium
+    # renders the same text slightly differently in about one render in four (seen under load); a change the
+    # CSS causes shows in every pair of renders, so the best of three pairs must match.
+    plain = [full] + [screenshot(html, tmp_path / "again.png", tmp_path / "profile") for _ in range(2)]
+    hidden = [screenshot(html, tmp_path / "hidden.png", tmp_path / "profile", "h2 ~ div table { visibility: hidden }")
+              for _ in range(3)]
+    assert min((np.abs(a - b).max(axis=2) > 0.1).mean() for a, b in zip(plain, hidden)) < 0.001
 
 
 def pdf_text(path: Path, first: int, last: int) -> str:
