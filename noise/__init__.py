@@ -3,7 +3,7 @@
     noisy, manifest = apply_noise(docs, "fn-uniform:0.3+fp-type:0.1", seed=0)
     assert replay(docs, manifest) == noisy
 """
-from . import models, real  # noqa: F401  (registers the models)
+from . import annotator, models, real  # noqa: F401  (registers the models)
 from .apply import apply_changes, apply_noise, manifest_path, read_noisy, replay, write_noisy
 from .real import measure_profile
 from .registry import (NOISE_MODELS, NoiseModel, NoiseStep, describe_spec, needs_low_docs, needs_profile, noise_model,

@@ -20,6 +20,7 @@ from docrobust.corpus import (CorpusError, RelationInventory, facts_from_docs, l
 from docrobust.corpus.convert import Abstract, Mention, Relation, to_docred, write_rel_info
 from docrobust.corpus.hf import from_hf, hf_relation_names, load_hf, to_hf
 from docrobust.noise import NOISE_MODELS, apply_noise, measure_profile
+from docrobust.noise.annotator import fit_annotator
 
 datasets = pytest.importorskip("datasets", reason="the hf-docred converter's extra: pip install 'docrobust[hf]'")
 
@@ -314,7 +315,7 @@ def converted(kind: str, folder: Path, capsys) -> tuple[list[dict], list[dict], 
 NOISE_SPECS = {"clean": "clean", "fn-uniform": "fn-uniform:0.2", "fn-frequency": "fn-frequency:0.2",
                "fn-distance": "fn-distance:0.2", "fn-pair": "fn-pair:0.2", "fn-single-positive": "fn-single-positive",
                "fp-uniform": "fp-uniform:0.2", "fp-type": "fp-type:0.2", "fp-flip": "fp-flip:0.2", "mixed": "mixed:0.5",
-               "real": "real:1.0"}
+               "real": "real:1.0", "annotator": "annotator:1.0,model={annotator}"}
 
 
 @pytest.mark.parametrize("kind", ["pubtator", "chemdisgene-json", "hf-docred"])
@@ -328,7 +329,10 @@ def test_a_converted_corpus_takes_every_noise_model_trains_a_tiny_model_and_scor
     n = sum(len(d["labels"]) for d in docs)
     new = sorted(set(NOISE_MODELS) - set(NOISE_SPECS))
     assert not new, f"noise models {new} are new: give each a spec in NOISE_SPECS so converted corpora are tried on it"
+    annotator = tmp_path / "annotator.json"  # the annotator-noise model fitted to the converted pair itself
+    annotator.write_text(json.dumps(fit_annotator(low, docs, folds=2)))
     for name, spec in NOISE_SPECS.items():
+        spec = spec.format(annotator=annotator)
         noisy, manifest = apply_noise(docs, spec, 0, low_docs=low, profile=profile)
         assert validate_docs(noisy) == [], spec
         if spec.endswith(":0.2"):
