@@ -100,7 +100,7 @@ def test_unknown_noise_and_rate_outside_unit_interval(tmp_path, data_dir):
     lines = problems(tmp_path, BASE.replace('"fn-uniform:0.4"', '"fn-unifrom:0.4", "fn-uniform:1.5"'),
                      data_dir=data_dir)
     assert any(p.startswith("bench.toml: matrix.noise[1]: ") and "unknown noise model 'fn-unifrom' (did you mean "
-               "'fn-uniform'?); known: clean, fn-distance" in p for p in lines)
+               "'fn-uniform'?); known: annotator, clean, fn-distance" in p for p in lines)
     assert "bench.toml: matrix.noise[2]: rate 1.5 outside [0, 1]" in lines
 
 
