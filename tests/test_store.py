@@ -105,7 +105,8 @@ def test_a_damaged_entry_is_recomputed_never_read(frozen, docs, relations, tmp_p
     calls = sum(count_encoder_calls)
     again = FeatureStore(tmp_path).rows(model, tokenizer, feats)
     assert sum(count_encoder_calls) == calls + 1                      # the damaged document only
-    assert all(np.array_equal(a, b) for a, b in zip(good, again))
+    # recomputed alone rather than padded in a batch of two: equal to float tolerance
+    assert all(np.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(good, again))
 
 
 def _write_many(args) -> None:
