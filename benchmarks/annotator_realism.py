@@ -195,7 +195,7 @@ def main() -> None:
             b = np.stack([real[s].test.docs for s in both])
             assert all(got[s].test.titles == real[s].test.titles for s in both)
             t = paired_test(a, b, resamples)
-            delta, p = f"{100 * t.delta:+.1f} [{100 * t.low:+.1f}, {100 * t.high:+.1f}]", f"{t.p_boot:.3f}"
+            delta, p = f"{100 * t.delta:+.1f} [{100 * t.ci_low:+.1f}, {100 * t.ci_high:+.1f}]", f"{t.p_bootstrap:.3f}"
         missing = [s for s in args.seeds if s not in got]
         spread = " | ".join(f"{mean(v):.1f} ({min(v):.1f}-{max(v):.1f})" for v in
                             (f1, [100 * s["precision"] for s in scores], [100 * s["recall"] for s in scores]))

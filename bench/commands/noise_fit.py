@@ -40,7 +40,7 @@ def fit(obj: dict, low: str, high: tuple[str, ...], out: str, folds: int, C: flo
                f"missed whole, {fit_['added']:,} wrong relations added on labeled pairs "
                f"({fit_['added_on_unlabeled_pairs']:,} elsewhere, not modelled)")
     pairs = held["pairs_with_several_relations"]
-    click.echo(f"held out ({held['method'].split(':')[0]}), {held['triples']:,} triples; pairs with several relations "
+    click.echo(f"held out, {held['method'].split(':')[0]}: {held['triples']:,} triples; pairs with several relations "
                f"missed whole: {pairs['observed_missed_whole']:.3f} observed of {pairs['pairs']:,}")
     click.echo(f"  {'':<26}{'log-lik/triple':>15}{'ROC AUC':>9}{'whole pairs':>12}")
     ll = held["log_likelihood_per_triple"]
