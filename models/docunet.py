@@ -82,12 +82,14 @@ class DocuNet(DocREModel):
     def context_map(self, x: PairInputs) -> Tensor:
         """The U-Net input [B, unet_in_dim, N, N]: projected localized context of every entity pair, W_in c_so + b_in."""
         N = max([self.max_entities] + x.counts)
-        image = self.channels.bias.expand(len(x.counts), N, N, -1).clone()     # cells past a document's entities: b_in
-        image[x.pairs.doc, x.pairs.head, x.pairs.tail] = self.channels(x.context)
+        pairs, own_context = self.channels(x.context), self.channels(x.self_context)   # [P, C], [E, C]
+        # cells past a document's entities: b_in (in the projections' dtype, bf16 under autocast)
+        image = self.channels.bias.to(pairs.dtype).expand(len(x.counts), N, N, -1).clone()
+        image[x.pairs.doc, x.pairs.head, x.pairs.tail] = pairs
         docs = torch.repeat_interleave(torch.arange(len(x.counts), device=image.device),
                                        torch.tensor(x.counts, device=image.device))
         own = torch.cat([torch.arange(n, device=image.device) for n in x.counts])
-        image[docs, own, own] = self.channels(x.self_context)
+        image[docs, own, own] = own_context
         return image.permute(0, 3, 1, 2)
 
     def head(self, x: PairInputs) -> Tensor:   # entities [E, H], contexts [P, H] and [E, H]

@@ -212,5 +212,9 @@ class GroupedBilinear(nn.Module):
 
     def forward(self, x: Tensor, z: Tensor) -> Tensor:
         shape = (x.shape[0], self.blocks, self.block_size)
-        y = _GroupedBilinearFn.apply(x.reshape(shape), z.reshape(shape), self.weight)
+        # Autocast does not cast a custom Function's inputs: under bf16 autocast x and z arrive in bf16 while the
+        # weight is float32, so the product runs in the weight's precision (the head's share of the work is small).
+        with torch.autocast(x.device.type, enabled=False):
+            y = _GroupedBilinearFn.apply(x.to(self.weight.dtype).reshape(shape), z.to(self.weight.dtype).reshape(shape),
+                                         self.weight)
         return y if self.bias is None else y + self.bias

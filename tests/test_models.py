@@ -57,6 +57,23 @@ def test_forward_gives_logits_for_every_pair_and_backward_reaches_every_paramete
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_trains_under_bf16_autocast(name, tiny_encoder_dir, tiny_batch, relations):  # noqa: F811
+    """The CUDA path runs forward and loss under bf16 autocast (train.autocast); CPU autocast checks the same dtype
+    handling here: every op takes mixed bf16/float32 inputs, the logits stay near float32's, gradients reach the
+    float32 parameters."""
+    model = build_model(name, fresh_tiny(tiny_encoder_dir), 1 + len(relations), **SMALL[name])
+    b = tiny_batch
+    full = model(b["input_ids"], b["attention_mask"], b["entity_pos"], b["hts"])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(b["input_ids"], b["attention_mask"], b["entity_pos"], b["hts"])
+        loss = build_loss(model.default_loss)(logits.float(), b["labels"])
+    loss.backward()
+    assert torch.isfinite(logits).all() and (logits.float() - full).abs().max() < 0.1 * full.abs().max()
+    assert all(p.dtype == torch.float32 and p.grad is not None and torch.isfinite(p.grad).all() for p in model.head_parameters())
+    assert sum(p.grad.abs().sum() for p in model.head_parameters()) > 0
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
 def test_gradient_checkpointing_through_the_encoder_gives_the_same_gradients(name, tiny_encoder_dir, tiny_batch, relations):  # noqa: F811
     grads = []
     for checkpointing in (False, True):
