@@ -1,6 +1,7 @@
 """The label-error auditor's goals, measured (issue 11); each stage's figures are saved and printed.
 
     python benchmarks/bench_audit.py [--out results/audit_bench] [--stages real,injected,loop] [--threads 2]
+                                     [--fine-tune] [--epochs N]
 
 injected  Re-DocRED dev (500 documents, clean labels) with fn-uniform:0.3, fn-uniform:0.6 and fp-type:0.2 injected;
           each audited with the defaults (frozen MiniLM from the feature store, ATLOP head, 5 folds) and scored
@@ -16,7 +17,7 @@ loop      Closing the loop. Train side: the aligned documents of Re-DocRED dev, 
           threshold) on DocRED's labels, on Re-DocRED's, and on DocRED's plus the audit's top K (K from KS, chosen
           by dev F1); goal: the corrected labels recover >= 1/3 of the F1 gap.
 
---fine-tune: the real stage's audit fine-tunes the encoder in every fold (a GPU run; README, "Auditing").
+--fine-tune: the audits fine-tune the encoder in every fold (a GPU run; README, "Auditing"); --epochs N: per fold.
 A stage whose result file exists is not run again (delete OUT/<stage>.json to redo it).
 """
 from __future__ import annotations
@@ -48,20 +49,20 @@ def load() -> str:
     return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def audit_config(threads: int, fine_tune: bool = False) -> TrainConfig:
+def audit_config(threads: int, fine_tune: bool = False, epochs: int | None = None) -> TrainConfig:
     """The audit's CPU defaults, or with fine_tune the encoder trained in every fold on the GPU with ATLOP's own
     sizes and learning rates (model_options left at ATLOP's 768/64, head 1e-4, encoder 5e-5), 10 epochs."""
     tuned = {"freeze_encoder": False, "model_options": {}, "lr_head": 1e-4, "epochs": 10, "device": "cuda"}
     return TrainConfig.from_dict({**AUDIT_TRAINING, "device": "cpu", **(tuned if fine_tune else {}), "progress": False,
-                                  "num_threads": threads})
+                                  "num_threads": threads, **({"epochs": epochs} if epochs else {})})
 
 
-def timed_audit(docs, relations, source: Path, out: Path, threads: int, fine_tune: bool = False) -> dict:
+def timed_audit(docs, relations, source: Path, out: Path, config: TrainConfig) -> dict:
     """run_audit with its wall time, and its CPU time: on shared cores the wall time says little, while the CPU time
     of a one-thread audit is about what an idle core would take."""
     before = load()
     started, cpu = time.perf_counter(), time.process_time()
-    summary = run_audit(docs, relations, audit_config(threads, fine_tune), out, source=source)
+    summary = run_audit(docs, relations, config, out, source=source)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     print(f"  audited {len(docs)} documents in {seconds / 60:.1f} min wall, {cpu / 60:.1f} CPU-min ({before} before, "
           f"{load()} after; {summary['counts']['encoded_docs']} documents encoded, the rest read from the feature store)",
@@ -70,7 +71,7 @@ def timed_audit(docs, relations, source: Path, out: Path, threads: int, fine_tun
             "summary_seconds": summary["seconds"], "encoded_docs": summary["counts"]["encoded_docs"]}
 
 
-def stage_injected(root: Path, out: Path, relations, threads: int) -> dict:
+def stage_injected(root: Path, out: Path, relations, audit: TrainConfig) -> dict:
     """Each spec's figures are kept in injected/<spec>/result.json, so an interrupted stage resumes at the next spec."""
     clean = load_docs(root / "redocred/dev_revised.json", relations)
     result = {}
@@ -83,7 +84,7 @@ def stage_injected(root: Path, out: Path, relations, threads: int) -> dict:
         noisy, manifest = apply_noise(clean, spec, seed=0)
         manifest = write_noisy(noisy, manifest, folder / "train.json")
         print(f"injected {spec}:", flush=True)
-        timing = timed_audit(noisy, relations, folder / "train.json", folder / "audit", threads)
+        timing = timed_audit(noisy, relations, folder / "train.json", folder / "audit", audit)
         missing, wrong = truth_from_manifest(manifest)
         result[spec] = {**timing, **score_audit(read_audit(folder / "audit"), missing, wrong)}
         atomic_write_json(folder / "result.json", result[spec])
@@ -98,13 +99,13 @@ def aligned_docred(root: Path, relations) -> tuple[list[dict], list[dict], list[
     return [low for low, _ in alignment.pairs], dev, test, {d["title"] for d in dev}
 
 
-def stage_real(root: Path, out: Path, relations, threads: int, fine_tune: bool = False) -> dict:
+def stage_real(root: Path, out: Path, relations, audit: TrainConfig) -> dict:
     low, dev, test, _ = aligned_docred(root, relations)
     folder = out / "real"
     folder.mkdir(parents=True, exist_ok=True)
     save_docs(low, folder / "docred_aligned.json")
     print(f"real: DocRED's labels on {len(low)} aligned documents", flush=True)
-    timing = timed_audit(low, relations, folder / "docred_aligned.json", folder / "audit", threads, fine_tune)
+    timing = timed_audit(low, relations, folder / "docred_aligned.json", folder / "audit", audit)
     missing, wrong, titles = truth_from_docs(low, dev + test)
     audit = read_audit(folder / "audit")
     result = {**timing, **score_audit(audit, missing, wrong, titles)}
@@ -117,7 +118,7 @@ def stage_real(root: Path, out: Path, relations, threads: int, fine_tune: bool =
     return result
 
 
-def stage_loop(root: Path, out: Path, relations, threads: int) -> dict:
+def stage_loop(root: Path, out: Path, relations, audit: TrainConfig) -> dict:
     low, dev, test, dev_titles = aligned_docred(root, relations)
     high = {d["title"]: d for d in dev + test}
     train_low = [d for d in low if d["title"] in dev_titles]
@@ -129,9 +130,9 @@ def stage_loop(root: Path, out: Path, relations, threads: int) -> dict:
     print(f"loop: audit of DocRED's labels on the {len(train_low)} train-side documents; select on {len(select)}, "
           f"score on {len(scored)} Re-DocRED test documents", flush=True)
     timing = (json.loads((folder / "audit_timing.json").read_text()) if (folder / "audit_timing.json").is_file() else
-              timed_audit(train_low, relations, folder / "train_docred.json", folder / "audit", threads))
+              timed_audit(train_low, relations, folder / "train_docred.json", folder / "audit", audit))
     atomic_write_json(folder / "audit_timing.json", timing)
-    config = TrainConfig.from_dict({**LOOP_TRAINING, "num_threads": threads})
+    config = TrainConfig.from_dict({**LOOP_TRAINING, "num_threads": audit.num_threads})
     runs = {}
 
     def run(name: str, docs: list[dict]) -> dict:
@@ -176,21 +177,21 @@ def main() -> None:
     parser.add_argument("--out", default="results/audit_bench")
     parser.add_argument("--stages", default="real,injected,loop")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--fine-tune", action="store_true",
-                        help="the real stage's audit fine-tunes MiniLM in every fold (needs a CUDA GPU)")
+    parser.add_argument("--fine-tune", action="store_true", help="the audits fine-tune MiniLM in every fold (needs a GPU)")
+    parser.add_argument("--epochs", type=int, help="training epochs of each fold [default: the audit's]")
     args = parser.parse_args()
     root = resolve_data_dir()
     relations = RelationInventory.load(root)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stages = {"injected": stage_injected, "real": stage_real, "loop": stage_loop}
+    audit = audit_config(args.threads, args.fine_tune, args.epochs)
     for name in args.stages.split(","):
         path = out / f"{name}.json"
         if path.is_file():
             print(f"{name}: done earlier ({path})")
             continue
-        extra = {"fine_tune": True} if args.fine_tune and name == "real" else {}
-        atomic_write_json(path, stages[name](root, out, relations, args.threads, **extra))
+        atomic_write_json(path, stages[name](root, out, relations, audit))
     report(out)
 
 
