@@ -112,10 +112,10 @@ def _legend(fig: Figure, styles: dict) -> None:
 
 
 @figure("ign_f1_vs_rate", "Test Ign F1 (correct facts seen in training left out) versus noise rate; bands are "
-        "95% t-intervals of the mean over seeds (none with one seed).", metric="ign_f1", label="Ign F1 (%)")
+        "95% t-intervals of the mean over seeds, cut at 0 and 100 (none with one seed).", metric="ign_f1", label="Ign F1 (%)")
 @figure("f1_vs_rate", "Test F1 versus the rate of training-label noise (fraction of the training triples or, for "
         "mixed, documents affected), one panel per noise family, the clean cell at rate 0; bands are 95% t-intervals "
-        "of the mean over seeds (none with one seed).",
+        "of the mean over seeds, cut at 0 and 100 (none with one seed).",
         metric="f1", label="F1 (%)")  # the decorator nearest the function registers first
 def metric_vs_rate(summary: pd.DataFrame, metric: str, label: str) -> Figure:
     """A panel per noise family: mean metric over seeds against the nominal rate, one line per system."""
@@ -126,7 +126,8 @@ def metric_vs_rate(summary: pd.DataFrame, metric: str, label: str) -> Figure:
             curve = _curve(summary, model, loss, family)
             mean, ci = 100 * curve[f"{metric}_mean"], 100 * curve[f"{metric}_ci"]
             ax.plot(curve["rate"], mean, markersize=4, **style)
-            ax.fill_between(curve["rate"], mean - ci, mean + ci, color=style["color"], alpha=0.15, linewidth=0)
+            ax.fill_between(curve["rate"], (mean - ci).clip(lower=0), (mean + ci).clip(upper=100),  # F1 lies in 0-100
+                            color=style["color"], alpha=0.15, linewidth=0)
         ax.set(title=family, ylabel=label)
     _legend(fig, styles)
     return fig

@@ -183,7 +183,26 @@ def validity_lines(report: Report) -> list[str]:
         items = [f"{system(r.model, r.loss)} at {r.noise} ({pct(r.f1_clean)}% clean → {pct(r.f1)}%"
                  + (f", seed spread {pct(r.spread)} points)" if r.spread > 0 else ", one seed)") for r in rise.itertuples()]
         lines.append(f"F1 rises with label noise beyond the seed spread: {_listing(items)}.")
+        over = rise[rise["precision_clean"] < rise["recall_clean"]].drop_duplicates(["model", "loss"])
+        if not over.empty:
+            items = [f"{system(r.model, r.loss)} (precision {pct(r.precision_clean)}%, recall {pct(r.recall_clean)}%)"
+                     for r in over.itertuples()]
+            lines.append(f"On clean labels, {_listing(items)} over-predict{'s' if len(over) == 1 else ''}: removing positives makes "
+                         f"{'it' if len(over) == 1 else 'them'} predict less, which raises F1. Compare the "
+                         "dev-calibrated scores, or look at the threshold.")
     return lines
+
+
+def validity_title(report: Report) -> tuple[str, str]:
+    """The validity box's heading and advice: under-trained models (clean F1 below the floor) or F1 that rises
+    with noise in models that train (over-prediction, or training that has not converged)."""
+    if (report.invalid["kind"] == "floor").any():
+        return ("These models are under-trained: the comparisons below are not interpretable.",
+                "Train longer (more steps or documents; <code>--profile paper</code> on GPUs), or lower the floor "
+                "with <code>--min-clean-f1</code> if your task's models sit lower.")
+    return ("F1 rises with label noise: the comparisons below are not interpretable.",
+            "Label noise does not help a model that is trained and thresholded well: check the precision and recall "
+            "named above, the dev-calibrated scores, or train longer.")
 
 
 def notices(report: Report) -> list[str]:

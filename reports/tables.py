@@ -266,14 +266,20 @@ def validity(summary: pd.DataFrame, min_clean_f1: float) -> pd.DataFrame:
     kind "floor": a system's clean F1 (mean over seeds) is below `min_clean_f1`, a level no trained DocRE
     model sits below. kind "rise": a system's F1 at some noise rate exceeds its clean F1 by more than the seed
     spread, sqrt(std_clean² + std_noisy²) of F1 over seeds (0 with one seed): label noise does not help a
-    trained model, so the ordering by noise rate is an artefact of training that has not converged.
+    trained model, so the ordering by noise rate is an artefact of training that has not converged, or of a
+    threshold that over-predicts on clean labels (fewer positives then raise precision more than they cost
+    recall); precision_clean and recall_clean tell the two apart.
     """
-    columns = ["kind", "model", "loss", "noise_family", "rate", "noise", "f1_clean", "f1", "spread"]
+    columns = ["kind", "model", "loss", "noise_family", "rate", "noise", "f1_clean", "f1", "spread", "precision_clean",
+               "recall_clean"]
     clean = summary[summary["noise_family"] == CLEAN]
     low = clean[clean["f1_mean"] < min_clean_f1]
-    floor = low.assign(kind="floor", f1_clean=low["f1_mean"], f1=low["f1_mean"], spread=np.nan)
+    floor = low.assign(kind="floor", f1_clean=low["f1_mean"], f1=low["f1_mean"], spread=np.nan,
+                       precision_clean=low["precision_mean"], recall_clean=low["recall_mean"])
     noisy = summary[summary["noise_family"] != CLEAN].merge(
-        clean[["model", "loss", "f1_mean", "f1_std"]], on=["model", "loss"], suffixes=("", "_clean"))
+        clean[["model", "loss", "f1_mean", "f1_std", "precision_mean", "recall_mean"]], on=["model", "loss"],
+        suffixes=("", "_clean")).rename(columns={"precision_mean_clean": "precision_clean",
+                                                 "recall_mean_clean": "recall_clean"})
     spread = np.sqrt(noisy["f1_std"].fillna(0) ** 2 + noisy["f1_std_clean"].fillna(0) ** 2)
     risen = noisy.assign(kind="rise", f1_clean=noisy["f1_mean_clean"], f1=noisy["f1_mean"], spread=spread)
     risen = risen[risen["f1"] - risen["f1_clean"] > risen["spread"] + 1e-12]

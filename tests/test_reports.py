@@ -21,6 +21,8 @@ from docrobust.corpus import CorpusError, sha256_file
 from docrobust.reports import build_report, load_results, write_report
 from docrobust.reports.plots import FIGURES
 from docrobust.reports.report import findings as findings_of
+from docrobust.reports.report import validity_lines, validity_title
+from docrobust.reports.html_report import render_html
 from docrobust.reports.synthetic import write_synthetic_results
 
 CHROMIUM = shutil.which("chromium")
@@ -292,6 +294,24 @@ def test_f1_that_rises_with_noise_beyond_the_seed_spread_fails_the_check(tmp_pat
     report = build_report(load_results(folder), resamples=200, figures=False)
     assert not report.valid and report.invalid["kind"].tolist() == ["rise"]
     assert report.invalid["noise"].tolist() == ["fn-uniform:0.6"]
+    assert len(validity_lines(report)) == 1 and validity_title(report)[0].startswith("F1 rises with label noise")
+
+    # the clean cmm cell over-predicts (four wrong predictions per gold triple): the box says so, and names the
+    # rise, not under-training, as its reason
+    path = folder / "cells" / "atlop__cmm__clean__s0" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    per_doc = metrics["test"]["per_doc"]
+    per_doc["n_pred"] = [p + 4 * g for p, g in zip(per_doc["n_pred"], per_doc["n_gold"])]
+    path.write_text(json.dumps(metrics))
+    report = build_report(load_results(folder), resamples=200, figures=False)
+    lines = validity_lines(report)
+    assert report.invalid["kind"].tolist() == ["rise"] * len(report.invalid) and len(lines) == 2
+    r = report.invalid.iloc[0]
+    assert r["precision_clean"] < 0.2 < r["recall_clean"]
+    assert lines[1].startswith(f"On clean labels, atlop · cmm (precision {100 * r['precision_clean']:.2f}%, recall "
+                               f"{100 * r['recall_clean']:.2f}%) over-predict")
+    html = render_html(report)
+    assert "F1 rises with label noise: the comparisons" in html and "under-trained" not in html
 
 
 def test_without_a_clean_cell_the_report_shows_absolute_scores(tmp_path):
@@ -490,3 +510,14 @@ def test_reports_need_neither_torch_nor_other_layers():
             "print(light, bad); sys.exit(bool(bad or light))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_f1_bands_stay_inside_0_to_100_with_two_wide_seeds(tmp_path):
+    """Two seeds give t = 12.7: an interval of the mean can reach below 0 F1, which the figure must not draw."""
+    folder = write_synthetic_results(tmp_path / "run", quality=0.05, seeds=(0, 1), **{k: v for k, v in QUICK.items()
+                                                                                     if k != "seeds"})
+    summary = build_report(load_results(folder), resamples=200, figures=False).summary
+    assert ((summary["f1_mean"] - summary["f1_ci"]) < 0).any()   # the unclipped band would cross 0
+    fig = FIGURES["f1_vs_rate"].draw(summary)
+    bands = [c for ax in fig.axes for c in ax.collections if len(c.get_paths())]
+    assert bands and all(0 <= v <= 100 for c in bands for p in c.get_paths() for v in p.vertices[:, 1])
