@@ -51,7 +51,7 @@ from docrobust.corpus import (CorpusError, Doc, RelationInventory, atomic_write_
 from docrobust.corpus.align import align
 from docrobust.noise import apply_changes
 
-__all__ = ["AUDIT_TRAINING", "COLUMNS", "Audit", "FoldTrainer", "apply_audit", "assign_folds", "cross_fit",
+__all__ = ["AUDIT_FINE_TUNING", "AUDIT_TRAINING", "COLUMNS", "Audit", "FoldTrainer", "apply_audit", "assign_folds", "cross_fit",
            "label_quality", "ranked_cells", "read_audit", "read_summary", "run_audit", "score_audit", "truth_from_docs",
            "truth_from_manifest"]
 
@@ -60,6 +60,10 @@ __all__ = ["AUDIT_TRAINING", "COLUMNS", "Audit", "FoldTrainer", "apply_audit", "
 AUDIT_TRAINING: dict[str, Any] = {
     "model": "atlop", "encoder": "minilm", "freeze_encoder": True, "model_options": {"emb_size": 128, "block_size": 16},
     "lr_head": 3e-3, "epochs": 8, "batch_size": 4, "max_len": 1024}
+# --fine-tune (a GPU's job): the encoder trains in every fold, with the model's own head sizes and ATLOP's head
+# learning rate; the settings of the measured GPU audit (benchmarks/bench_audit.py --fine-tune, README).
+AUDIT_FINE_TUNING: dict[str, Any] = {**AUDIT_TRAINING, "freeze_encoder": False, "model_options": {}, "lr_head": 1e-4,
+                                     "epochs": 10}
 
 # The official prediction keys first, so a list can be scored and merged like predictions.
 COLUMNS = ("title", "h_idx", "t_idx", "r", "score", "quality", "rank", "relation", "h_name", "h_type", "t_name",

@@ -30,8 +30,8 @@ import os
 import time
 from pathlib import Path
 
-from docrobust.bench.audit import (AUDIT_TRAINING, apply_audit, read_audit, run_audit, score_audit, truth_from_docs,
-                                   truth_from_manifest)
+from docrobust.bench.audit import (AUDIT_FINE_TUNING, AUDIT_TRAINING, apply_audit, read_audit, run_audit, score_audit,
+                                   truth_from_docs, truth_from_manifest)
 from docrobust.corpus import RelationInventory, atomic_write_json, load_docs, save_docs
 from docrobust.corpus.align import align
 from docrobust.corpus.data import resolve_data_dir
@@ -51,11 +51,11 @@ def load() -> str:
 
 
 def audit_config(threads: int, fine_tune: bool = False, epochs: int | None = None) -> TrainConfig:
-    """The audit's CPU defaults, or with fine_tune the encoder trained in every fold on the GPU with ATLOP's own
-    sizes and learning rates (model_options left at ATLOP's 768/64, head 1e-4, encoder 5e-5), 10 epochs."""
-    tuned = {"freeze_encoder": False, "model_options": {}, "lr_head": 1e-4, "epochs": 10, "device": "cuda"}
-    return TrainConfig.from_dict({**AUDIT_TRAINING, "device": "cpu", **(tuned if fine_tune else {}), "progress": False,
-                                  "num_threads": threads, **({"epochs": epochs} if epochs else {})})
+    """The audit's CPU defaults, or with fine_tune its --fine-tune defaults on the GPU (ATLOP's 768/64 head, head lr
+    1e-4, encoder 5e-5, 10 epochs)."""
+    defaults = {**AUDIT_FINE_TUNING, "device": "cuda"} if fine_tune else {**AUDIT_TRAINING, "device": "cpu"}
+    return TrainConfig.from_dict({**defaults, "progress": False, "num_threads": threads,
+                                  **({"epochs": epochs} if epochs else {})})
 
 
 def timed_audit(docs, relations, source: Path, out: Path, config: TrainConfig) -> dict:

@@ -279,3 +279,27 @@ def test_the_review_page_renders_in_headless_chromium_with_highlighted_entities(
     assert {"h", "t"} <= {cls for _, cls in parser.marks}
     rows_with_both = {i for i, cls in parser.marks if cls == "h"} & {i for i, cls in parser.marks if cls == "t"}
     assert len(rows_with_both) >= len(parser.rows) // 2
+
+
+def test_fine_tune_takes_its_own_defaults_and_the_options_still_win(tmp_path, monkeypatch):
+    """--fine-tune trains the encoder with the settings of the measured GPU audit (the model's own head, head lr 1e-4,
+    10 epochs), not the frozen head's 128/16 at 3e-3; options given on the command line override either."""
+    import docrobust.bench.audit as audit_module
+    configs = []
+
+    def record(docs, relations, config, out_dir, **kwargs):
+        configs.append(config)
+        return {"counts": {"documents": 0, "pairs": 0, "labels": 0, "candidates_written": 0, "suspicious_written": 0},
+                "seconds": {"total": 0.0}}
+    monkeypatch.setattr(audit_module, "run_audit", record)
+    save_docs(make_corpus(4, RELATIONS.ids, seed=1), tmp_path / "train.json")
+    base = ["audit", str(tmp_path / "train.json"), "--relations", "infer", "--quiet"]
+    run_cli([*base, "--out", str(tmp_path / "a")])
+    run_cli([*base, "--out", str(tmp_path / "b"), "--fine-tune"])
+    run_cli([*base, "--out", str(tmp_path / "c"), "--fine-tune", "--epochs", "3", "--lr-head", "2e-4",
+             "--model-option", "block_size=32"])
+    frozen, tuned, given = configs
+    assert (frozen.freeze_encoder, frozen.lr_head, frozen.epochs, frozen.model_options) == (
+        True, 3e-3, 8, {"emb_size": 128, "block_size": 16})
+    assert (tuned.freeze_encoder, tuned.lr_head, tuned.epochs, tuned.model_options) == (False, 1e-4, 10, {})
+    assert (given.freeze_encoder, given.lr_head, given.epochs, given.model_options) == (False, 2e-4, 3, {"block_size": 32})

@@ -42,15 +42,16 @@ def audit() -> None:
 @click.option("--loss", help="Registered loss [default: the model's own].")
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="Cross-fitting folds.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Folds and training seed.")
-@click.option("--epochs", type=int, help="Training epochs per fold [default: 8].")
+@click.option("--epochs", type=int, help="Training epochs per fold [default: 8; 10 with --fine-tune].")
 @click.option("--batch-size", type=int, help="Documents per batch [default: 4].")
-@click.option("--lr-head", type=float, help="Learning rate above the encoder [default: 3e-3].")
+@click.option("--lr-head", type=float, help="Learning rate above the encoder [default: 3e-3; 1e-4 with --fine-tune].")
 @click.option("--max-len", type=int, help="Tokens per document [default: 1024].")
 @click.option("--fine-tune", is_flag=True, help="Fine-tune the encoder in every fold instead of reading frozen "
               "features from the feature store (a GPU's job).")
 @click.option("--relations", metavar="DIR|FILE|infer",
               help="Relation inventory [default: the data folder's meta/, else inferred from the labels].")
-@click.option("--model-option", multiple=True, metavar="KEY=VALUE", help="Model option [default: emb_size=128 block_size=16].")
+@click.option("--model-option", multiple=True, metavar="KEY=VALUE",
+              help="Model option [default: emb_size=128 block_size=16; the model's own sizes with --fine-tune].")
 @click.option("--loss-option", multiple=True, metavar="KEY=VALUE", help="Loss option, repeatable.")
 @click.option("--top", type=click.IntRange(min=1), default=20000, show_default=True,
               help="Missing-label candidates written to candidates.csv (suspicious.csv holds every label).")
@@ -68,16 +69,16 @@ def run(obj: dict, train_path: str, out_dir: str, folds: int, seed: int, relatio
         **overrides) -> None:
     """Cross-fit a model over TRAIN's documents and rank its unlabeled triples (missing-label candidates) and its
     labels (suspicious labels) by out-of-fold score."""
-    from docrobust.bench.audit import AUDIT_TRAINING, run_audit
+    from docrobust.bench.audit import AUDIT_FINE_TUNING, AUDIT_TRAINING, run_audit
     from docrobust.models.train import TrainConfig
 
     data_dir = obj["data_dir"]
     source = resolve_path(train_path, data_dir)
     settings = {k: v for k, v in overrides.items() if v is not None}
-    model_options = {**AUDIT_TRAINING["model_options"], **parse_options(model_option, "--model-option")}  # every model takes them
-    config = TrainConfig.from_dict({**AUDIT_TRAINING, **settings, "seed": seed, "freeze_encoder": not fine_tune,
-                                    "model_options": model_options, "progress": not quiet,
-                                    "loss_options": parse_options(loss_option, "--loss-option")})
+    defaults = AUDIT_FINE_TUNING if fine_tune else AUDIT_TRAINING
+    model_options = {**defaults["model_options"], **parse_options(model_option, "--model-option")}  # every model takes them
+    config = TrainConfig.from_dict({**defaults, **settings, "seed": seed, "model_options": model_options,
+                                    "progress": not quiet, "loss_options": parse_options(loss_option, "--loss-option")})
     check_output(out_dir, inputs=[source], force=force, folder=True)
     inventory = inventory_for(relations, data_dir, infer_if_missing=True)
     docs = load_docs(source, inventory)
