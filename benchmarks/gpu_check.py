@@ -32,8 +32,9 @@ from docrobust.corpus import RelationInventory, atomic_write_json, load_docs, lo
 from docrobust.corpus.data import resolve_data_dir
 from docrobust.models.train import TrainConfig, train
 
-TRAINING = dict(model="atlop", loss="atl", model_options={"entity_pooling": "marker"}, batch_size=4, lr_encoder=5e-5,
-                lr_head=1e-4, warmup=0.06, max_len=1024, device="cuda", seed=0, progress=False)
+# ATLOP's settings (Zhou et al., 2021) for the cell, shared by the direct run and the generated bench.toml.
+MODEL_OPTIONS = {"entity_pooling": "marker"}
+TRAINING = {"batch_size": 4, "lr_encoder": 5e-5, "lr_head": 1e-4, "warmup": 0.06, "max_len": 1024}
 
 BENCH_TOML = """\
 name = "gpu-check"
@@ -55,22 +56,15 @@ losses = ["atl"]
 noise = ["clean"]
 seeds = [0]
 
-[model_options.atlop]
-entity_pooling = "marker"
-
-[training]
-epochs = {epochs}
-batch_size = 4
-lr_encoder = 5e-5
-lr_head = 1e-4
-warmup = 0.06
-max_len = 1024
-device = "{device}"
-{limits}
 [execution]
 backend = "local"
 gpus_per_run = 1
 """
+
+
+def toml_table(name: str, values: dict) -> str:
+    """A TOML table of plain values (JSON's numbers and strings are TOML's)."""
+    return f"\n[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
 
 
 def restore_fp32(source: Path, target: Path) -> Path:
@@ -88,7 +82,8 @@ def part_direct(encoder: str, epochs: int, out: Path, options: dict) -> dict:
     relations = RelationInventory.load(root)
     dev = load_docs(root / "redocred/dev_revised.json", relations)
     test = load_docs(root / "redocred/test_revised.json", relations)
-    config = TrainConfig.from_dict({**TRAINING, "encoder": encoder, "epochs": epochs, **options})
+    config = TrainConfig.from_dict({"model": "atlop", "loss": "atl", "model_options": MODEL_OPTIONS, **TRAINING,
+                                    "encoder": encoder, "epochs": epochs, "seed": 0, "progress": False, **options})
     cuda = config.device.startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -106,11 +101,12 @@ def part_direct(encoder: str, epochs: int, out: Path, options: dict) -> dict:
 
 def part_bench(encoder: str, epochs: int, out: Path, options: dict) -> dict:
     config = out / "bench.toml"
-    limits = "".join(f"{k} = {v}\n" for k, v in options.items() if k.startswith("max_"))
-    config.write_text(BENCH_TOML.format(encoder=encoder, epochs=epochs, device=options["device"], limits=limits))
+    config.write_text(BENCH_TOML.format(encoder=encoder) + toml_table("model_options.atlop", MODEL_OPTIONS)
+                      + toml_table("training", {**TRAINING, "epochs": epochs, **options}))
     started = time.perf_counter()
-    run = subprocess.run([sys.executable, "-c", "from docrobust.bench.cli import main; main()", "bench", "run", str(config), "--out",
-                          str(out / "bench"), "--quiet", "--no-report"], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-c", "from docrobust.bench.cli import main; main()", "bench", "run",
+                          str(config), "--out", str(out / "bench"), "--quiet", "--no-report"],
+                         capture_output=True, text=True)
     wall = time.perf_counter() - started
     print(run.stdout[-3000:], run.stderr[-3000:], sep="\n")
     metrics = [json.loads(p.read_text()) for p in sorted((out / "bench" / "cells").glob("*/metrics.json"))]
@@ -138,8 +134,8 @@ def main() -> None:
                                          if args.max_docs else {})}
     args.out.mkdir(parents=True, exist_ok=True)
     encoder = str(restore_fp32(args.encoder_fp16, args.out / "encoder")) if args.encoder_fp16 else args.encoder
-    report = {"gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "torch": torch.__version__, "encoder": args.encoder_fp16 and
-              f"{args.encoder_fp16} (float16 weights restored to float32)" or encoder}
+    report = {"gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "torch": torch.__version__,
+              "encoder": f"{args.encoder_fp16} (float16 weights restored to float32)" if args.encoder_fp16 else encoder}
     for part in args.parts.split(","):
         report[part] = {"direct": part_direct, "bench": part_bench}[part](encoder, args.epochs, args.out, options)
         atomic_write_json(args.out / "gpu_check.json", report)
