@@ -51,7 +51,8 @@ from docrobust.corpus import (CorpusError, Doc, RelationInventory, atomic_write_
 from docrobust.corpus.align import align
 from docrobust.noise import apply_changes
 
-__all__ = ["AUDIT_FINE_TUNING", "AUDIT_TRAINING", "COLUMNS", "Audit", "FoldTrainer", "apply_audit", "assign_folds", "cross_fit",
+__all__ = ["AUDIT_FINE_TUNING", "AUDIT_TRAINING", "COLUMNS", "Audit", "FoldTrainer", "apply_audit", "assign_folds",
+           "cross_fit",
            "label_quality", "ranked_cells", "read_audit", "read_summary", "run_audit", "score_audit", "truth_from_docs",
            "truth_from_manifest"]
 

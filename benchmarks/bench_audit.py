@@ -59,15 +59,14 @@ def audit_config(threads: int, fine_tune: bool = False, epochs: int | None = Non
 
 
 def timed_audit(docs, relations, source: Path, out: Path, config: TrainConfig) -> dict:
-    """run_audit with its wall time, and its CPU time: on shared cores the wall time says little, while the CPU time
-    of a one-thread audit is about what an idle core would take."""
+    """run_audit with its wall time and its CPU time (what the audit cost, whatever else shared the cores)."""
     before = load()
     started, cpu = time.perf_counter(), time.process_time()
     summary = run_audit(docs, relations, config, out, source=source)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     print(f"  audited {len(docs)} documents in {seconds / 60:.1f} min wall, {cpu / 60:.1f} CPU-min ({before} before, "
-          f"{load()} after; {summary['counts']['encoded_docs']} documents encoded, the rest read from the feature store)",
-          flush=True)
+          f"{load()} after; {summary['counts']['encoded_docs']} documents encoded, the rest read from the feature "
+          "store)", flush=True)
     return {"seconds": seconds, "cpu_seconds": cpu, "load_before": before, "load_after": load(),
             "summary_seconds": summary["seconds"], "encoded_docs": summary["counts"]["encoded_docs"]}
 
@@ -179,7 +178,8 @@ def main() -> None:
     parser.add_argument("--out", default="results/audit_bench")
     parser.add_argument("--stages", default="real,injected,loop")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--fine-tune", action="store_true", help="the audits fine-tune MiniLM in every fold (needs a GPU)")
+    parser.add_argument("--fine-tune", action="store_true",
+                        help="the audits fine-tune MiniLM in every fold (needs a GPU)")
     parser.add_argument("--epochs", type=int, help="training epochs of each fold [default: the audit's]")
     args = parser.parse_args()
     root = resolve_data_dir()

@@ -112,7 +112,8 @@ def _legend(fig: Figure, styles: dict) -> None:
 
 
 @figure("ign_f1_vs_rate", "Test Ign F1 (correct facts seen in training left out) versus noise rate; bands are "
-        "95% t-intervals of the mean over seeds, cut at 0 and 100 (none with one seed).", metric="ign_f1", label="Ign F1 (%)")
+        "95% t-intervals of the mean over seeds, cut at 0 and 100 (none with one seed).", metric="ign_f1",
+        label="Ign F1 (%)")
 @figure("f1_vs_rate", "Test F1 versus the rate of training-label noise (fraction of the training triples or, for "
         "mixed, documents affected), one panel per noise family, the clean cell at rate 0; bands are 95% t-intervals "
         "of the mean over seeds, cut at 0 and 100 (none with one seed).",

@@ -187,8 +187,9 @@ def validity_lines(report: Report) -> list[str]:
         if not over.empty:
             items = [f"{system(r.model, r.loss)} (precision {pct(r.precision_clean)}%, recall {pct(r.recall_clean)}%)"
                      for r in over.itertuples()]
-            lines.append(f"On clean labels, {_listing(items)} over-predict{'s' if len(over) == 1 else ''}: removing positives makes "
-                         f"{'it' if len(over) == 1 else 'them'} predict less, which raises F1. Compare the "
+            one = len(over) == 1
+            lines.append(f"On clean labels, {_listing(items)} over-predict{'s' if one else ''}: removing positives "
+                         f"makes {'it' if one else 'them'} predict less, which raises F1. Compare the "
                          "dev-calibrated scores, or look at the threshold.")
     return lines
 

@@ -302,4 +302,5 @@ def test_fine_tune_takes_its_own_defaults_and_the_options_still_win(tmp_path, mo
     assert (frozen.freeze_encoder, frozen.lr_head, frozen.epochs, frozen.model_options) == (
         True, 3e-3, 8, {"emb_size": 128, "block_size": 16})
     assert (tuned.freeze_encoder, tuned.lr_head, tuned.epochs, tuned.model_options) == (False, 1e-4, 10, {})
-    assert (given.freeze_encoder, given.lr_head, given.epochs, given.model_options) == (False, 2e-4, 3, {"block_size": 32})
+    assert (given.freeze_encoder, given.lr_head, given.epochs, given.model_options) == (
+        False, 2e-4, 3, {"block_size": 32})

@@ -69,7 +69,8 @@ def test_every_model_trains_under_bf16_autocast(name, tiny_encoder_dir, tiny_bat
         loss = build_loss(model.default_loss)(logits.float(), b["labels"])
     loss.backward()
     assert torch.isfinite(logits).all() and (logits.float() - full).abs().max() < 0.1 * full.abs().max()
-    assert all(p.dtype == torch.float32 and p.grad is not None and torch.isfinite(p.grad).all() for p in model.head_parameters())
+    assert all(p.dtype == torch.float32 and p.grad is not None and torch.isfinite(p.grad).all()
+               for p in model.head_parameters())
     assert sum(p.grad.abs().sum() for p in model.head_parameters()) > 0
 
 

@@ -395,8 +395,9 @@ def table_tops(html: Path, out: Path, profile: Path) -> dict:
     """{"tables": the top (px) of each section table after the summary, "width": the layout's} in a 1280 px wide
     window, laid out by headless Chromium and written into the page by a script for --dump-dom to print."""
     script = ("<script>addEventListener('load', () => { const tops = [...document.querySelectorAll('h2 ~ div table')]"
-              ".map(t => t.getBoundingClientRect().top); const pre = document.createElement('pre'); pre.id = 'geometry';"
-              " pre.textContent = JSON.stringify({tables: tops, width: innerWidth}); document.body.append(pre); });"
+              ".map(t => t.getBoundingClientRect().top); const pre = document.createElement('pre');"
+              " pre.id = 'geometry'; pre.textContent = JSON.stringify({tables: tops, width: innerWidth});"
+              " document.body.append(pre); });"
               "</script>")
     out.write_text(html.read_text().replace("</head>", f"{script}</head>"))
     dom = subprocess.run([CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

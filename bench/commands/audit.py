@@ -76,7 +76,8 @@ def run(obj: dict, train_path: str, out_dir: str, folds: int, seed: int, relatio
     source = resolve_path(train_path, data_dir)
     settings = {k: v for k, v in overrides.items() if v is not None}
     defaults = AUDIT_FINE_TUNING if fine_tune else AUDIT_TRAINING
-    model_options = {**defaults["model_options"], **parse_options(model_option, "--model-option")}  # every model takes them
+    # every model takes the model options given
+    model_options = {**defaults["model_options"], **parse_options(model_option, "--model-option")}
     config = TrainConfig.from_dict({**defaults, **settings, "seed": seed, "model_options": model_options,
                                     "progress": not quiet, "loss_options": parse_options(loss_option, "--loss-option")})
     check_output(out_dir, inputs=[source], force=force, folder=True)
