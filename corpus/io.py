@@ -117,8 +117,51 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike 
     return path
 
 
+def check_io(inputs: Iterable[str | os.PathLike | None], files: Iterable[str | os.PathLike | None] = (),
+             folders: Iterable[str | os.PathLike | None] = (), *, force: bool = False) -> None:
+    """The one rule every command applies before it reads or writes anything: no output touches an input or
+    another output.
+
+    `inputs`: every file or folder the command reads, those named inside specs, profiles and models
+    included; `files` / `folders`: every file / folder it writes (None entries are skipped). Paths are
+    compared resolved (symlinks, `..`) and by inode (hard links). Refused whatever `force` says: an output
+    that is an input or something already inside an input folder, or (an output folder, replaced whole)
+    holds an input;
+    two outputs that are one path or one inside the other; a folder output that holds the current folder.
+    Then each output passes check_output, where `force` allows replacing an earlier output.
+    """
+    ins = [(Path(p), _resolved(p)) for p in inputs if p is not None]
+    outs = [(Path(p), _resolved(p), False) for p in files if p is not None]
+    outs += [(Path(p), _resolved(p), True) for p in folders if p is not None]
+    for i, (out, real, folder) in enumerate(outs):
+        if folder and Path.cwd().resolve().is_relative_to(real):
+            raise CorpusError(f"{out}: holds the current folder; give a new folder for the output")
+        for given, real_in in ins:
+            inside_input = real_in.is_dir() and real.is_relative_to(real_in) and os.path.lexists(real)
+            if real == real_in or _same_file(out, given) or inside_input or (folder and real_in.is_relative_to(real)):
+                where = "is" if real == real_in or _same_file(out, given) else "overlaps"
+                raise CorpusError(f"{out}: {where} the input {given}; write the output to another path "
+                                  "(--force never overwrites an input)")
+        for other, real_other, other_folder in outs[:i]:
+            if real == real_other or (other_folder and real.is_relative_to(real_other)) or (
+                    folder and real_other.is_relative_to(real)):
+                raise CorpusError(f"{out}: is the same path as the output {other} (or inside it); "
+                                  "give each output its own path")
+        check_output(out, force=force, folder=folder)
+
+
+def _resolved(path: str | os.PathLike) -> Path:
+    """The absolute path with symlinks and `..` resolved; a one-line CorpusError for an empty path or a loop."""
+    if not str(path).strip():
+        raise CorpusError("an empty path was given; name a file or folder")
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as e:  # Python 3.11 raises RuntimeError on a symlink loop
+        raise CorpusError(f"{path}: cannot be resolved ({e})") from None
+
+
 def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
+    if _resolved(a) == _resolved(b):
         return True
     try:
         return os.path.samefile(a, b)

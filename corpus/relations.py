@@ -101,18 +101,23 @@ def inventory_for(spec: str | None, data_dir: str | os.PathLike, *, infer_if_mis
     """The CLI's --relations: "infer" gives None (take the relations from the labels); a file or folder
     (looked up in the data folder too) is loaded; nothing given means the data folder's metadata, or
     None there too when `infer_if_missing` and the data folder has none."""
-    from .data import resolve_path
-
     if spec == "infer":
         return None
     if spec:
-        return RelationInventory.load(resolve_path(spec, data_dir))
+        return RelationInventory.load(inventory_path(spec, data_dir))
     try:
         return RelationInventory.load(data_dir)
     except CorpusError:
         if infer_if_missing:
             return None
         raise
+
+
+def inventory_path(spec: str | None, data_dir: str | os.PathLike) -> Path | None:
+    """The file or folder a --relations value names (looked up in the data folder too); None for infer or nothing."""
+    from .data import resolve_path
+
+    return resolve_path(spec, data_dir) if spec and spec != "infer" else None
 
 
 def relation_names(data_dir: str | os.PathLike) -> dict[str, str]:

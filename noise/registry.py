@@ -16,8 +16,10 @@ options (their defaults give the option types), except `low_docs`, which only `a
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from docrobust.corpus import CorpusError
@@ -143,6 +145,24 @@ def describe_spec(spec: str) -> tuple[str, float]:
     """(family, nominal rate): the model names joined by '+', and the sum of the step rates (0 without a rate)."""
     steps = parse_spec(spec)
     return "+".join(s.name for s in steps), float(sum(s.rate or 0.0 for s in steps))
+
+
+def spec_files(spec: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Every file a spec names (`model=`, `matrix=`, `profile=`; a registered pair's profile stands for the pair's
+    data files), in spec order: inputs of the command that applies it, and part of what its result depends on."""
+    from docrobust.corpus.pairs import PAIRS, pair_paths
+
+    files: list[Path] = []
+    for step in parse_spec(spec):
+        for key, value in step.options.items():
+            if NOISE_MODELS[step.name].options[key] is not None:
+                continue  # a number, not a path
+            if key == "profile" and value in PAIRS:
+                low, high = pair_paths(value, data_dir)
+                files += [*low, *high]
+            else:
+                files.append(Path(value))
+    return files
 
 
 def needs_low_docs(spec: str) -> bool:

@@ -422,6 +422,12 @@ class ResultsStore:
         path = self.root / "bench.json"
         return self._read(path) if path.is_file() else None
 
+    def records(self) -> list[Path]:
+        """The folder's records, which `docrobust report` reads and no other output may replace (report.html and
+        report.pdf beside them are outputs, rewritten by each run)."""
+        return [self.root / name for name in ("bench.json", "plan.json", "results.csv", "results.parquet", ".cache")
+                ] + [self.cells_dir, self.noisy_dir]
+
     def noisy_paths(self, key: str) -> tuple[Path, Path]:
         """Where the noisy training set with cache key `key` and its manifest live."""
         return self.noisy_dir / f"{key}.json", self.noisy_dir / f"{key}.manifest.json"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from docrobust.corpus import CorpusError, RelationInventory, check_output, load_docs, read_json, sha256_file
+from docrobust.corpus import CorpusError, RelationInventory, check_io, load_docs, read_json, sha256_file
 from docrobust.corpus.data import resolve_path
-from docrobust.corpus.relations import inventory_for
+from docrobust.corpus.relations import inventory_for, inventory_path
 
 from .train import parse_options
 
@@ -80,7 +80,8 @@ def run(obj: dict, train_path: str, out_dir: str, folds: int, seed: int, relatio
     model_options = {**defaults["model_options"], **parse_options(model_option, "--model-option")}
     config = TrainConfig.from_dict({**defaults, **settings, "seed": seed, "model_options": model_options,
                                     "progress": not quiet, "loss_options": parse_options(loss_option, "--loss-option")})
-    check_output(out_dir, inputs=[source], force=force, folder=True)
+    local_encoder = Path(config.encoder) if config.encoder and Path(config.encoder).exists() else None
+    check_io([source, inventory_path(relations, data_dir), local_encoder], folders=[out_dir], force=force)
     inventory = inventory_for(relations, data_dir, infer_if_missing=True)
     docs = load_docs(source, inventory)
     inventory = inventory or RelationInventory.from_docs(docs)
@@ -112,10 +113,9 @@ def apply(obj: dict, train_path: str, audit_dir: str, add_top: int | None, add_a
     from docrobust.noise import manifest_path, write_noisy
 
     source = resolve_path(train_path, obj["data_dir"])
-    read_summary(audit_dir, source)
     out_path = Path(out)
-    for path in (out_path, manifest_path(out_path)):
-        check_output(path, inputs=[source, *Path(audit_dir).glob("*")], force=force)
+    check_io([source, audit_dir], [out_path, manifest_path(out_path)], force=force)
+    read_summary(audit_dir, source)
     fixed, manifest = apply_audit(load_docs(source), audit_dir, add_top=add_top, add_above=add_above,
                                   drop_below=drop_below, input_sha256=sha256_file(source))
     manifest = write_noisy(fixed, manifest, out_path)

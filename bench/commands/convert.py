@@ -1,11 +1,13 @@
 """`docrobust data convert`: DocRE corpora in other formats to validated DocRED JSON (and a rel_info.json beside it)."""
 from __future__ import annotations
 
+from pathlib import Path
 
 import click
 
-from docrobust.corpus import atomic_write_json, check_output, save_docs
-from docrobust.corpus.convert import ConversionReport, check_converted, relation_names_of, to_docred, write_rel_info
+from docrobust.corpus import atomic_write_json, check_io, check_output, save_docs
+from docrobust.corpus.convert import (ID_SEPARATORS, ConversionReport, check_converted, relation_names_of, to_docred,
+                                      write_rel_info)
 from docrobust.corpus.data import resolve_path
 
 from .data import data
@@ -18,8 +20,9 @@ FORMATS = ("hf-docred", "pubtator", "chemdisgene-json")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("--out", required=True, metavar="OUT.json", help="DocRED JSON; rel_info.json is merged beside it.")
 @click.option("--split", help="hf-docred: the split of a saved DatasetDict folder.")
-@click.option("--id-separator", default="|", show_default=True,
-              help="pubtator, chemdisgene-json: what separates a mention's identifiers ('|' in CDR and ChemDisGene).")
+@click.option("--id-separator", default=ID_SEPARATORS, show_default=True,
+              help="pubtator, chemdisgene-json: the characters that separate a mention's identifiers (BioRED's ',', "
+                   "CDR's and ChemDisGene's '|'; a tmVar variant id such as c|INS|5382|C stays whole).")
 @click.option("--dropped", metavar="DROPPED.json", help="Write every dropped mention and relation here.")
 @click.option("--force", is_flag=True, help="Overwrite OUT.json.")
 @click.pass_obj
@@ -33,9 +36,9 @@ def convert(obj: dict, fmt: str, inputs: tuple[str, ...], out: str, split: str |
     chemdisgene-json  ChemDisGene's JSON (docid, title, abstract, entity, relation)
     """
     paths = [resolve_path(p, obj["data_dir"]) for p in inputs]
-    out_path = check_output(out, inputs=paths, force=force)
-    rel_info = out_path.parent / "rel_info.json"
-    check_output(rel_info, inputs=paths, force=True)
+    rel_info = Path(out).parent / "rel_info.json"
+    check_io(paths, [out, rel_info, dropped], force=True)  # rel_info.json is merged, DROPPED replaced, whatever --force
+    out_path = check_output(out, force=force)
     report = ConversionReport()
     if fmt == "hf-docred":
         from docrobust.corpus.hf import from_hf, hf_relation_names, load_hf
@@ -55,10 +58,10 @@ def convert(obj: dict, fmt: str, inputs: tuple[str, ...], out: str, split: str |
         docs, report = to_docred(reader(paths, id_separator, report), report)
         names = {}
     check_converted(docs, str(out_path))
-    save_docs(docs, out_path)
     relations = write_rel_info(rel_info, relation_names_of(docs, names))
     if dropped:
-        atomic_write_json(check_output(dropped, inputs=paths, force=True), report.dropped)
+        atomic_write_json(dropped, report.dropped)
+    save_docs(docs, out_path)  # last: a conversion that fails leaves no OUT.json to block its rerun
     click.echo(f"{out_path}: " + "\n".join(report.summary()))
     click.echo(f"{rel_info}: {len(relations)} relations; check with "
                f"`docrobust data validate {out_path} --relations {rel_info}`")

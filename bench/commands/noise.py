@@ -5,12 +5,12 @@ from pathlib import Path
 
 import click
 
-from docrobust.corpus import CorpusError, atomic_write_json, check_output, load_docs, read_json, sha256_file
+from docrobust.corpus import CorpusError, atomic_write_json, check_io, load_docs, read_json, sha256_file
 from docrobust.corpus.data import REGISTRY, resolve_path
 from docrobust.corpus.pairs import PAIRS, pair_paths
 from docrobust.corpus.relations import relation_names
 from docrobust.noise import (NOISE_MODELS, apply_noise, manifest_path, measure_profile, needs_low_docs, needs_profile,
-                             parse_spec, write_noisy)
+                             parse_spec, spec_files, write_noisy)
 
 
 @click.group()
@@ -47,8 +47,8 @@ def generate(obj: dict, input: str, spec: str, seed: int, out: str, low: str | N
         raise CorpusError(f"spec {spec!r} needs --profile P.json (from `docrobust noise profile`)")
     source, low_path, profile_path = (resolve_path(p, data_dir) if p else None for p in (input, low, profile))
     out_path = Path(out)
-    for path in (out_path, manifest_path(out_path)):
-        check_output(path, inputs=(source, low_path, profile_path), force=force)
+    check_io([source, low_path, profile_path, *spec_files(spec, data_dir)], [out_path, manifest_path(out_path)],
+             force=force)
     noisy, manifest = apply_noise(
         load_docs(source), spec, seed, source_sha256=sha256_file(source),
         low_docs=load_docs(low_path) if low_path else None, profile=read_json(profile_path) if profile_path else None,
@@ -78,7 +78,7 @@ def profile(obj: dict, low: str, high: tuple[str, ...], out: str | None, top: in
         raise CorpusError(f"{low!r} is not a registered real-noise pair ({', '.join(PAIRS)}); "
                           "give LOW and HIGH files, or a pair's name")
     if out:
-        check_output(out, inputs=(*low_paths, *high_paths), force=True)
+        check_io([*low_paths, *high_paths], [out], force=True)
     high_docs = [d for path in high_paths for d in load_docs(path)]
     result = measure_profile([d for path in low_paths for d in load_docs(path)], high_docs)
     if out:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from docrobust.corpus import atomic_write_json, check_output, load_docs, sha256_file
+from docrobust.corpus import atomic_write_json, check_io, load_docs, sha256_file
 from docrobust.corpus.data import resolve_path
 from docrobust.noise.annotator import BASELINES, fit_annotator
 
@@ -28,7 +28,7 @@ def fit(obj: dict, low: str, high: tuple[str, ...], out: str, folds: int, C: flo
     `annotator:RATE,model=OUT`, with its held-out fit quality against the per-relation profile and uniform."""
     data_dir = obj["data_dir"]
     low_path, high_paths = resolve_path(low, data_dir), [resolve_path(f, data_dir) for f in high]
-    check_output(out, inputs=(low_path, *high_paths), force=True)
+    check_io([low_path, *high_paths], [out], force=True)
     sources = {"low": [{"path": str(low_path), "sha256": sha256_file(low_path)}],
                "high": [{"path": str(p), "sha256": sha256_file(p)} for p in high_paths]}
     model = fit_annotator(load_docs(low_path), [d for p in high_paths for d in load_docs(p)], C=C, folds=folds,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from docrobust.corpus import CorpusError, RelationInventory, check_output, load_docs, load_train_facts
+from docrobust.corpus import CorpusError, RelationInventory, check_io, load_docs, load_train_facts
 from docrobust.corpus.data import resolve_path
-from docrobust.corpus.relations import inventory_for
+from docrobust.corpus.relations import inventory_for, inventory_path
 from docrobust.corpus.score import format_score
 
 
@@ -72,10 +72,12 @@ def train(obj: dict, train_path: str, dev_path: str, test_path: str | None, trai
     config = TrainConfig.from_dict({**settings, "save_checkpoint": checkpoint, "progress": not quiet,
                                     "loss_options": parse_options(loss_option, "--loss-option"),
                                     "model_options": parse_options(model_option, "--model-option")})
-    inventory = inventory_for(relations, data_dir)
     paths = {name: resolve_path(p, data_dir) if p else None
              for name, p in (("train", train_path), ("dev", dev_path), ("test", test_path), ("facts", train_facts))}
-    check_output(out_dir, inputs=paths.values(), force=force, folder=True)
+    local_encoder = Path(config.encoder) if Path(config.encoder).exists() else None
+    check_io([*paths.values(), inventory_path(relations, data_dir), local_encoder, cache_dir, config.kd_teacher_logits],
+             folders=[out_dir], force=force)
+    inventory = inventory_for(relations, data_dir)
     docs = {name: load_docs(paths[name], inventory) if paths[name] else None for name in ("train", "dev", "test")}
     if inventory is None:
         inventory = RelationInventory.from_docs([d for part in docs.values() if part for d in part])

@@ -1,0 +1,137 @@
+"""One rule for every command (corpus.io.check_io): no output is an input, lies over one, or is another output.
+
+Each case names a command and the input its output is aimed at; hypothesis draws the case, how the path is
+spelled (as is, through `..`, a symlink, a hard link) and --force, and every refusal must come before any
+byte is written: the workspace's files, inputs and all, are the same afterwards, and nothing is added.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import make_corpus
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from docrobust.bench.cli import main
+from docrobust.corpus import CorpusError, check_io, save_docs
+
+
+def workspace(root: Path) -> None:
+    """Inputs of every command: documents, a low version, spec-named files, an audit folder, a results folder."""
+    docs = make_corpus(6, seed=1)
+    save_docs(docs, root / "train.json")
+    save_docs([{**d, "labels": d["labels"][::2]} for d in docs], root / "low.json")
+    for name, value in (("profile.json", {"per_relation": {}}), ("ann.json", {"format": 1}),
+                        ("matrix.json", {"P1": {"P2": 1.0}}), ("audit/audit.json", {}), ("audit/candidates.csv", ""),
+                        ("res/bench.json", {}), ("res/plan.json", {"cells": []}), ("res/cells/c/metrics.json", {}),
+                        ("res/cells/c/cell.json", {}), ("run/train.json", docs)):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(json.dumps(value), encoding="utf-8")
+
+
+def noise_generate(spec: str, target: str) -> list[str]:
+    return ["noise", "generate", "train.json", "--spec", spec, "--out", target]
+
+
+# (command line with the output aimed at TARGET, the input it is aimed at)
+CASES = {
+    "noise generate over its input": (lambda t: noise_generate("fn-uniform:0.5", t), "train.json"),
+    "noise generate over profile=": (lambda t: noise_generate("real:1.0,profile=profile.json", t), "profile.json"),
+    "noise generate over model=": (lambda t: noise_generate("annotator:0.5,model=ann.json", t), "ann.json"),
+    "noise generate over matrix=": (lambda t: noise_generate("fp-flip:0.1,matrix=matrix.json", t), "matrix.json"),
+    "noise generate over --low": (lambda t: ["noise", "generate", "train.json", "--spec", "mixed:0.5", "--low",
+                                             "low.json", "--out", t], "low.json"),
+    "data convert --out over its input": (lambda t: ["data", "convert", "--from", "hf-docred", "train.json",
+                                                     "--out", t], "train.json"),
+    "data convert --dropped over its input": (lambda t: ["data", "convert", "--from", "hf-docred", "train.json",
+                                                         "--out", "new/x.json", "--dropped", t], "train.json"),
+    "noise profile --out over LOW": (lambda t: ["noise", "profile", "low.json", "train.json", "--out", t], "low.json"),
+    "noise fit --out over HIGH": (lambda t: ["noise", "fit", "low.json", "train.json", "--out", t], "train.json"),
+    "audit apply over the audit": (lambda t: ["audit", "apply", "train.json", "audit", "--add-top", "1", "--out", t],
+                                   "audit/candidates.csv"),
+    "audit apply over TRAIN": (lambda t: ["audit", "apply", "train.json", "audit", "--add-top", "1", "--out", t],
+                               "train.json"),
+    "report --out over plan.json": (lambda t: ["report", "res", "--out", t], "res/plan.json"),
+    "report --out over a cell": (lambda t: ["report", "res", "--out", t], "res/cells/c/metrics.json"),
+    "report --pdf over bench.json": (lambda t: ["report", "res", "--out", "r.html", "--pdf", t], "res/bench.json"),
+    "train --out holding TRAIN": (lambda t: ["train", "--train", "run/train.json", "--dev", "train.json", "--encoder",
+                                             "minilm", "--relations", "infer", "--out", t], "run"),
+    "audit run --out holding TRAIN": (lambda t: ["audit", "run/train.json", "--relations", "infer", "--out", t], "run"),
+}
+
+
+def spelled(target: str, how: str) -> str:
+    """The same file or folder under another name (made here, before the snapshot)."""
+    path = Path(target)
+    if how == "dotdot":
+        return str(path.parent / ".." / path.parent.name / path.name) if str(path.parent) != "." else f"run/../{target}"
+    if how in ("symlink", "hardlink") and not (how == "hardlink" and path.is_dir()):
+        link = Path(f"link-{how}-{path.name}")
+        (os.symlink if how == "symlink" else os.link)(path.resolve(), link)
+        return str(link)
+    return target
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """relative path -> sha256 of every file (links as their target's bytes), and folders."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
+            for p in sorted(root.rglob("*"))}
+
+
+def run(argv: list[str], capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    return exit_.value.code, capsys.readouterr().err
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # capsys is read per call
+@given(case=st.sampled_from(sorted(CASES)), how=st.sampled_from(["as is", "dotdot", "symlink", "hardlink"]),
+       force=st.booleans())
+def test_every_command_refuses_an_output_over_any_input_and_changes_nothing(case, how, force, capsys):
+    argv_for, target = CASES[case]
+    with tempfile.TemporaryDirectory() as tmp:
+        root, cwd = Path(tmp), os.getcwd()
+        workspace(root)
+        os.chdir(root)
+        try:
+            takes_force = not case.startswith(("noise profile", "noise fit", "report"))  # these always replace
+            argv = argv_for(spelled(target, how)) + (["--force"] if force and takes_force else [])
+            before = snapshot(root)
+            code, err = run(argv, capsys)
+            assert (code, snapshot(root)) == (2, before), err
+            assert err.count("\n") == 1 and err.startswith("error: ") and "input" in err, err
+        finally:
+            os.chdir(cwd)
+
+
+def test_two_outputs_that_are_one_file_are_refused(tmp_path, capsys, monkeypatch):
+    workspace(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    for argv in (["report", "res", "--out", "x.html", "--pdf", "x.html"],
+                 ["report", "res", "--out", "x.html", "--pdf", "./sub/../x.html"],
+                 ["data", "convert", "--from", "hf-docred", "train.json", "--out", "b.json", "--dropped", "b.json"],
+                 ["data", "convert", "--from", "hf-docred", "train.json", "--out", "rel_info.json"]):
+        code, err = run(argv + ["--force"] * (argv[0] != "report"), capsys)
+        assert code == 2 and "same path as the output" in err, (argv, err)
+    assert snapshot(tmp_path) == before
+
+
+def test_paths_that_cannot_be_outputs_are_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.symlink("loop-b", "loop-a")
+    os.symlink("loop-a", "loop-b")
+    for files, folders, message in (([""], [], "empty path"), (["loop-a/x.json"], [], "cannot be resolved"),
+                                    ([], ["."], "holds the current folder"), ([], [".."], "holds the current folder")):
+        with pytest.raises(CorpusError, match=message):
+            check_io([], files, folders, force=True)
+    # a new file inside an input folder is not over any input; an existing one is
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.json").write_text("[]")
+    check_io(["in"], ["in/new.json"])
+    with pytest.raises(CorpusError, match="overlaps the input in"):
+        check_io(["in"], ["in/a.json"], force=True)
