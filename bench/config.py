@@ -113,19 +113,21 @@ class BenchConfig:
     execution: dict[str, Any]
     description: str = ""
     models: dict[str, dict] = field(default_factory=dict)   # external models by name (bench/external.py)
+    noise_files: dict[str, dict[str, str]] = field(default_factory=dict)  # spec -> {file it names: sha256}
 
     def to_json(self) -> dict:
         """The resolved config as written to RESULTS/bench.json (enough to plan the matrix again)."""
         return {"name": self.name, "profile": self.profile, "description": self.description, "source": self.source,
                 "matrix": self.matrix, "data": self.data, "encoder": self.encoder, "training": self.training,
                 "loss_options": self.loss_options, "model_options": self.model_options, "execution": self.execution,
-                "models": self.models}
+                "models": self.models, "noise_files": self.noise_files}
 
     @classmethod
     def from_json(cls, obj: dict) -> "BenchConfig":
         keys = ("source", "name", "profile", "encoder", "data", "matrix", "training", "loss_options",
                 "model_options", "execution", "description")
-        return cls(**{k: obj.get(k, "" if k == "description" else None) for k in keys}, models=obj.get("models") or {})
+        return cls(**{k: obj.get(k, "" if k == "description" else None) for k in keys}, models=obj.get("models") or {},
+                   noise_files=obj.get("noise_files") or {})
 
     def cells(self) -> list[Cell]:
         """The matrix in run order: grouped by (noise, seed) so each noisy training set is built once, then used."""
@@ -140,16 +142,20 @@ class BenchConfig:
         return _unique_ids(cells)
 
     def cell_config(self, model: str, loss: str, noise: str, seed: int) -> dict:
-        """What one cell computes: matrix coordinates, trainer settings, and the data by content hash."""
+        """What one cell computes: matrix coordinates, trainer settings, and the data by content hash (the files
+        its noise spec names included, so that editing one reruns the cells that use it)."""
         training = {k: v for k, v in self.training.items() if k not in RUNTIME_KEYS}
         data = {k: {"sha256": v["sha256"], "range": v.get("range")} for k, v in self.data.items() if "sha256" in v}
+        files = self.noise_files.get(noise)
         if model in self.models:
-            return external.cell_config(self.models[model], model, loss, noise, seed, data,
-                                        self.data["relations"]["spec"])
-        return {"model": model, "loss": loss, "noise": noise, "seed": seed, "encoder": self.encoder,
-                "training": training, "loss_options": self.loss_options.get(loss, {}),
-                "model_options": self.model_options.get(model, {}), "data": data,
-                "relations": self.data["relations"]["spec"]}
+            config = external.cell_config(self.models[model], model, loss, noise, seed, data,
+                                          self.data["relations"]["spec"])
+        else:
+            config = {"model": model, "loss": loss, "noise": noise, "seed": seed, "encoder": self.encoder,
+                      "training": training, "loss_options": self.loss_options.get(loss, {}),
+                      "model_options": self.model_options.get(model, {}), "data": data,
+                      "relations": self.data["relations"]["spec"]}
+        return {**config, "noise_files": files} if files else config  # specs without files keep their old hash
 
 
 def _unique_ids(cells: list[Cell]) -> list[Cell]:
@@ -213,6 +219,7 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
 
     data = _check_data(merged["data"], data_dir, where, problems, hash_file, missing_data)
     _check_matrix(merged, where, problems)
+    noise_files = _hash_noise_files(merged["matrix"]["noise"], data_dir, where, problems, hash_file or sha256_file)
     _check_execution(merged["execution"], where, problems)
     models = external.check_models(merged["models"], _builtin_models() if check_names else (), merged["execution"],
                                    path.parent, where, problems)
@@ -226,7 +233,8 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
     return BenchConfig(source=str(path), name=merged.get("name", path.stem), profile=profile,
                        encoder=merged.get("encoder"), data=data, matrix=merged["matrix"], training=merged["training"],
                        loss_options=merged["loss_options"], model_options=merged["model_options"],
-                       execution=merged["execution"], description=merged.get("description", ""), models=models)
+                       execution=merged["execution"], description=merged.get("description", ""), models=models,
+                       noise_files=noise_files)
 
 
 def _keypath(keys) -> str:
@@ -360,6 +368,28 @@ def _check_matrix(merged: dict, where, problems: list[str]) -> None:
         for needs, key in ((noise_suite.needs_low_docs, "low"), (noise_suite.needs_profile, "profile")):
             if needs(spec) and key not in merged["data"]:
                 problems.append(f"{where('matrix', 'noise', i)}: noise {spec!r} needs data.{key}")
+
+
+def _hash_noise_files(specs: list, data_dir, where, problems: list[str], hash_file) -> dict[str, dict[str, str]]:
+    """spec -> {each file it names: sha256}, for the specs that name files; a missing one is a problem."""
+    from docrobust.noise import parse_spec, spec_files
+
+    out: dict[str, dict[str, str]] = {}
+    for i, spec in enumerate(specs):
+        try:
+            parse_spec(spec)
+        except CorpusError:
+            continue  # _check_matrix says why
+        try:
+            paths = spec_files(spec, data_dir)
+        except CorpusError as e:  # a registered pair whose files are not in the data folder
+            problems += [f"{where('matrix', 'noise', i)}: {p}" for p in e.problems]
+            continue
+        missing = [p for p in paths if not p.is_file()]
+        problems += [f"{where('matrix', 'noise', i)}: {p}: no such file (named in {spec!r})" for p in missing]
+        if paths and not missing:
+            out[spec] = {str(p): hash_file(p) for p in paths}
+    return out
 
 
 def _normalized(spec: Any, normalize) -> Any:

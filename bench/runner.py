@@ -290,13 +290,16 @@ class _Preparer:
         from docrobust import noise
 
         data = self.cfg.data
+        files = self.cfg.noise_files.get(spec)
         key = sha256_json({"train": data["train"]["sha256"], "range": data["train"].get("range"), "spec": spec,
                            "seed": seed, "low": data.get("low", {}).get("sha256"),
-                           "profile": data.get("profile", {}).get("sha256")})[:24]
+                           "profile": data.get("profile", {}).get("sha256"), **({"files": files} if files else {})})[:24]
         if key in self._noisy:
             return self._noisy[key]
         docs_path, _ = self.store.noisy_paths(key)
         cached = noise.read_noisy(docs_path)  # None when absent, or when a kill left new docs beside an old manifest
+        if cached is not None and files and cached[1].get("spec_files") != files:
+            cached = None  # built from other contents of the files the spec names (changed since check): rebuild
         if cached is None:
             docs, manifest = noise.apply_noise(
                 self.inputs()["train"], spec, seed, low_docs=self.side_input("low") if noise.needs_low_docs(spec) else None,

@@ -23,10 +23,10 @@ import numpy as np
 
 from docrobust import __version__
 from docrobust.corpus import (CorpusError, Doc, atomic_write_bytes, atomic_write_json, dumps_json, read_json,
-                              sha256_bytes, sha256_json)
+                              sha256_bytes, sha256_file, sha256_json)
 
 from .real import read_profile
-from .registry import NOISE_MODELS, NoiseModel, NoiseStep, parse_spec
+from .registry import NOISE_MODELS, NoiseModel, NoiseStep, parse_spec, spec_files
 from .table import Edit, LabelTable
 
 
@@ -42,7 +42,7 @@ def apply_noise(docs: list[Doc], spec: str, seed: int, *, low_docs: list[Doc] | 
     `low_docs`: the aligned low-quality version for `mixed`; `profile`: a measure_profile() result for
     `real` (or name in the spec its file, or a registered real-noise pair, whose files are looked up in
     `data_dir`); `source_sha256`: the input file's sha256, recorded as is (without it the sha256 of the JSON
-    value is recorded). Same input, spec and seed: same output.
+    value is recorded). The sha256 of every file the spec names is recorded as `spec_files`. Same input, spec and seed: same output.
     The manifest's achieved_rate is changed triples / input positives; a step's achieved_rate is in
     its model's unit (the same, except documents for mixed).
     """
@@ -59,6 +59,9 @@ def apply_noise(docs: list[Doc], spec: str, seed: int, *, low_docs: list[Doc] | 
         "input_sha256": source_sha256 or sha256_json(docs), "input_sha256_of": "file" if source_sha256 else "json",
         "documents": len(docs), "positives_before": table.base, "relations_before": _relation_counts(labels),
         "steps": []}
+    files = {str(p): sha256_file(p) for p in spec_files(spec, data_dir) if Path(p).is_file()}
+    if files:  # the files the spec names, by content: a cache built from other contents is not this result
+        manifest["spec_files"] = files
     for i, step in enumerate(steps):
         model = NOISE_MODELS[step.name]
         kwargs = _arguments(model, step, inputs)
