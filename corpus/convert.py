@@ -10,6 +10,16 @@ between entity indices. The conversion:
   becomes a mention of each of them, the convention of EoG's PubTator reader, which produces the CDR and
   GDA files ATLOP trains on ("consider each possible ID as another entity"). Entities are numbered by
   their first mention in the text;
+- the identifier field is cut into identifiers at `,` (BioRED's composite mentions: `D001943,D010051`),
+  then at `|` (CDR's and ChemDisGene's: `D001234|D005678`), except for a piece that is a tmVar variant
+  identifier, which keeps its `|`s: an HGVS sequence type (c, g, m, n, p, r, or none), `|`, an operation
+  word of two or more letters (SUB, DEL, INS, FS, Allele, and BioRED's misspellings such as DEL888), `|`,
+  ... (BioRED's `c|INS|5382|C`, `p|SUB|G|12|D`, `|INS|125_126|AA`). No MeSH (one letter, then digits),
+  NCBI Gene or taxonomy (digits) or Cellosaurus identifier starts that way, and tmVar ids hold no `,`.
+  A relation's identifiers are cut by the same rule: a relation naming a composite field (BioRED's
+  `D007859|D008569`, as its composite mention carries it) is a relation of each pair of parts (counted);
+- a relation line's fifth column, when it is BioRED's novelty mark (`Novel` or `No`), is kept as the
+  label's "novelty"; any other column after the two identifiers is dropped and counted;
 - sentences come from pysbd (Python Sentence Boundary Disambiguation, rule-based, pure Python, nothing
   downloaded at run time), run on the title and on the abstract separately. A mention that pysbd's
   boundaries would cut merges the sentences it spans (counted);
@@ -34,6 +44,9 @@ from pathlib import Path
 from .io import CorpusError, Doc, atomic_write_json, read_json, validate_docs
 
 NO_IDENTIFIER = ("", "-", "-1")   # PubTator's marks of a mention that was typed but not linked
+ID_SEPARATORS = ",|"              # BioRED's composite mentions join identifiers with ',', CDR's with '|'
+TMVAR = re.compile(r"[cgmnpr]?\|[A-Za-z]{2,}\w*\|")  # the start of a tmVar variant id: sequence type | operation |
+NOVELTY = ("Novel", "No")         # BioRED's fifth relation column
 WORD = re.compile(r"\w+|[^\w\s]")  # a word, or one other visible character (for tokens, not for sentences)
 
 
@@ -51,6 +64,7 @@ class Relation:
     type: str
     head: str                  # identifiers
     tail: str
+    novelty: str | None = None  # BioRED's novelty mark, kept as the label's "novelty"
 
 
 @dataclass
@@ -77,6 +91,7 @@ class ConversionReport:
     entities: int = 0
     relations: int = 0
     merged_sentences: int = 0    # sentence boundaries removed because a mention crossed them
+    expanded: int = 0            # relations naming a composite identifier, kept once per pair of its parts
     dropped: list[dict] = field(default_factory=list)   # {"kind", "reason", "docid", "detail"}
 
     def drop(self, kind: str, reason: str, docid: str, detail: str) -> None:
@@ -86,7 +101,9 @@ class ConversionReport:
         """One line for what was kept, then one per (kind, reason) dropped with its count and first example."""
         lines = [f"{self.documents:,} documents, {self.entities:,} entities, {self.mentions:,} mentions, "
                  f"{self.relations:,} relations kept" + (f"; {self.merged_sentences:,} sentence boundaries removed "
-                                                          f"inside mentions" if self.merged_sentences else "")]
+                                                          f"inside mentions" if self.merged_sentences else "")
+                 + (f"; {self.expanded:,} relations named a composite identifier and became one relation per "
+                    f"pair of its parts" if self.expanded else "")]
         counts = Counter((d["kind"], d["reason"]) for d in self.dropped)
         for (kind, reason), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
             first = next(d for d in self.dropped if (d["kind"], d["reason"]) == (kind, reason))
@@ -96,14 +113,20 @@ class ConversionReport:
 
     def to_json(self) -> dict:
         return {"documents": self.documents, "entities": self.entities, "mentions": self.mentions,
-                "relations": self.relations, "merged_sentences": self.merged_sentences,
+                "relations": self.relations, "merged_sentences": self.merged_sentences, "expanded": self.expanded,
                 "dropped": Counter(f"{d['kind']}: {d['reason']}" for d in self.dropped), "dropped_items": self.dropped}
 
 
-def split_ids(field_text: str, separator: str = "|") -> tuple[str, ...]:
-    """The distinct identifiers of a mention's identifier field, in order, without PubTator's 'unlinked' marks."""
-    ids = (i.strip() for i in field_text.split(separator)) if separator else (field_text.strip(),)
-    return tuple(dict.fromkeys(i for i in ids if i not in NO_IDENTIFIER))
+def split_ids(field_text: str, separators: str = ID_SEPARATORS) -> tuple[str, ...]:
+    """The distinct identifiers of a mention's identifier field, in order, without PubTator's 'unlinked' marks.
+
+    The field is cut at each character of `separators`, the others first and `|` last, except that a piece
+    starting like a tmVar variant id (TMVAR: `c|INS|5382|C`) stays whole (the rule in the module docstring)."""
+    pieces = [field_text]
+    for sep in sorted(separators, key=lambda c: c == "|"):
+        pieces = [p for piece in pieces for p in
+                  ([piece] if sep == "|" and TMVAR.match(piece.strip()) else piece.split(sep))]
+    return tuple(dict.fromkeys(i for i in (p.strip() for p in pieces) if i not in NO_IDENTIFIER))
 
 
 # ---------------------------------------------------------------- sentences and tokens
@@ -118,15 +141,16 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     parts = pysbd.Segmenter(language="en", clean=False).segment(piece)
     spans, cursor = [], 0
     for part in parts:
-        # pysbd returns the text cut into consecutive pieces; find() keeps us right if it ever drops a space
-        at = piece.find(part, cursor)
+        # pysbd returns the text cut into consecutive pieces, but may drop or add a space ("a . . ." gives
+        # "a . " and ". . "): find() of the piece without its spaces keeps us right
+        stripped = part.strip()
+        if not stripped:
+            continue
+        at = piece.find(stripped, cursor)
         if at < 0:
             raise CorpusError(f"pysbd returned a sentence that is not in the text: {part[:60]!r}")
-        cursor = at + len(part)
-        stripped = part.strip()
-        if stripped:
-            s = start + at + (len(part) - len(part.lstrip()))
-            spans.append((s, s + len(stripped)))
+        cursor = at + len(stripped)
+        spans.append((start + at, start + at + len(stripped)))
     return spans
 
 
@@ -225,7 +249,8 @@ def _document(a: Abstract, report: ConversionReport) -> Doc:
             report.drop("relation", "duplicate", a.docid, detail)
         else:
             keys.add(key)
-            labels.append({"h": key[0], "t": key[1], "r": rel.type, "evidence": []})
+            labels.append({"h": key[0], "t": key[1], "r": rel.type, "evidence": [],
+                           **({"novelty": rel.novelty} if rel.novelty else {})})
     report.relations += len(labels)
     return {"title": a.docid, "sents": [[text[s:e] for s, e in sent] for sent in sents],
             "vertexSet": list(entities.values()), "labels": labels}

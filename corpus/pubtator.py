@@ -9,8 +9,10 @@ PubTator, as CDR, GDA, BioRED and ChemDisGene distribute it (documents separated
 
 Offsets index title + " " + abstract. Relation lines may also stand in files of their own (ChemDisGene's
 `*_relationships.tsv`, `approved_relns_*.tsv`): every file given is read, and each relation joins the
-document of its PMID. Files may be gzip-compressed (`.gz`). Columns after a relation's two identifiers
-(BioRED's novelty mark) are not kept.
+document of its PMID. Files may be gzip-compressed (`.gz`). A fifth relation column holding BioRED's novelty
+mark (`Novel`, `No`) becomes the label's "novelty"; other columns after the two identifiers are dropped and
+counted. Identifier fields are cut as `convert.split_ids` states (composite lists at `,` and `|`, tmVar
+variant ids kept whole).
 
 ChemDisGene JSON (its baseline's `tsv2json.py`): a list of {"docid", "title", "abstract", "entity": [{"start",
 "end", "mention", "type", "id"}], "relation": [{"type", "subj", "obj"}]}, with the same offsets.
@@ -22,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from .convert import Abstract, ConversionReport, Mention, Relation, split_ids
+from .convert import ID_SEPARATORS, NOVELTY, Abstract, ConversionReport, Mention, Relation, split_ids
 from .io import CorpusError, cap_problems, read_json, shown
 
 
@@ -39,7 +41,7 @@ def _lines(path: Path) -> Iterable[str]:
         raise CorpusError(f"{path}: not UTF-8 PubTator text ({e})") from None
 
 
-def read_pubtator(paths: Iterable[str | os.PathLike], id_separator: str = "|",
+def read_pubtator(paths: Iterable[str | os.PathLike], id_separator: str = ID_SEPARATORS,
                   report: ConversionReport | None = None) -> list[Abstract]:
     """Abstracts of PubTator files, in order of first appearance; one CorpusError listing every bad line.
 
@@ -76,7 +78,13 @@ def read_pubtator(paths: Iterable[str | os.PathLike], id_separator: str = "|",
                 docs[cols[0]].mentions.append(Mention(int(cols[1]), int(cols[2]), cols[3], cols[4],
                                                       split_ids(cols[5], id_separator)))
             elif len(cols) >= 4 and not cols[1].isdigit():
-                relations.append((cols[0], Relation(cols[1], cols[2].strip(), cols[3].strip()), where))
+                extra = [c.strip() for c in cols[4:]]
+                novelty = extra.pop(0) if extra and extra[0] in NOVELTY else None
+                relations += [(cols[0], rel, where) for rel in
+                              split_relation(cols[1], cols[2], cols[3], id_separator, report, novelty)]
+                if any(extra) and report is not None:
+                    report.drop("relation column", "after the two identifiers, not BioRED's novelty mark "
+                                "(the relation is kept)", cols[0], f"{shown(' '.join(extra))} ({where})")
             else:
                 problems.append(f"{where}: not a PubTator line (PMID|t|title, PMID|a|abstract, a mention "
                                 f"PMID<TAB>start<TAB>end<TAB>text<TAB>type<TAB>id, or a relation "
@@ -95,12 +103,24 @@ def read_pubtator(paths: Iterable[str | os.PathLike], id_separator: str = "|",
     return list(docs.values())
 
 
+def split_relation(kind: str, head: str, tail: str, id_separator: str, report: ConversionReport | None,
+                   novelty: str | None = None) -> list[Relation]:
+    """One relation per pair of the parts of its identifiers, cut as mention fields are (`split_ids`); a
+    relation naming a composite field is counted in `report.expanded`. An identifier with no part (`-`)
+    stays as written, to be dropped and counted as one that no mention carries."""
+    heads = split_ids(head, id_separator) or (head.strip(),)
+    tails = split_ids(tail, id_separator) or (tail.strip(),)
+    if len(heads) * len(tails) > 1 and report is not None:
+        report.expanded += 1
+    return [Relation(kind, h, t, novelty) for h in heads for t in tails]
+
+
 _CDG_DOC = {"docid": str, "title": str, "abstract": str, "entity": list}
 _CDG_ENTITY = {"start": int, "end": int, "mention": str, "type": str, "id": str}
 _CDG_RELATION = {"type": str, "subj": str, "obj": str}
 
 
-def read_chemdisgene(paths: Iterable[str | os.PathLike], id_separator: str = "|",
+def read_chemdisgene(paths: Iterable[str | os.PathLike], id_separator: str = ID_SEPARATORS,
                      report: ConversionReport | None = None) -> list[Abstract]:
     """Abstracts of ChemDisGene JSON files; one CorpusError naming file, document and field for every problem."""
     out: list[Abstract] = []
@@ -129,7 +149,8 @@ def read_chemdisgene(paths: Iterable[str | os.PathLike], id_separator: str = "|"
                 doc["docid"], doc["title"], doc["abstract"],
                 [Mention(e["start"], e["end"], e["mention"], e["type"], split_ids(e["id"], id_separator))
                  for e in doc["entity"]],
-                [Relation(r["type"], r["subj"], r["obj"]) for r in doc.get("relation", [])], where))
+                [rel for r in doc.get("relation", []) for rel in
+                 split_relation(r["type"], r["subj"], r["obj"], id_separator, report)], where))
     if problems:
         raise CorpusError(cap_problems(problems))
     return out

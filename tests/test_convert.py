@@ -17,7 +17,9 @@ from tiny_encoder import tiny_encoder_dir  # noqa: F401
 from docrobust.bench.cli import main
 from docrobust.corpus import (CorpusError, RelationInventory, facts_from_docs, load_docs, read_json, save_docs, score,
                               validate_docs)
-from docrobust.corpus.convert import Abstract, Mention, Relation, to_docred, write_rel_info
+from docrobust.corpus.convert import (Abstract, ConversionReport, Mention, Relation, split_ids, to_docred,
+                                      write_rel_info)
+from docrobust.corpus.pubtator import read_pubtator
 from docrobust.corpus.hf import from_hf, hf_relation_names, load_hf, to_hf
 from docrobust.noise import NOISE_MODELS, apply_noise, measure_profile
 from docrobust.noise.annotator import fit_annotator
@@ -144,6 +146,105 @@ def test_sentences_come_from_pysbd_and_a_mention_across_a_boundary_joins_them():
     assert len(doc["sents"]) == 2 and report.merged_sentences == 1
     (m,), = doc["vertexSet"]
     assert m["sent_id"] == 0 and mention_tokens(doc, m) == squeeze(crossing.text)
+
+
+@pytest.mark.parametrize("field, ids", [
+    ("D001234|D005678", ("D001234", "D005678")),                    # CDR's composite mention
+    ("D006470|D003556|-1", ("D006470", "D003556")),                 # ... with an unlinked part
+    ("C035054,C049864,C442759", ("C035054", "C049864", "C442759")),  # BioRED's composite mention
+    ("c|INS|5382|C", ("c|INS|5382|C",)),                            # tmVar variant ids stay whole
+    ("p|SUB|G|12|D", ("p|SUB|G|12|D",)),
+    ("c|DEL||15", ("c|DEL||15",)),
+    ("p|FS|Y|34||", ("p|FS|Y|34||",)),
+    ("|INS|125_126|AA", ("|INS|125_126|AA",)),                      # BioRED: no sequence type
+    ("c|DEL888|C", ("c|DEL888|C",)),                                # BioRED: a misspelled operation
+    ("c|SUB|C|1|T,rs12", ("c|SUB|C|1|T", "rs12")),                  # a composite list holding a variant
+    ("rs1042522", ("rs1042522",)), ("-1", ()), ("-", ()),
+])
+def test_identifier_fields_split_composites_and_keep_tmvar_variant_ids_whole(field, ids):
+    assert split_ids(field) == ids
+
+
+def test_biored_variant_ids_survive_with_their_relations_and_novelty_cdr_composites_still_split(tmp_path, capsys):
+    # BioRED's layout (relation lines with a novelty column) and CDR's (composite mentions joined by '|')
+    text = "BRCA1 5382insC and p.G12D cause breast cancer; cisplatin induced renal and hepatic failure."
+    pmid = "10788334"
+    spans = {w: (text.index(w), text.index(w) + len(w)) for w in
+             ("BRCA1", "5382insC", "p.G12D", "breast cancer", "cisplatin", "renal and hepatic failure")}
+    ids = {"BRCA1": ("GeneOrGeneProduct", "672"), "5382insC": ("SequenceVariant", "c|INS|5382|C"),
+           "p.G12D": ("SequenceVariant", "p|SUB|G|12|D"), "breast cancer": ("Disease", "D001943,D001943"),
+           "cisplatin": ("Chemical", "D002945"), "renal and hepatic failure": ("Disease", "D058186|D017093")}
+    lines = [f"{pmid}|t|{text}", f"{pmid}|a|"]
+    lines += [f"{pmid}\t{s}\t{e}\t{w}\t{ids[w][0]}\t{ids[w][1]}" for w, (s, e) in spans.items()]
+    lines += [f"{pmid}\tPositive_Correlation\tD001943\tc|INS|5382|C\tNovel",
+              f"{pmid}\tAssociation\tp|SUB|G|12|D\tD001943\tNo",
+              f"{pmid}\tCID\tD002945\tD058186|D017093",     # a relation naming the composite field
+              f"{pmid}\tCID\tD002945\tD017093\tNo\tunknown column"]
+    path = write(tmp_path / "b.txt", "\n".join(lines) + "\n")
+    code, out, _ = run(["data", "convert", "--from", "pubtator", str(path), "--out", str(tmp_path / "b.json"),
+                        "--dropped", str(tmp_path / "dropped.json")], capsys)
+    assert code == 0
+    (doc,) = read_json(tmp_path / "b.json")
+    names = [[m["name"] for m in e] for e in doc["vertexSet"]]
+    assert names == [["BRCA1"], ["5382insC"], ["p.G12D"], ["breast cancer"], ["cisplatin"],
+                     ["renal and hepatic failure"], ["renal and hepatic failure"]]
+    assert sorted((lab["h"], lab["t"], lab["r"], lab.get("novelty")) for lab in doc["labels"]) == [
+        (2, 3, "Association", "No"), (3, 1, "Positive_Correlation", "Novel"),
+        (4, 5, "CID", None), (4, 6, "CID", None)]            # the composite relation: one per part, and the
+    dropped = read_json(tmp_path / "dropped.json")          # repeated CID 4 -> 6 is a duplicate
+    assert sorted((d["kind"], d["reason"].split(" (")[0]) for d in dropped) == [
+        ("relation", "duplicate"), ("relation column", "after the two identifiers, not BioRED's novelty mark")]
+    assert "1 relations named a composite identifier" in out
+
+
+@st.composite
+def pubtator_documents(draw):
+    """(PubTator text, {identifier: mention names}, relations (r, head id, tail id)) of one document whose
+    mentions carry MeSH, NCBI Gene, rs and tmVar identifiers, some as composite lists (',' always; '|' only
+    between non-variant ids, the two corpora's conventions)."""
+    mesh = st.builds(lambda c, n: f"{c}{n:06d}", st.sampled_from("CD"), st.integers(0, 999_999))
+    gene = st.integers(1, 10 ** 6).map(str)
+    tmvar = st.builds(lambda t, op, a, pos, b: f"{t}|{op}|{a}|{pos}|{b}", st.sampled_from(["c", "p", "g", "r", ""]),
+                      st.sampled_from(["SUB", "DEL", "INS", "FS", "Allele", "DEL888"]),
+                      st.sampled_from(["", "A", "GT"]), st.sampled_from(["12", "125_126", "IVS9+459", "-3279"]),
+                      st.sampled_from(["", "C", "X"]))
+    rs = st.integers(1, 10 ** 8).map(lambda n: f"rs{n}")
+    words, fields, carried = [], [], {}
+    for k in range(draw(st.integers(1, 8))):
+        ids = draw(st.lists(st.one_of(mesh, gene, tmvar, rs), min_size=1, max_size=3, unique=True))
+        variant = any("|" in i for i in ids)
+        fields.append(("," if variant else draw(st.sampled_from([",", "|"]))).join(ids))
+        words.append(f"m{k}")
+        for i in ids:
+            carried.setdefault(i, set()).add(f"m{k}")
+    known = sorted(carried)
+    pairs = draw(st.lists(st.tuples(st.sampled_from(known), st.sampled_from(known)), max_size=8, unique=True))
+    relations = [(draw(st.sampled_from(["CID", "Association"])), h, t) for h, t in pairs if h != t]
+    text, lines, at = " ".join(words), [], 0
+    lines = ["1|t|" + text, "1|a|"]
+    for word, field in zip(words, fields):
+        lines.append(f"1\t{at}\t{at + len(word)}\t{word}\tType\t{field}")
+        at += len(word) + 1
+    lines += [f"1\t{r}\t{h}\t{t}\t" + draw(st.sampled_from(["Novel", "No", ""])) for r, h, t in relations]
+    return "\n".join(lines) + "\n", carried, relations
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(pubtator_documents())
+def test_property_generated_pubtator_keeps_every_identifier_and_relation(tmp_path, document):
+    text, carried, relations = document
+    path = write(tmp_path / "g.txt", text)
+    report = ConversionReport()
+    (doc,), report = to_docred(read_pubtator([path], report=report), report)
+    assert report.dropped == [] and report.expanded == 0
+    assert len(doc["vertexSet"]) == len(carried)     # one entity per identifier, variant ids whole
+    entity_names = [frozenset(m["name"] for m in e) for e in doc["vertexSet"]]
+    assert sorted(entity_names, key=sorted) == sorted(map(frozenset, carried.values()), key=sorted)
+    got = sorted((entity_names[lab["h"]], entity_names[lab["t"]], lab["r"]) for lab in doc["labels"])
+    want = sorted((frozenset(carried[h]), frozenset(carried[t]), r) for r, h, t in relations)
+    assert len(doc["labels"]) == len(relations) and [(sorted(a), sorted(b), r) for a, b, r in got] == [
+        (sorted(a), sorted(b), r) for a, b, r in want]
 
 
 def test_every_dropped_mention_and_relation_is_counted_with_its_reason(tmp_path, capsys):
