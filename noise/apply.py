@@ -13,9 +13,11 @@ shared too); the input is never modified.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,10 @@ from docrobust import __version__
 from docrobust.corpus import (CorpusError, Doc, atomic_write_bytes, atomic_write_json, dumps_json, read_json,
                               sha256_bytes, sha256_file, sha256_json)
 
+from docrobust.corpus.pair_types import pair_types_of
+
 from .real import read_profile
-from .registry import NOISE_MODELS, NoiseModel, NoiseStep, parse_spec, spec_files
+from .registry import NOISE_MODELS, OPTIONAL_INPUTS, NoiseModel, NoiseStep, parse_spec, spec_files
 from .table import Edit, LabelTable
 
 
@@ -36,13 +40,16 @@ def step_rng(seed: int, index: int) -> np.random.Generator:
 
 def apply_noise(docs: list[Doc], spec: str, seed: int, *, low_docs: list[Doc] | None = None,
                 profile: dict | None = None, source_sha256: str | None = None,
-                data_dir: str | os.PathLike | None = None) -> tuple[list[Doc], dict]:
+                data_dir: str | os.PathLike | None = None,
+                pair_types: Iterable[Iterable[str]] | None = None) -> tuple[list[Doc], dict]:
     """Noisy copies of `docs` under `spec` (see registry.py), and the manifest that records every change.
 
     `low_docs`: the aligned low-quality version for `mixed`; `profile`: a measure_profile() result for
     `real` (or name in the spec its file, or a registered real-noise pair, whose files are looked up in
-    `data_dir`); `source_sha256`: the input file's sha256, recorded as is (without it the sha256 of the JSON
-    value is recorded). The sha256 of every file the spec names is recorded as `spec_files`. Same input, spec and seed: same output.
+    `data_dir`); `pair_types`: the fp-* models add triples only to pairs of these (head type, tail type)
+    (corpus/pair_types.py; recorded in the manifest); `source_sha256`: the input file's sha256, recorded as is
+    (without it the sha256 of the JSON value is recorded). The sha256 of every file the spec names is recorded
+    as `spec_files`. Same input, spec and seed: same output.
     The manifest's achieved_rate is changed triples / input positives; a step's achieved_rate is in
     its model's unit (the same, except documents for mixed).
     """
@@ -50,7 +57,8 @@ def apply_noise(docs: list[Doc], spec: str, seed: int, *, low_docs: list[Doc] | 
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise CorpusError(f"seed must be an integer >= 0, got {seed!r}")
     index = _title_index(docs)
-    inputs = {"low_docs": low_docs, "profile": profile, "data_dir": data_dir}
+    pair_types = pair_types_of(pair_types)
+    inputs = {"low_docs": low_docs, "profile": profile, "data_dir": data_dir, "pair_types": pair_types}
     labels = [d.get("labels", []) for d in docs]
     table = LabelTable(docs, labels, base=sum(map(len, labels)))
     relations = table.relations
@@ -58,20 +66,21 @@ def apply_noise(docs: list[Doc], spec: str, seed: int, *, low_docs: list[Doc] | 
         "spec": spec, "seed": int(seed), "docrobust_version": __version__,
         "input_sha256": source_sha256 or sha256_json(docs), "input_sha256_of": "file" if source_sha256 else "json",
         "documents": len(docs), "positives_before": table.base, "relations_before": _relation_counts(labels),
-        "steps": []}
+        "steps": [], **({"pair_types": sorted(map(list, pair_types))} if pair_types is not None else {})}
     files = {str(p): sha256_file(p) for p in spec_files(spec, data_dir) if Path(p).is_file()}
     if files:  # the files the spec names, by content: a cache built from other contents is not this result
         manifest["spec_files"] = files
+    clean = [{(lab["h"], lab["t"], lab["r"]) for lab in labs} for labs in labels]
     for i, step in enumerate(steps):
         model = NOISE_MODELS[step.name]
         kwargs = _arguments(model, step, inputs)
-        edit = model.fn(table, step.rate, step_rng(seed, i), **kwargs)
+        edit = _false_only(model.fn(table, step.rate, step_rng(seed, i), **kwargs), table)
         record = _record(step, edit, table)
         if "profile" in kwargs:
             record["profile_sha256"] = sha256_json(kwargs["profile"])
         labels = apply_changes(labels, index, record, f"step {i} ({step})")
         manifest["steps"].append(record)
-        table = LabelTable(docs, labels, table.base, relations)
+        table = _next_table(docs, labels, clean, table)
     changed = sum(len(s[k]) for s in manifest["steps"] for k in ("removed", "added", "changed"))
     manifest.update(positives_after=sum(map(len, labels)), relations_after=_relation_counts(labels),
                     achieved_rate=changed / table.base if table.base else 0.0)
@@ -170,12 +179,34 @@ def _arguments(model: NoiseModel, step: NoiseStep, inputs: dict[str, Any]) -> di
     kwargs.update((k, v) for k, v in step.options.items() if k not in model.inputs)
     for name in model.inputs:
         value = read_profile(step.options[name], inputs["data_dir"]) if name in step.options else inputs[name]
-        if value is None:
+        if value is None and name not in OPTIONAL_INPUTS:
             how = {"low_docs": "pass low_docs= (CLI: --low LOW.json), an aligned low-quality version of the documents",
                    "profile": f"pass profile= (CLI: --profile P.json) or write {step},profile=P.json"}
             raise CorpusError(f"{step.name} needs {name}: {how[name]}")
         kwargs[name] = value
     return kwargs
+
+
+def _next_table(docs: list[Doc], labels: list[list[dict]], clean: list[set], table: LabelTable) -> LabelTable:
+    """What the next step of a chained spec sees: as rows, only the clean labels no step has touched (a false
+    negative is a true label missed; a flip confuses a true label), and as taken, every label now or in the
+    input (a false positive is false with respect to the clean labels). So removed and added rows never meet."""
+    untouched = [[lab for lab in labs if (lab["h"], lab["t"], lab["r"]) in clean[d]] for d, labs in enumerate(labels)]
+    taken = [clean[d] | {(lab["h"], lab["t"], lab["r"]) for lab in labs} for d, labs in enumerate(labels)]
+    return LabelTable(docs, untouched, table.base, table.relations, taken)
+
+
+def _false_only(edit: Edit, table: LabelTable) -> Edit:
+    """The edit without additions or flips onto a taken triple (a label now or in the clean input); the models
+    sample around them, this is the guarantee for any model that does not, and the count of what it dropped."""
+    add = [a for a in edit.add if (a[1], a[2], a[3]) not in table.taken_triples(a[0])]
+    keep = [k for k, (row, r) in enumerate(zip(edit.flip.tolist(), edit.flip_to))
+            if (int(table.h[row]), int(table.t[row]), r) not in table.taken_triples(int(table.doc[row]))]
+    if len(add) == len(edit.add) and len(keep) == len(edit.flip_to):
+        return edit
+    dropped = len(edit.add) - len(add) + len(edit.flip_to) - len(keep)
+    return dataclasses.replace(edit, add=add, flip=edit.flip[keep], flip_to=[edit.flip_to[k] for k in keep],
+                               info={**edit.info, "dropped_true_labels": dropped})
 
 
 def _record(step: NoiseStep, edit: Edit, table: LabelTable) -> dict[str, Any]:

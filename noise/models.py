@@ -117,8 +117,8 @@ def fp_type(table: LabelTable, rate: float, rng: np.random.Generator) -> Edit:
 @noise_model("fp-flip")
 def fp_flip(table: LabelTable, rate: float, rng: np.random.Generator, *, matrix: str | None = None) -> Edit:
     """Give k labeled triples a confusable relation: visit the triples in uniformly random order and
-    replace r by r' with P(r' | r) ∝ C[r, r'] over the r' not already labeled on that pair, until k
-    are changed (triples with no such r' are skipped).
+    replace r by r' with P(r' | r) ∝ C[r, r'] over the r' not labeled on that pair (now, before this step's
+    flips, or in the clean input), until k are changed (triples with no such r' are skipped).
 
     C is read from `matrix` (JSON {r: {r': weight}}) or estimated from the corpus as
     C[r, r'] = sum over entity-type pairs τ of n(τ, r) * n(τ, r'), r' != r: relations that join
@@ -126,9 +126,11 @@ def fp_flip(table: LabelTable, rate: float, rng: np.random.Generator, *, matrix:
     """
     k = table.count(rate)
     relations, C = _confusion(table, matrix)                   # (R',), (R', R')
-    code = np.array([relations.index(r) for r in table.relations], dtype=np.int64)[table.r]  # (n,)
-    on_pair: dict[int, set[int]] = {}
-    for p, c in zip(table.pair.tolist(), code.tolist()):
+    conf = np.array([relations.index(r) for r in table.relations], dtype=np.int64)  # table code -> row of C
+    code = conf[table.r]                                                              # (n,)
+    on_pair: dict[int, set[int]] = {}   # relations a pair may not get: its labels now and its clean ones
+    taken = table.taken_keys
+    for p, c in zip((taken // len(table.relations)).tolist(), conf[taken % len(table.relations)].tolist()):
         on_pair.setdefault(p, set()).add(c)
     order, u = rng.permutation(len(table)), rng.random(len(table))
     flip, flip_to = [], []
@@ -142,8 +144,7 @@ def fp_flip(table: LabelTable, rate: float, rng: np.random.Generator, *, matrix:
             continue
         cum = np.cumsum(w)
         new = int(np.searchsorted(cum, u[row] * cum[-1], side="right"))
-        here.discard(int(code[row]))
-        here.add(new)
+        here.add(new)  # the old relation stays taken: giving it back to another triple would make a true label
         flip.append(row)
         flip_to.append(relations[new])
     if len(flip) < k:

@@ -47,7 +47,7 @@ def mixed(table: LabelTable, rate: float, rng: np.random.Generator, *, low_docs:
         low_keys = triples(low)
         start = table.row_start[i]
         current = table.labels[i]
-        keys = {(lab["h"], lab["t"], lab["r"]) for lab in current}
+        keys = table.taken_triples(i)
         remove += [start + j for j, lab in enumerate(current) if (lab["h"], lab["t"], lab["r"]) not in low_keys]
         add += [(i, lab["h"], lab["t"], lab["r"], list(lab.get("evidence", [])))
                 for lab in low.get("labels", []) if (lab["h"], lab["t"], lab["r"]) not in keys]

@@ -35,10 +35,12 @@ class LabelTable:
     count of round(rate * base) triples, so the rates of a multi-step spec add up.
     """
 
-    def __init__(self, docs: list[Doc], labels: list[list[dict]], base: int, relations: list[str] | None = None):
+    def __init__(self, docs: list[Doc], labels: list[list[dict]], base: int, relations: list[str] | None = None,
+                 taken: list[set[tuple[int, int, str]]] | None = None):
         self.docs = docs          # the input documents, read only
         self.labels = labels      # current label list of each document
         self.base = base
+        self.taken = taken        # per document, the (h, t, r) no new triple may be (None: the rows)
         self.titles = [d["title"] for d in docs]
         rows = [(i, lab["h"], lab["t"], lab["r"]) for i, labs in enumerate(labels) for lab in labs]
         self.relations = sorted(set(relations or ()) | {r for *_, r in rows})
@@ -51,6 +53,19 @@ class LabelTable:
 
     def __len__(self) -> int:
         return len(self.doc)
+
+    def taken_triples(self, d: int) -> set[tuple[int, int, str]]:
+        """The triples of document d that no model may add or flip to. In a chained spec: every label the document
+        holds now or held in the input, so that a false positive is false with respect to the clean labels."""
+        return self.taken[d] if self.taken is not None else {(lab["h"], lab["t"], lab["r"]) for lab in self.labels[d]}
+
+    @cached_property
+    def taken_keys(self) -> np.ndarray:
+        """(m,) sorted pair * R + r of the taken triples whose relation is in self.relations."""
+        n_rel, code = len(self.relations), {r: k for k, r in enumerate(self.relations)}
+        keys = [(self.pair_start[d] + h * self.n_entities[d] + t) * n_rel + code[r]
+                for d in range(len(self.docs)) for h, t, r in self.taken_triples(d) if r in code]
+        return np.unique(np.array(keys, dtype=np.int64))
 
     def count(self, rate: float) -> int:
         """How many triples a rate means: round(rate * base)."""
@@ -144,9 +159,8 @@ def sample_new_triples(table: LabelTable, k: int, rng: np.random.Generator, allo
     weight = np.where(table.pair_type >= 0, per_type_pair[table.pair_type], 0)  # (P,)
     end = np.cumsum(weight)                                               # (P,)
     total = int(end[-1]) if len(end) else 0
-    th, tt = table.row_types
-    labeled = np.unique(table.pair * n_rel + table.r)
-    available = total - int(allowed[th * n_types + tt, table.r].sum())
+    labeled = table.taken_keys                                            # labels now, and the input's
+    available = total - int(allowed[table.pair_type[labeled // n_rel], labeled % n_rel].sum())
     if k > available:
         raise CorpusError(f"{what}: cannot add {k} triples, only {available} unlabeled candidates exist; lower the rate")
     chosen = _EMPTY

@@ -287,6 +287,36 @@ def test_steps_compose_and_their_rates_add_up(docs, seed, a, b):
     assert changed_count(manifest) == n - manifest["positives_after"]
 
 
+CHAIN_STEPS = ("fn-uniform", "fn-frequency", "fn-pair", "fn-distance", "fp-uniform", "fp-type", "fp-flip", "mixed")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), seed=st.integers(0, 2**32))
+def test_chained_specs_add_only_false_triples_and_never_remove_what_they_add(data, seed):
+    """Whatever the order of the steps: every added or flipped-to triple is false w.r.t. the clean labels, every
+    removed or flipped triple is a clean one, and the manifest's removed and added sets are disjoint."""
+    docs = data.draw(corpora(min_labels=1))
+    names = data.draw(st.lists(st.sampled_from(CHAIN_STEPS), min_size=2, max_size=4))
+    spec = "+".join(f"{name}:{data.draw(st.sampled_from([0.05, 0.1, 0.2]))}" for name in names)
+    low = data.draw(low_versions(docs)) if "mixed" in names else None
+    try:
+        out, manifest = run(docs, spec, seed, low_docs=low)
+    except CorpusError as e:  # a rate the corpus cannot meet is said, never half-applied
+        assert "lower the rate" in str(e) or "no document" in str(e), e
+        return
+    clean = all_triples(docs)
+    removed, added = Counter(), Counter()
+    for step in manifest["steps"]:
+        removed.update(tuple(row) for row in step["removed"])
+        removed.update(tuple(row[:4]) for row in step["changed"])
+        added.update(tuple(row[:4]) for row in step["added"])
+        added.update((*row[:3], row[4]) for row in step["changed"])
+    assert not set(added) & set(clean), spec
+    assert set(removed) <= set(clean) and not set(removed) & set(added), spec
+    assert max([*removed.values(), *added.values(), 1]) == 1, spec  # no triple removed or added twice
+    assert all_triples(out) == clean - removed + added
+
+
 def test_clean_is_the_identity_and_other_seeds_differ(small_docs):
     out, manifest = run(small_docs, "clean", 0)
     assert out == small_docs and manifest["achieved_rate"] == 0.0 and changed_count(manifest) == 0
