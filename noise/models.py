@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from docrobust.corpus import CorpusError, read_json
+from docrobust.corpus.pair_types import PairTypes
 
 from .registry import noise_model
 from .table import Edit, LabelTable, sample_new_triples, weighted_sample
@@ -98,19 +99,28 @@ def seen_type_pairs(table: LabelTable) -> np.ndarray:
     return seen
 
 
+def kept_type_pairs(table: LabelTable, pair_types: PairTypes | None) -> np.ndarray:
+    """(T, T, 1) booleans: whether the pair-type filter keeps pairs of types (a, b) (all of them without one)."""
+    names = table.type_names
+    return np.array([[pair_types is None or (a, b) in pair_types for b in names] for a in names],
+                    dtype=bool).reshape(len(names), len(names), 1)
+
+
 @noise_model("fp-uniform")
-def fp_uniform(table: LabelTable, rate: float, rng: np.random.Generator) -> Edit:
+def fp_uniform(table: LabelTable, rate: float, rng: np.random.Generator, *,
+               pair_types: PairTypes | None = None) -> Edit:
     """Add k triples (h, t, r), h != t, drawn uniformly without replacement from all unlabeled ones
-    (r among the relations of the corpus)."""
+    (r among the relations of the corpus; with a pair-type filter, only on the pairs it keeps)."""
     allowed = np.ones((len(table.type_names),) * 2 + (len(table.relations),), dtype=bool)
+    allowed &= kept_type_pairs(table, pair_types)
     return Edit(add=_added(table, *sample_new_triples(table, table.count(rate), rng, allowed, "fp-uniform")))
 
 
 @noise_model("fp-type")
-def fp_type(table: LabelTable, rate: float, rng: np.random.Generator) -> Edit:
+def fp_type(table: LabelTable, rate: float, rng: np.random.Generator, *, pair_types: PairTypes | None = None) -> Edit:
     """Add k plausible wrong triples: uniform without replacement over the unlabeled (h, t, r) whose
-    entity types (type(h), type(t)) carry r somewhere in the corpus."""
-    allowed = seen_type_pairs(table)
+    entity types (type(h), type(t)) carry r somewhere in the corpus (and that a pair-type filter keeps)."""
+    allowed = seen_type_pairs(table) & kept_type_pairs(table, pair_types)
     return Edit(add=_added(table, *sample_new_triples(table, table.count(rate), rng, allowed, "fp-type")))
 
 

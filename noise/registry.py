@@ -25,8 +25,9 @@ from typing import Any, Callable
 from docrobust.corpus import CorpusError
 from docrobust.corpus.registry import REQUIRED, Option, Registry, first_paragraph, signature_options
 
-INPUTS = ("low_docs", "profile")  # what apply_noise passes to the models that ask for it by name
+INPUTS = ("low_docs", "profile", "pair_types")  # what apply_noise passes to the models that ask for it by name
 SPEC_ONLY_INPUTS = ("profile",)   # ... of which these may also be named in the spec as a file
+OPTIONAL_INPUTS = ("pair_types",)  # ... and these may be None (pair_types: no filter, every pair)
 
 
 @dataclass(frozen=True)
