@@ -5,18 +5,30 @@ layout of the registry (`redocred/dev_revised.json`, `docred/dev.json`, `meta/re
 A download goes to a temporary file beside its target, is checked against the registry's full checksum,
 and only then renamed into place, so an interrupted download never leaves a file that looks
 complete.
+
+Corpora in other formats are registered twice: their published files (REGISTRY, verified as above) and
+the DocRED JSON converted from them (CONVERTED: `cdr-train` is `cdr/train.json`, from the CDR training
+set's PubTator file). Downloading a converted name fetches its sources and converts them; a bundle name
+(BUNDLES: `cdr`) stands for its files. A converted file goes into the data folder, or, when that is
+read-only (a shared copy of the corpora), into converted/ in the cache ($DOCROBUST_CACHE, else
+~/.cache/docrobust); `resolve_path` looks in both. Beside it, `<name>.conversion.json` records the
+sources' checksums, the converter's version and every dropped mention and relation; a converted file
+whose record disagrees with its sources, the converter or its own bytes is converted again.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+import typing
 from typing import Callable
 
-from .io import CorpusError, temporary_beside
+from .io import CorpusError, atomic_write_bytes, atomic_write_json, dumps_json, read_json, temporary_beside
+from .registry import suggest
 
 DEFAULT_DATA_DIR = Path("~/.cache/docrobust")
 MIRROR_ENV = "DOCROBUST_MIRROR"  # base URL of a mirror with the registry's layout (also used by the tests)
@@ -27,6 +39,9 @@ _SSRPU = "https://raw.githubusercontent.com/www-Ye/SSR-PU/938e87e448ad3f0aae7f02
 _HWE = "https://raw.githubusercontent.com/Hytn/DocRED-HWE/03d7ed9e49ecf3a7af4c5b905a1e2da2e146905a/"
 _REVISIT = "https://raw.githubusercontent.com/AndrewZhe/Revisit-DocRED/6de7239707967b0ec01fbf4aa8b6afaa1da9a146/"
 _CDR = "https://raw.githubusercontent.com/JHnlp/BioCreative-V-CDR-Corpus/dd0b3165a94338874979a2a8aaedf74b67466b9c/"
+# the full CDR release (BioCreative V, Li et al., 2016) as SSGU-CD keeps it, byte for byte the official files
+_CDR_FULL = ("https://raw.githubusercontent.com/NomitaChandra/SSGU-CD-all/a66ce32b259f8086cd467eb7d959c665e19062ad/"
+             "dataset/cdr/")
 
 
 @dataclass(frozen=True)
@@ -78,7 +93,34 @@ REGISTRY: dict[str, DataFile] = {f.name: f for f in [
     DataFile("cdr-sample", "cdr/CDR_sample.txt", _CDR + "CDR_sample.txt",
              "sha256:db6d8d82b8f33eff489e08a5d31f7f4483fa7fa3c434a3ef6ec87031b48b4ebd",
              "BioCreative V CDR sample set: 50 PubMed abstracts, PubTator (data convert --from pubtator)"),
+    DataFile("cdr-train-pubtator", "cdr/CDR_TrainingSet.PubTator.txt", _CDR_FULL + "CDR_TrainingSet.PubTator.txt",
+             "sha256:5e3734bef7b33ae10c3c7648dc3d0fe0b1a6ca9703588efaeed09dd9a5ab9db8",
+             "BioCreative V CDR training set: 500 abstracts, 1,038 CID relations, PubTator"),
+    DataFile("cdr-dev-pubtator", "cdr/CDR_DevelopmentSet.PubTator.txt", _CDR_FULL + "CDR_DevelopmentSet.PubTator.txt",
+             "sha256:9e18d8e700168887a7919e62f67ac2ce2357e3f409a48ee992906abdd80fe3e5",
+             "BioCreative V CDR development set: 500 abstracts, 1,012 CID relations, PubTator"),
+    DataFile("cdr-test-pubtator", "cdr/CDR_TestSet.PubTator.txt", _CDR_FULL + "CDR_TestSet.PubTator.txt",
+             "sha256:a3c48d5f35bdfce20c2371778abedc9fd24d1da092207072e5181ad53c8d0e2f",
+             "BioCreative V CDR test set: 500 abstracts, 1,066 CID relations, PubTator"),
 ]}
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A DocRED JSON file converted from registry files (`sources`, read as `format`); rel_info.json beside it."""
+    name: str
+    path: str
+    sources: tuple[str, ...]
+    format: str
+    description: str
+
+
+CONVERTED: dict[str, Converted] = {c.name: c for c in [
+    Converted("cdr-train", "cdr/train.json", ("cdr-train-pubtator",), "pubtator", "CDR training set as DocRED JSON"),
+    Converted("cdr-dev", "cdr/dev.json", ("cdr-dev-pubtator",), "pubtator", "CDR development set as DocRED JSON"),
+    Converted("cdr-test", "cdr/test.json", ("cdr-test-pubtator",), "pubtator", "CDR test set as DocRED JSON"),
+]}
+BUNDLES: dict[str, tuple[str, ...]] = {"cdr": ("cdr-train", "cdr-dev", "cdr-test")}
 
 
 def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
@@ -94,19 +136,52 @@ def feature_store_root() -> Path:
     return Path(os.environ.get("DOCROBUST_CACHE") or DEFAULT_DATA_DIR).expanduser() / "features"
 
 
+def converted_root(data_dir: str | os.PathLike | None = None) -> Path:
+    """Where converted files go: the data folder, or converted/ in the cache when the data folder is read-only.
+
+    Read-only means without write permission bits too, not only refused to us: a shared copy of the corpora
+    marked read-only stays untouched even by a user (root) whom the system would let write."""
+    root = resolve_data_dir(data_dir)
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if os.access(existing, os.W_OK) and existing.stat().st_mode & 0o222:
+        return root
+    return Path(os.environ.get("DOCROBUST_CACHE") or DEFAULT_DATA_DIR).expanduser() / "converted"
+
+
 def resolve_path(path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Path:
-    """A file as given if it exists, else the same relative path inside the data folder, else as given."""
+    """A file as given if it exists, else the same relative path inside the data folder, else inside the
+    folder of converted files (`converted_root`), else as given."""
     path = Path(path)
     if path.exists() or path.is_absolute():
         return path
-    in_data = resolve_data_dir(data_dir) / path
-    return in_data if in_data.exists() else path
+    for root in (resolve_data_dir(data_dir), converted_root(data_dir)):
+        if (root / path).exists():
+            return root / path
+    return path
 
 
 def lookup(name: str) -> DataFile:
     if name not in REGISTRY:
-        raise CorpusError(f"unknown data file {name!r}; known: {', '.join(REGISTRY)}")
+        raise CorpusError(f"unknown data file {name!r}; known: {', '.join(known_names())}")
     return REGISTRY[name]
+
+
+def known_names() -> list[str]:
+    """Every name `download` takes: bundles, converted files, registry files."""
+    return [*BUNDLES, *CONVERTED, *REGISTRY]
+
+
+def expand(names: typing.Iterable[str]) -> list[str]:
+    """Names with each bundle replaced by its files, in order, each once; CorpusError naming an unknown one."""
+    out: list[str] = []
+    for name in names:
+        if name not in BUNDLES and name not in CONVERTED and name not in REGISTRY:
+            raise CorpusError(f"unknown data file {name!r}{suggest(name, known_names())}; "
+                              f"known: {', '.join(known_names())}")
+        out += [n for n in BUNDLES.get(name, (name,)) if n not in out]
+    return out
 
 
 def checksum_of(path: Path, kind: str) -> str:
@@ -131,6 +206,8 @@ def download(name: str, data_dir: str | os.PathLike | None = None, *, mirror: st
     `mirror` (or $DOCROBUST_MIRROR) replaces the public URL with `<mirror>/<path>`. An existing file
     that verifies is kept unless `force`.
     """
+    if name in CONVERTED:
+        return convert_registered(name, data_dir, mirror=mirror, force=force, progress=progress, timeout=timeout)
     file = lookup(name)
     target = resolve_data_dir(data_dir) / file.path
     if target.exists() and not force and verify(file, target) is None:
@@ -162,8 +239,59 @@ def download(name: str, data_dir: str | os.PathLike | None = None, *, mirror: st
         tmp.unlink(missing_ok=True)
 
 
+CONVERTER_VERSION = 1  # bump when a conversion's output changes, so that converted files are made again
+
+
+def conversion_record_path(target: Path) -> Path:
+    """cdr/train.json -> cdr/train.conversion.json"""
+    return target.with_suffix(".conversion.json")
+
+
+def _conversion_problem(target: Path, sources: dict[str, str]) -> str | None:
+    """None when `target` is the current conversion of `sources` (name -> checksum), else why not."""
+    try:
+        record = read_json(conversion_record_path(target))
+        actual = checksum_of(target, "sha256")
+    except (CorpusError, OSError):
+        return "not converted yet"
+    if not isinstance(record, dict):
+        return "its conversion record is not a JSON object"
+    expected = {"sources": sources, "converter": CONVERTER_VERSION, "output": actual}
+    stale = [k for k, v in expected.items() if record.get(k) != v]
+    return f"its {', '.join(stale)} changed since the conversion" if stale else None
+
+
+def convert_registered(name: str, data_dir: str | os.PathLike | None = None, *, mirror: str | None = None,
+                       force: bool = False, progress: Callable[[int, int | None], None] | None = None,
+                       timeout: float = 60.0) -> Path:
+    """Download a converted entry's sources (verified) and convert them into DocRED JSON; return its path.
+
+    The output and rel_info.json go into `converted_root`; the conversion record goes last, so an
+    interrupted conversion is redone. A current conversion is kept unless `force`."""
+    from .convert import ConversionReport, check_converted, relation_names_of, to_docred, write_rel_info
+    from .pubtator import read_pubtator
+
+    converted = CONVERTED[name]
+    paths = [download(s, data_dir, mirror=mirror, progress=progress, timeout=timeout) for s in converted.sources]
+    sources = {s: REGISTRY[s].checksum for s in converted.sources}
+    target = converted_root(data_dir) / converted.path
+    if not force and _conversion_problem(target, sources) is None:
+        return target
+    report = ConversionReport()
+    docs, report = to_docred(read_pubtator(paths, report=report), report)
+    check_converted(docs, str(target))
+    data = dumps_json(docs).encode("utf-8")
+    atomic_write_bytes(target, data)
+    write_rel_info(target.parent / "rel_info.json", relation_names_of(docs))
+    atomic_write_json(conversion_record_path(target), {
+        "sources": sources, "converter": CONVERTER_VERSION, "output": "sha256:" + hashlib.sha256(data).hexdigest(),
+        "summary": report.summary(), **json.loads(dumps_json(report.to_json()))})
+    return target
+
+
 def status(data_dir: str | os.PathLike | None = None, check: bool = False) -> list[dict]:
-    """Every registry file with whether it is present (and, with `check`, whether it verifies)."""
+    """Every registry and converted file with whether it is present (and, with `check`, whether it verifies:
+    a converted file, whether it is the current conversion of its sources)."""
     root = resolve_data_dir(data_dir)
     rows = []
     for file in REGISTRY.values():
@@ -172,4 +300,13 @@ def status(data_dir: str | os.PathLike | None = None, check: bool = False) -> li
         if path.is_file():
             state = "present" if not check else ("ok" if verify(file, path) is None else "corrupt")
         rows.append({"name": file.name, "path": file.path, "state": state, "description": file.description})
+    for converted in CONVERTED.values():
+        path = converted_root(data_dir) / converted.path
+        state = "missing"
+        if path.is_file():
+            sources = {s: REGISTRY[s].checksum for s in converted.sources}
+            state = "present" if not check else (
+                "ok" if _conversion_problem(path, sources) is None else "stale")
+        rows.append({"name": converted.name, "path": converted.path, "state": state,
+                     "description": converted.description})
     return rows

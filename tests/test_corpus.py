@@ -396,6 +396,8 @@ PUBLISHED = {
         "revisit-docred/valid_revise.json",
     "AndrewZhe/Revisit-DocRED/6de7239707967b0ec01fbf4aa8b6afaa1da9a146/data/docred/valid_scratch.json":
         "revisit-docred/valid_scratch.json",
+    **{f"NomitaChandra/SSGU-CD-all/a66ce32b259f8086cd467eb7d959c665e19062ad/dataset/cdr/CDR_{name}.PubTator.txt":
+       f"cdr/CDR_{name}.PubTator.txt" for name in ("TrainingSet", "DevelopmentSet", "TestSet")},
 }
 # git blob ids of the files at those commits (DocRED-HWE's train_annotated.json is too large to keep here)
 BLOB_IDS = {"docred/dev.json": "40da9836a911cae97cec74223a03e1b0ad770e7a",
@@ -403,7 +405,10 @@ BLOB_IDS = {"docred/dev.json": "40da9836a911cae97cec74223a03e1b0ad770e7a",
             "docred/dev_ext.json": "47d3293b8c49852881b32fea9e382baea58697ff",
             "docred/train_annotated.fact": "feb6b529ca0291d1a754e9120d87be72da230294",
             "revisit-docred/valid_revise.json": "cfd10bb3358a76fbedcf0cd77486ec696ee2a350",
-            "revisit-docred/valid_scratch.json": "f6fb7f9639bc8d2aafabf4109b685400b673265a"}
+            "revisit-docred/valid_scratch.json": "f6fb7f9639bc8d2aafabf4109b685400b673265a",
+            "cdr/CDR_TrainingSet.PubTator.txt": "c9a432989991dbeb701bd1b26e42a6970406393a",
+            "cdr/CDR_DevelopmentSet.PubTator.txt": "c5ae6e9c8524375264fb620d91d33d8fd7b70742",
+            "cdr/CDR_TestSet.PubTator.txt": "0bbdc104ba00f1e9fedd846415cf58fe07c797d8"}
 
 
 def test_every_registry_url_is_pinned_and_every_checksum_is_full():

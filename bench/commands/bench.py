@@ -11,7 +11,7 @@ from docrobust.bench.config import BenchConfig, load_config
 from docrobust.bench.runner import cell_statuses, default_results_dir, documents_to_encode, hash_cache, run_bench
 from docrobust.corpus import CorpusError
 from docrobust.reports.results import ResultsStore
-from docrobust.corpus.data import REGISTRY
+from docrobust.corpus.data import CONVERTED, REGISTRY
 
 CONFIG = click.argument("config", type=click.Path(dir_okay=False))
 PROFILE = click.option("--profile", "-p", default=None, help="A [profile.<name>] table merged over the base.")
@@ -78,7 +78,7 @@ def plan(ctx: click.Context, config: str, profile: str | None, out: str | None) 
     if encoding is not None:
         click.echo(f"feature store: {encoding[0]} of {encoding[1]} documents still need an encoder pass")
     for key, path in missing:
-        known = [f.name for f in REGISTRY.values() if f.path == path]
+        known = [f.name for f in [*REGISTRY.values(), *CONVERTED.values()] if f.path == path]
         click.echo(f"missing data: {key} = {path!r} is not in {ctx.obj['data_dir']} yet"
                    + (f" (docrobust data download {known[0]})" if known else ""))
 

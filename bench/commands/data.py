@@ -5,10 +5,11 @@ import json
 
 import click
 
-from docrobust.corpus import CorpusError, RelationInventory, load_docs
+from docrobust.corpus import CorpusError, RelationInventory, load_docs, read_json
 from docrobust.corpus.align import align
 from docrobust.corpus.relations import inventory_for, relation_names
-from docrobust.corpus.data import REGISTRY, download as download_file, resolve_path, status as data_status
+from docrobust.corpus.data import (CONVERTED, conversion_record_path, download as download_file, expand, known_names,
+                                   resolve_path, status as data_status)
 from docrobust.corpus.stats import corpus_stats
 
 
@@ -44,12 +45,18 @@ def list_(obj: dict, check: bool) -> None:
 @click.option("--force", is_flag=True, help="Download again even if a verified copy is present.")
 @click.pass_obj
 def download(obj: dict, names: tuple[str, ...], all_: bool, mirror: str | None, force: bool) -> None:
-    """Download NAMES (see `data list`) into the data folder, verifying each checksum."""
+    """Download NAMES (see `data list`) into the data folder, verifying each checksum.
+
+    A converted name (cdr-train) fetches its sources and converts them to DocRED JSON; a bundle (cdr) is its
+    converted files."""
     if not names and not all_:
         raise click.UsageError("name at least one file (see `docrobust data list`) or pass --all")
-    for name in (REGISTRY if all_ else names):
+    for name in expand(known_names() if all_ else names):
         path = download_file(name, obj["data_dir"], mirror=mirror, force=force)
         click.echo(f"{name}: {path}")
+        if name in CONVERTED:
+            record = read_json(conversion_record_path(path))
+            click.echo("".join(f"  {line}\n" for line in record["summary"]), nl=False)
 
 
 @data.command()
