@@ -12,6 +12,8 @@
     relations = "meta/rel2id.json"      # a rel2id/rel_info file or folder, or "infer" (default) from the labels
     train_range = [0, 400]              # optional [start, stop) document slices of each file; train and dev
     dev_range = [400, 500]              #   may share a file only with disjoint ranges
+    pair_types = [["Chemical", "Disease"]]   # optional: only these (head type, tail type) pairs are featurized,
+                                        #   trained, predicted, scored and given fp-* noise (corpus/pair_types.py)
     [matrix]
     models = ["atlop"]; losses = ["atl", "cmm"]; noise = ["clean", "fn-uniform:0.4"]; seeds = [0]
     [training]                          # TrainConfig fields (model, loss, encoder, seed come from the matrix)
@@ -39,6 +41,7 @@ from typing import Any
 
 from docrobust.corpus import CorpusError, sha256_file, sha256_json
 from docrobust.corpus.data import resolve_path
+from docrobust.corpus.pair_types import pair_types_of
 from docrobust.corpus.registry import suggest
 from docrobust.reports.results import cell_id_for  # the results folder's naming, shared with the reporter
 
@@ -62,12 +65,17 @@ class _Tables:
     """Type marker: a table of tables keyed by a name (loss_options.<loss>, profile.<name>)."""
 
 
+class _PairTypes:
+    """Type marker: a non-empty list of [head type, tail type] string pairs."""
+
+
 SCHEMA: dict[str, Any] = {
     "name": str,
     "description": str,
     "encoder": str,
     "data": {"train": str, "dev": str, "test": str, "low": str, "profile": str, "train_facts": str,
-             "relations": str, "train_range": _Range, "dev_range": _Range, "test_range": _Range},
+             "relations": str, "train_range": _Range, "dev_range": _Range, "test_range": _Range,
+             "pair_types": _PairTypes},
     "matrix": {"models": [str], "losses": [str], "noise": [str], "seeds": [int]},
     "training": _Table,
     "loss_options": _Tables,
@@ -145,6 +153,8 @@ class BenchConfig:
         """What one cell computes: matrix coordinates, trainer settings, and the data by content hash (the files
         its noise spec names included, so that editing one reruns the cells that use it)."""
         training = {k: v for k, v in self.training.items() if k not in RUNTIME_KEYS}
+        if "pair_types" in self.data:  # the trainer featurizes and scores by it (only when set: others keep their hash)
+            training["pair_types"] = self.data["pair_types"]["pairs"]
         data = {k: {"sha256": v["sha256"], "range": v.get("range")} for k, v in self.data.items() if "sha256" in v}
         files = self.noise_files.get(noise)
         if model in self.models:
@@ -226,6 +236,9 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
     bad_keys = [k for k in merged["training"] if k in MATRIX_KEYS]
     problems += [f"{where('training', k)}: set by the matrix ([matrix], encoder, [loss_options], [model_options]),"
                  f" not in [training]" for k in bad_keys]
+    if "pair_types" in merged["training"]:
+        problems.append(f"{where('training', 'pair_types')}: set it in [data] (data.pair_types), where it also "
+                        "restricts the noise")
     if check_names:
         _check_registries(merged, where, problems)
     if problems:
@@ -264,7 +277,7 @@ def _type_name(spec: Any) -> str:
     if isinstance(spec, list):
         return f"a list of {_type_name(spec[0])}s"
     return {str: "string", int: "integer", _Range: "[start, stop] integers", _Table: "table",
-            _Tables: "table of tables"}.get(spec, "table")
+            _Tables: "table of tables", _PairTypes: "a list of [head type, tail type] pairs"}.get(spec, "table")
 
 
 def _check_schema(table: dict, schema: dict, prefix: str, problems: list[str], src: str) -> None:
@@ -299,6 +312,11 @@ def _is_type(value: Any, spec: Any) -> bool:
         return isinstance(value, dict)
     if spec is _Tables:
         return isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
+    if spec is _PairTypes:
+        try:
+            return pair_types_of(value) is not None
+        except CorpusError:
+            return False
     return isinstance(value, spec)
 
 
@@ -329,6 +347,8 @@ def _check_data(data: dict, data_dir, where, problems: list[str], hash_file, mis
             if ra is None or rb is None or not (ra[1] <= rb[0] or rb[1] <= ra[0]):
                 problems.append(f"{where('data', f'{b}_range')}: data.{a} and data.{b} are the same file; give both "
                                 f"disjoint {a}_range/{b}_range slices (got {ra} and {rb})")
+    if "pair_types" in data:  # its type was checked with the schema
+        out["pair_types"] = {"pairs": sorted(map(list, pair_types_of(data["pair_types"])))}
     rel = data["relations"]
     out["relations"] = {"spec": rel}
     if rel != "infer":

@@ -12,6 +12,15 @@ from docrobust.corpus.relations import inventory_for, inventory_path
 from docrobust.corpus.score import format_score
 
 
+def parse_pair_types(values: tuple[str, ...]) -> list[list[str]] | None:
+    """--pair-types HEAD,TAIL values as [[head, tail], ...]; None when none is given."""
+    pairs = [[x.strip() for x in v.split(",")] for v in values]
+    bad = [v for v, p in zip(values, pairs) if len(p) != 2 or not all(p)]
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r}: expected HEAD,TAIL entity types, e.g. Chemical,Disease")
+    return pairs or None
+
+
 def parse_options(pairs: tuple[str, ...], flag: str) -> dict:
     """KEY=VALUE strings to a dict; VALUE is read as JSON when it parses (0.3, true, [1, 2]), else kept as text."""
     options = {}
@@ -54,6 +63,9 @@ def parse_options(pairs: tuple[str, ...], flag: str) -> dict:
 @click.option("--checkpoint", is_flag=True, help="Also write checkpoint.pt (the best state).")
 @click.option("--grad-checkpointing", is_flag=True, help="Recompute encoder activations in backward to save memory.")
 @click.option("--early-stopping", type=int, metavar="N", help="Stop after N epochs without a better dev F1.")
+@click.option("--pair-types", multiple=True, metavar="HEAD,TAIL", callback=lambda ctx, param, v: parse_pair_types(v),
+              help="Only pairs of these entity types are trained, predicted and scored (repeatable; CDR: "
+                   "Chemical,Disease) [default: every pair].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--force", is_flag=True, help="Replace the run already in --out.")
 @click.pass_obj
