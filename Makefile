@@ -6,9 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 DOCROBUST_DATA ?= $(if $(wildcard ../shared/data/redocred),$(abspath ../shared/data),$(HOME)/.cache/docrobust)
 export DOCROBUST_DATA
-RESULTS ?= results/quick
 PROFILE ?= quick
+RESULTS ?= results/$(PROFILE)
 QUICK_DATA := redocred-dev redocred-test docred-dev docred-train-facts rel2id rel-info
+# what `make quick PROFILE=...` downloads: the cdr profile's converted CDR files, else the DocRED quick files
+PROFILE_DATA := $(if $(filter cdr,$(PROFILE)),cdr,$(QUICK_DATA))
 
 .PHONY: quick test test-fast data system-deps bench clean
 
@@ -27,7 +29,7 @@ system-deps:
 	  else echo "note: install chromium and poppler-utils for the report rendering tests"; fi; fi
 
 data: $(BIN)/docrobust
-	$(BIN)/docrobust data download $(QUICK_DATA)
+	$(BIN)/docrobust data download $(PROFILE_DATA)
 
 # The report's PDF is printed by headless Chromium (system-deps); the goals are checked on the run's own results.
 quick: $(BIN)/docrobust system-deps data
