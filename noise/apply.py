@@ -61,7 +61,6 @@ def apply_noise(docs: list[Doc], spec: str, seed: int, *, low_docs: list[Doc] | 
     inputs = {"low_docs": low_docs, "profile": profile, "data_dir": data_dir, "pair_types": pair_types}
     labels = [d.get("labels", []) for d in docs]
     table = LabelTable(docs, labels, base=sum(map(len, labels)))
-    relations = table.relations
     manifest: dict[str, Any] = {
         "spec": spec, "seed": int(seed), "docrobust_version": __version__,
         "input_sha256": source_sha256 or sha256_json(docs), "input_sha256_of": "file" if source_sha256 else "json",
