@@ -17,6 +17,7 @@
     [matrix]
     models = ["atlop"]; losses = ["atl", "cmm"]; noise = ["clean", "fn-uniform:0.4"]; seeds = [0]
     [training]                          # TrainConfig fields (model, loss, encoder, seed come from the matrix)
+    [loss_training.cmm]                 # [training] settings for the cells of one loss (its own recipe)
     [loss_options.cmm]                  # keyword options of one loss / one model
     [model_options.atlop]
     [execution]
@@ -79,6 +80,7 @@ SCHEMA: dict[str, Any] = {
     "matrix": {"models": [str], "losses": [str], "noise": [str], "seeds": [int]},
     "training": _Table,
     "loss_options": _Tables,
+    "loss_training": _Tables,           # [loss_training.<loss>]: [training] settings for that loss's cells
     "model_options": _Tables,
     "models": _Tables,                  # [models.<name>]: external commands (bench/external.py)
     "execution": {"backend": str, "n_jobs": int, "gpus_per_run": int, "scheduler": str},
@@ -86,7 +88,7 @@ SCHEMA: dict[str, Any] = {
 DEFAULTS: dict[str, Any] = {
     "data": {"relations": "infer"},
     "matrix": {"noise": ["clean"], "seeds": [0]},
-    "training": {}, "loss_options": {}, "model_options": {}, "models": {},
+    "training": {}, "loss_options": {}, "loss_training": {}, "model_options": {}, "models": {},
     "execution": {"backend": "local", "n_jobs": 1, "gpus_per_run": 1},
 }
 REQUIRED = (("data", "train"), ("data", "dev"), ("data", "test"), ("matrix", "models"), ("matrix", "losses"))
@@ -121,6 +123,7 @@ class BenchConfig:
     execution: dict[str, Any]
     description: str = ""
     models: dict[str, dict] = field(default_factory=dict)   # external models by name (bench/external.py)
+    loss_training: dict[str, dict] = field(default_factory=dict)  # loss -> [training] settings of its cells
     noise_files: dict[str, dict[str, str]] = field(default_factory=dict)  # spec -> {file it names: sha256}
 
     def to_json(self) -> dict:
@@ -128,14 +131,14 @@ class BenchConfig:
         return {"name": self.name, "profile": self.profile, "description": self.description, "source": self.source,
                 "matrix": self.matrix, "data": self.data, "encoder": self.encoder, "training": self.training,
                 "loss_options": self.loss_options, "model_options": self.model_options, "execution": self.execution,
-                "models": self.models, "noise_files": self.noise_files}
+                "models": self.models, "noise_files": self.noise_files, "loss_training": self.loss_training}
 
     @classmethod
     def from_json(cls, obj: dict) -> "BenchConfig":
         keys = ("source", "name", "profile", "encoder", "data", "matrix", "training", "loss_options",
                 "model_options", "execution", "description")
         return cls(**{k: obj.get(k, "" if k == "description" else None) for k in keys}, models=obj.get("models") or {},
-                   noise_files=obj.get("noise_files") or {})
+                   noise_files=obj.get("noise_files") or {}, loss_training=obj.get("loss_training") or {})
 
     def cells(self) -> list[Cell]:
         """The matrix in run order: grouped by (noise, seed) so each noisy training set is built once, then used."""
@@ -152,7 +155,8 @@ class BenchConfig:
     def cell_config(self, model: str, loss: str, noise: str, seed: int) -> dict:
         """What one cell computes: matrix coordinates, trainer settings, and the data by content hash (the files
         its noise spec names included, so that editing one reruns the cells that use it)."""
-        training = {k: v for k, v in self.training.items() if k not in RUNTIME_KEYS}
+        training = {k: v for k, v in {**self.training, **self.loss_training.get(loss, {})}.items()
+                    if k not in RUNTIME_KEYS}
         if "pair_types" in self.data:  # the trainer featurizes and scores by it (only when set: others keep their hash)
             training["pair_types"] = self.data["pair_types"]["pairs"]
         data = {k: {"sha256": v["sha256"], "range": v.get("range")} for k, v in self.data.items() if "sha256" in v}
@@ -160,6 +164,8 @@ class BenchConfig:
         if model in self.models:
             config = external.cell_config(self.models[model], model, loss, noise, seed, data,
                                           self.data["relations"]["spec"])
+            if "pair_types" in training:  # the scorer of its predictions keeps only those pairs
+                config["training"] = {"pair_types": training["pair_types"]}
         else:
             config = {"model": model, "loss": loss, "noise": noise, "seed": seed, "encoder": self.encoder,
                       "training": training, "loss_options": self.loss_options.get(loss, {}),
@@ -247,7 +253,7 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
                        encoder=merged.get("encoder"), data=data, matrix=merged["matrix"], training=merged["training"],
                        loss_options=merged["loss_options"], model_options=merged["model_options"],
                        execution=merged["execution"], description=merged.get("description", ""), models=models,
-                       noise_files=noise_files)
+                       noise_files=noise_files, loss_training=merged["loss_training"])
 
 
 def _keypath(keys) -> str:
@@ -456,5 +462,13 @@ def _check_registries(merged: dict, where, problems: list[str]) -> None:
             problems += [f"{where(table, name, key)}: {why}" for key, why in registry.option_problems(name, options)]
     training = {k: v for k, v in merged["training"].items() if k not in MATRIX_KEYS}  # those are refused above
     problems += [f"{where('training', key)}: {why}" for key, why in training_problems(training, MATRIX_KEYS)]
+    for loss, settings in merged["loss_training"].items():
+        if loss not in LOSSES and loss not in merged["matrix"]["losses"]:
+            problems.append(f"{where('loss_training', loss)}: {LOSSES.unknown(loss)}")
+            continue
+        problems += [f"{where('loss_training', loss, key)}: {why}" for key, why in training_problems(
+            {k: v for k, v in settings.items() if k not in MATRIX_KEYS}, MATRIX_KEYS)]
+        problems += [f"{where('loss_training', loss, key)}: set by the matrix, not in [loss_training]"
+                     for key in settings if key in MATRIX_KEYS]
     for i, seed in enumerate(merged["matrix"]["seeds"]):
         problems += [f"{where('matrix', 'seeds', i)}: {why}" for _, why in training_problems({"seed": seed})]
