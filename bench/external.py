@@ -177,12 +177,31 @@ def _file_sha256(path: Path) -> str:
 
 # ---------------------------------------------------------------- the worker
 
-# Run as the command's first process: die with the runner (PR_SET_PDEATHSIG), then become the command.
-_EXEC = ("import ctypes, os, signal, sys\n"
-         "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)\n"
-         "if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"   # the runner died before prctl
-         "try: os.execvp(sys.argv[2], sys.argv[2:])\n"
-         "except OSError as e: sys.exit(f'cannot start {sys.argv[2]!r}: {e.strerror}')\n")
+# The command's first process, the leader of its own session: it starts the command as its child, and when the
+# runner dies (PR_SET_PDEATHSIG sends SIGHUP, even after kill -9 or a SIGTERM) it kills the whole session, the
+# command's grandchildren included; otherwise it exits as the command did. The runner kills the session itself on
+# a timeout, an exit and an interrupt (_run).
+_EXEC = """\
+import ctypes, os, signal, sys
+signal.signal(signal.SIGHUP, lambda *_: os.killpg(0, signal.SIGKILL))
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGHUP)
+if os.getppid() != int(sys.argv[1]):
+    os.killpg(0, signal.SIGKILL)  # the runner died before prctl
+pid = os.fork()
+if pid == 0:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    except OSError as e:
+        sys.stderr.write(f"cannot start {sys.argv[2]!r}: {e.strerror}\\n")
+        os._exit(1)
+code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+if code < 0:  # killed by a signal: end the same way, so that the runner reports it
+    if -code != signal.SIGKILL:
+        signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
 
 
 def run_external(task: dict) -> dict:
