@@ -5,15 +5,17 @@ Re-DocRED's `global_pos` and `index` on mentions, survive a load and save unchan
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import reprlib
+import shutil
 import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 Doc = dict[str, Any]
 
@@ -52,15 +54,53 @@ def temporary_beside(path: str | os.PathLike, suffix: str = ".tmp") -> tuple[int
     and removed here, the next time anyone writes `path`; a live writer's are left alone.
     """
     path = Path(path)
+    _remove_dead_temporaries(path, suffix)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give outputs the usual permissions
+    return fd, Path(tmp)
+
+
+def _remove_dead_temporaries(path: Path, suffix: str) -> None:
+    """Remove the temporary files and folders `.<name>.<pid>.*<suffix>` beside `path` whose writer is dead."""
     stem = f".{path.name}."
     with os.scandir(path.parent) as entries:
         for entry in entries:
             pid = entry.name[len(stem):].split(".", 1)[0]
             if entry.name.startswith(stem) and entry.name.endswith(suffix) and pid.isdigit() and not _pid_alive(int(pid)):
-                Path(entry.path).unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{stem}{os.getpid()}.", suffix=suffix, dir=path.parent)
-    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give outputs the usual permissions
-    return fd, Path(tmp)
+                shutil.rmtree(entry.path, ignore_errors=True) if entry.is_dir() else Path(entry.path).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def folder_built_beside(path: str | os.PathLike, *, resumable: bool = False) -> Iterator[Path]:
+    """Build the output folder `path` in a sibling and rename it into place only when the block completes, so
+    that a failed or killed run leaves no half-written `path` to block its rerun.
+
+    The sibling is `.<name>.<pid>.*.tmp`, removed on failure (or the next time after a kill); with `resumable`
+    it is `.<name>.partial`, kept on failure for the next run to resume from. An earlier `path` is replaced by
+    two renames (old away, new in), so a kill between them leaves no `path` rather than a mixed one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if resumable:
+        work = path.parent / f".{path.name}.partial"
+        work.mkdir(exist_ok=True)
+    else:
+        _remove_dead_temporaries(path, ".tmp")
+        work = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent))
+        work.chmod(0o777 & ~_UMASK)  # mkdtemp makes it private; outputs are for sharing
+    try:
+        yield work
+    except BaseException:
+        if not resumable:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+    if path.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent))
+        os.replace(path, old / path.name)
+        os.replace(work, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(work, path)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -137,7 +177,8 @@ def check_io(inputs: Iterable[str | os.PathLike | None], files: Iterable[str | o
         if folder and Path.cwd().resolve().is_relative_to(real):
             raise CorpusError(f"{out}: holds the current folder; give a new folder for the output")
         for given, real_in in ins:
-            inside_input = real_in.is_dir() and real.is_relative_to(real_in) and os.path.lexists(real)
+            inside_input = real_in.is_dir() and (real.is_relative_to(real_in) and os.path.lexists(real)
+                                                 or _linked_into(real, real_in))
             if real == real_in or _same_file(out, given) or inside_input or (folder and real_in.is_relative_to(real)):
                 where = "is" if real == real_in or _same_file(out, given) else "overlaps"
                 raise CorpusError(f"{out}: {where} the input {given}; write the output to another path "
@@ -148,6 +189,17 @@ def check_io(inputs: Iterable[str | os.PathLike | None], files: Iterable[str | o
                 raise CorpusError(f"{out}: is the same path as the output {other} (or inside it); "
                                   "give each output its own path")
         check_output(out, force=force, folder=folder)
+
+
+def _linked_into(path: Path, folder: Path) -> bool:
+    """Whether an existing file is a hard link to a file inside `folder` (only files with several links are looked up)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    if st.st_nlink < 2 or not stat.S_ISREG(st.st_mode):
+        return False
+    return any((s := p.stat()).st_ino == st.st_ino and s.st_dev == st.st_dev for p in folder.rglob("*") if p.is_file())
 
 
 def _resolved(path: str | os.PathLike) -> Path:
@@ -239,6 +291,12 @@ def load_docs(path: str | os.PathLike, relations: Any = None, *, max_problems: i
     if problems:
         raise CorpusError(problems)
     return docs
+
+
+def check_labeled(docs: list[Doc], source: str | os.PathLike, why: str) -> None:
+    """Refuse documents without a single label where labels are needed (`why` says what for)."""
+    if not any(isinstance(d, dict) and d.get("labels") for d in docs):
+        raise CorpusError(f"{source}: no document has a label; {why}")
 
 
 def save_docs(docs: list[Doc], path: str | os.PathLike) -> None:

@@ -143,7 +143,11 @@ def write_noisy(docs: list[Doc], manifest: dict, path: str | os.PathLike) -> dic
     data = dumps_json(docs).encode("utf-8")
     manifest = {**manifest, "output_sha256": sha256_bytes(data)}
     atomic_write_bytes(path, data)
-    atomic_write_json(manifest_path(path), manifest, indent=None)
+    try:
+        atomic_write_json(manifest_path(path), manifest, indent=None)
+    except BaseException:  # documents without their manifest are no result (a full disk): leave none to block a rerun
+        Path(path).unlink(missing_ok=True)
+        raise
     return manifest
 
 

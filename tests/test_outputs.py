@@ -88,7 +88,7 @@ def run(argv: list[str], capsys) -> tuple[int, str]:
     return exit_.value.code, capsys.readouterr().err
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # capsys is read per call
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # capsys is read per call
 @given(case=st.sampled_from(sorted(CASES)), how=st.sampled_from(["as is", "dotdot", "symlink", "hardlink"]),
        force=st.booleans())
 def test_every_command_refuses_an_output_over_any_input_and_changes_nothing(case, how, force, capsys):
@@ -135,3 +135,112 @@ def test_paths_that_cannot_be_outputs_are_one_line(tmp_path, monkeypatch):
     check_io(["in"], ["in/new.json"])
     with pytest.raises(CorpusError, match="overlaps the input in"):
         check_io(["in"], ["in/a.json"], force=True)
+
+
+# ---------------------------------------------------------------- a failed run leaves nothing that blocks its rerun
+
+def leftovers(folder: Path) -> list[str]:
+    """What a run left in `folder` besides the inputs the test wrote (hidden resumable folders included)."""
+    return sorted(p.name for p in folder.iterdir() if p.name not in ("train.json", "low.json", "rel_info.json"))
+
+
+def test_a_failed_train_leaves_no_out_and_the_rerun_needs_no_force(tmp_path, capsys, monkeypatch):
+    import docrobust.models.train as trainer
+    from test_safety import instant_train
+
+    save_docs(make_corpus(4), tmp_path / "train.json")
+    argv = ["train", "--train", str(tmp_path / "train.json"), "--dev", str(tmp_path / "train.json"), "--encoder",
+            "minilm", "--relations", "infer", "--out", str(tmp_path / "run"), "--quiet"]
+
+    def fails_half_way(config, *args, out_dir, **kwargs):
+        (Path(out_dir) / "config.json").write_text("{}")
+        (Path(out_dir) / "train_log.jsonl").write_text("")
+        raise OSError(28, "No space left on device", str(Path(out_dir) / "metrics.json"))
+
+    monkeypatch.setattr(trainer, "train", fails_half_way)
+    code, err = run(argv, capsys)
+    assert code == 2 and "No space left on device" in err and leftovers(tmp_path) == []
+    monkeypatch.setattr(trainer, "train", instant_train)
+    code, err = run(argv, capsys)
+    assert code == 0 and sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "config.json", "metrics.json", "result.json"] and leftovers(tmp_path) == ["run"]
+    code, err = run(argv + ["--force"], capsys)  # replacing an earlier run goes through the sibling too
+    assert code == 0 and leftovers(tmp_path) == ["run"]
+
+
+def test_a_failed_audit_leaves_no_out_and_its_rerun_resumes_without_force(tmp_path, capsys, monkeypatch):
+    import docrobust.bench.audit as audit
+
+    save_docs(make_corpus(4), tmp_path / "train.json")
+    argv = ["audit", str(tmp_path / "train.json"), "--relations", "infer", "--out", str(tmp_path / "audit"), "--quiet"]
+    seen = []
+
+    def audit_once(docs, relations, config, out_dir, **kwargs):
+        seen.append(sorted(p.name for p in Path(out_dir).iterdir()))
+        (Path(out_dir) / "folds").mkdir(exist_ok=True)
+        if len(seen) == 1:
+            raise OSError(28, "No space left on device", str(Path(out_dir) / "scores.npz"))
+        return {"counts": dict.fromkeys(("documents", "pairs", "labels", "candidates_written", "suspicious_written"), 0),
+                "seconds": {"total": 0.0}}
+
+    monkeypatch.setattr(audit, "run_audit", audit_once)
+    code, err = run(argv, capsys)
+    assert code == 2 and leftovers(tmp_path) == [".audit.partial"]
+    code, err = run(argv, capsys)
+    assert code == 0 and seen == [[], ["folds"]] and leftovers(tmp_path) == ["audit"]  # the second run resumed
+
+
+def test_a_failed_noise_generate_or_data_convert_leaves_no_output(tmp_path, capsys, monkeypatch):
+    import docrobust.noise.apply as apply
+
+    save_docs(make_corpus(4), tmp_path / "train.json")
+    argv = ["noise", "generate", str(tmp_path / "train.json"), "--spec", "fn-uniform:0.5", "--out",
+            str(tmp_path / "n.json")]
+    real_write = apply.atomic_write_json
+
+    def full_disk(path, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(apply, "atomic_write_json", full_disk)  # the documents are written, then the manifest fails
+    code, err = run(argv, capsys)
+    assert code == 2 and "n.manifest.json: No space left on device" in err and leftovers(tmp_path) == []
+    monkeypatch.setattr(apply, "atomic_write_json", real_write)
+    assert run(argv, capsys)[0] == 0 and leftovers(tmp_path) == ["n.json", "n.manifest.json"]
+
+    # data convert: rel_info.json beside OUT names a relation otherwise, found after converting: no OUT.json
+    datasets = pytest.importorskip("datasets")
+    from test_convert import hub_rows
+
+    datasets.Dataset.from_list(hub_rows(make_corpus(3))).to_json(str(tmp_path / "hub.jsonl"))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "rel_info.json").write_text(json.dumps({"P1": "another name"}))
+    convert = ["data", "convert", "--from", "hf-docred", str(tmp_path / "hub.jsonl"), "--out", str(tmp_path / "out" / "x.json")]
+    code, err = run(convert, capsys)
+    assert code == 2 and "relation 'P1' is named" in err and sorted(os.listdir(tmp_path / "out")) == ["rel_info.json"]
+    (tmp_path / "out" / "rel_info.json").unlink()
+    assert run(convert, capsys)[0] == 0 and (tmp_path / "out" / "x.json").is_file()
+
+
+# ---------------------------------------------------------------- files without labels where labels are needed
+
+def test_unlabeled_files_are_refused_where_labels_are_needed(tmp_path, capsys, monkeypatch):
+    import docrobust.models.train as trainer
+    from test_safety import must_not_train
+
+    docs = make_corpus(4)
+    save_docs(docs, tmp_path / "train.json")
+    save_docs([{k: v for k, v in d.items() if k != "labels"} for d in docs], tmp_path / "bare.json")
+    (tmp_path / "pred.json").write_text("[]")
+    monkeypatch.setattr(trainer, "train", must_not_train)
+    train = ["train", "--train", str(tmp_path / "train.json"), "--encoder", "minilm", "--relations", "infer",
+             "--out", str(tmp_path / "run")]
+    for argv, message in ((train + ["--dev", str(tmp_path / "bare.json")], "best dev F1"),
+                          (train + ["--dev", str(tmp_path / "train.json"), "--test", str(tmp_path / "bare.json")],
+                           "test F1 needs labels"),
+                          (["score", "--gold", str(tmp_path / "bare.json"), "--pred", str(tmp_path / "pred.json")],
+                           "nothing to score against"),
+                          (["audit", str(tmp_path / "bare.json"), "--relations", "infer", "--out", str(tmp_path / "a")],
+                           "the audit learns from the labels")):
+        code, err = run(argv, capsys)
+        assert code == 2 and err.count("\n") == 1 and "bare.json: no document has a label" in err and message in err, err
+    assert leftovers(tmp_path) == ["bare.json", "pred.json"]

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from docrobust.corpus import CorpusError, RelationInventory, check_io, load_docs, read_json, sha256_file
+from docrobust.corpus import (CorpusError, RelationInventory, check_io, check_labeled, folder_built_beside, load_docs,
+                              read_json, sha256_file)
 from docrobust.corpus.data import resolve_path
 from docrobust.corpus.relations import inventory_for, inventory_path
 
@@ -61,8 +62,8 @@ def audit() -> None:
 @click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto].")
 @click.option("--num-threads", type=int, help="CPU threads for torch.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--force", is_flag=True, help="Replace an earlier audit in --out, or resume an interrupted one (folds "
-              "already scored with the same settings are read back, not trained again).")
+@click.option("--force", is_flag=True, help="Replace an earlier audit in --out. An interrupted audit needs no --force: "
+              "it is built in .OUT.partial beside --out, whose folds scored with the same settings are read back.")
 @click.pass_obj
 def run(obj: dict, train_path: str, out_dir: str, folds: int, seed: int, relations: str | None, model_option: tuple,
         loss_option: tuple, top: int, page_rows: int, adjust: bool, fine_tune: bool, quiet: bool, force: bool,
@@ -85,8 +86,11 @@ def run(obj: dict, train_path: str, out_dir: str, folds: int, seed: int, relatio
     inventory = inventory_for(relations, data_dir, infer_if_missing=True)
     docs = load_docs(source, inventory)
     inventory = inventory or RelationInventory.from_docs(docs)
-    summary = run_audit(docs, inventory, config, out_dir, folds=folds, seed=seed, top=top, page_rows=page_rows,
-                        adjust=adjust, source=source)
+    check_labeled(docs, source, "the audit learns from the labels a set has")
+    # built in a sibling kept on failure (.OUT.partial), whose scored folds the next run reads back
+    with folder_built_beside(out_dir, resumable=True) as work:
+        summary = run_audit(docs, inventory, config, work, folds=folds, seed=seed, top=top, page_rows=page_rows,
+                            adjust=adjust, source=source)
     counts, out = summary["counts"], Path(out_dir)
     click.echo(f"audited {counts['documents']:,} documents ({counts['pairs']:,} entity pairs, {counts['labels']:,} "
                f"labels) in {summary['seconds']['total']:.0f} s with {folds} folds")

@@ -5,6 +5,7 @@ import json
 
 import click
 
+from docrobust.corpus import CorpusError
 from docrobust.corpus.data import resolve_path
 from docrobust.corpus.score import IGN_VARIANTS, format_score, score_files
 
@@ -23,6 +24,9 @@ def score(obj: dict, gold: str, pred: str, train: str | None, ign_variant: str, 
     data_dir = obj["data_dir"]
     train_path = resolve_path(train, data_dir) if train else None
     result = score_files(resolve_path(gold, data_dir), resolve_path(pred, data_dir), train_path, ign_variant)
+    if not result["n_gold"]:
+        raise CorpusError(f"{gold}: no document has a label, so there is nothing to score against (is it a file "
+                          "with its labels withheld?)")
     if not per_doc:
         result.pop("per_doc")
     click.echo(json.dumps(result, indent=1) if as_json else format_score(result))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from docrobust.corpus import CorpusError, RelationInventory, check_io, load_docs, load_train_facts
+from docrobust.corpus import (CorpusError, RelationInventory, check_io, check_labeled, folder_built_beside, load_docs,
+                              load_train_facts)
 from docrobust.corpus.data import resolve_path
 from docrobust.corpus.relations import inventory_for, inventory_path
 from docrobust.corpus.score import format_score
@@ -93,10 +94,16 @@ def train(obj: dict, train_path: str, dev_path: str, test_path: str | None, trai
     docs = {name: load_docs(paths[name], inventory) if paths[name] else None for name in ("train", "dev", "test")}
     if inventory is None:
         inventory = RelationInventory.from_docs([d for part in docs.values() if part for d in part])
+    for name, why in (("train", "there is nothing to learn from"),
+                      ("dev", "the best epoch is the one with the best dev F1, which needs labeled dev documents"),
+                      ("test", "test F1 needs labels (leave --test out to train without scoring a test set)")):
+        if docs[name] is not None:
+            check_labeled(docs[name], paths[name], why)
     facts = load_train_facts(paths["facts"]) if train_facts else None
 
-    metrics = run_training(config, docs["train"], docs["dev"], docs["test"], relations=inventory, train_facts=facts,
-                           out_dir=out_dir, cache_dir=cache_dir)
+    with folder_built_beside(out_dir) as work:  # a failed run leaves no half-written --out behind
+        metrics = run_training(config, docs["train"], docs["dev"], docs["test"], relations=inventory, train_facts=facts,
+                               out_dir=work, cache_dir=cache_dir)
     click.echo(f"best epoch {metrics['best_epoch']} of {len(metrics['epochs'])}; dev:\n{format_score(metrics['dev'])}")
     if "test" in metrics:
         click.echo(f"test:\n{format_score(metrics['test'])}")
