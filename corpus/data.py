@@ -269,7 +269,7 @@ def convert_registered(name: str, data_dir: str | os.PathLike | None = None, *, 
     The output and rel_info.json go into `converted_root`; the conversion record goes last, so an
     interrupted conversion is redone. A current conversion is kept unless `force`."""
     from .convert import ConversionReport, check_converted, relation_names_of, to_docred, write_rel_info
-    from .pubtator import read_pubtator
+    from .pubtator import read_chemdisgene, read_pubtator
 
     converted = CONVERTED[name]
     paths = [download(s, data_dir, mirror=mirror, progress=progress, timeout=timeout) for s in converted.sources]
@@ -278,7 +278,8 @@ def convert_registered(name: str, data_dir: str | os.PathLike | None = None, *, 
     if not force and _conversion_problem(target, sources) is None:
         return target
     report = ConversionReport()
-    docs, report = to_docred(read_pubtator(paths, report=report), report)
+    reader = {"pubtator": read_pubtator, "chemdisgene-json": read_chemdisgene}[converted.format]
+    docs, report = to_docred(reader(paths, report=report), report)
     check_converted(docs, str(target))
     data = dumps_json(docs).encode("utf-8")
     atomic_write_bytes(target, data)
