@@ -2,8 +2,10 @@
 
 `load_encoder` returns a transformers tokenizer and model (any BERT/RoBERTa-family encoder) with
 eager attention, since the models read the last layer's attention maps and transformers' sdpa
-attention returns none. It records the tokenizer's CLS/SEP ids on `model.config` (ATLOP does the
-same) so that a model built on the encoder can re-add them when it splits a long document.
+attention returns none. It records on `model.config` the tokenizer's CLS/SEP ids (ATLOP does the
+same) and the ids that close a first segment in the tokenizer's pair template (`window_end_ids`:
+BERT's `[SEP]`, RoBERTa's `</s></s>`, ATLOP's end tokens for its "bert" and "roberta"), so that a
+model built on the encoder can re-add them when it splits a long document.
 
 `encode` is ATLOP's `process_long_input`: a document of l > 512 word pieces is encoded as two
 overlapping 512-piece windows,
@@ -29,7 +31,7 @@ from torch import Tensor, nn
 
 from docrobust.corpus import CorpusError
 
-__all__ = ["ALIASES", "MAX_LEN", "WINDOW", "encode", "load_encoder", "resolve_encoder", "special_ids"]
+__all__ = ["ALIASES", "MAX_LEN", "WINDOW", "encode", "load_encoder", "resolve_encoder", "special_ids", "window_end_ids"]
 
 WINDOW = 512  # position embeddings of every BERT-family encoder
 MAX_LEN = 2 * WINDOW  # the longest input two windows cover (ATLOP's max_len)
@@ -83,16 +85,25 @@ def load_encoder(name_or_path: str) -> tuple:
         raise CorpusError(f"encoder {name_or_path!r}: its tokenizer has no CLS/SEP tokens; use a BERT or RoBERTa-family encoder")
     model.config.cls_token_id = tokenizer.cls_token_id
     model.config.sep_token_id = tokenizer.sep_token_id
+    model.config.window_end_ids = window_end_ids(tokenizer)
     return tokenizer, model
 
 
+def window_end_ids(tokenizer) -> list[int]:
+    """The ids between the two segments of the tokenizer's pair template: [SEP] (BERT), </s></s> (RoBERTa)."""
+    one = tokenizer("a", add_special_tokens=False)["input_ids"]
+    pair = tokenizer("a", "a")["input_ids"]              # CLS a END a SEP
+    return pair[1 + len(one):len(pair) - 1 - len(one)]
+
+
 def special_ids(model: nn.Module) -> tuple[list[int], list[int]]:
-    """([CLS], [SEP]) ids recorded on the model's config by `load_encoder` (RoBERTa: <s>, </s>)."""
+    """(start, end) ids a split document's windows regain, recorded on the model's config by `load_encoder`:
+    ([CLS], [SEP]) for BERT, ([<s>], [</s>, </s>]) for RoBERTa, as ATLOP's process_long_input."""
     config = model.config
     cls, sep = getattr(config, "cls_token_id", None), getattr(config, "sep_token_id", None)
     if cls is None or sep is None:
         raise CorpusError("encoder config lacks cls_token_id/sep_token_id: load the encoder with load_encoder()")
-    return [cls], [sep]
+    return [cls], list(getattr(config, "window_end_ids", None) or [sep])
 
 
 def encode(model: nn.Module, input_ids: Tensor, attention_mask: Tensor,

@@ -13,7 +13,15 @@ One feature per document:
     labels      np.ndarray uint8 [pairs, 1 + R]: column relations.column(r) set for each labeled
                 relation r of the pair; column 0 (no relation) set exactly when no other is
 
-The marker is an option (`marker`, default ATLOP's `*`): it must be one word piece of the tokenizer.
+The marker is an option of featurization (`marker`, each model names its default: ATLOP's `*`): one word
+piece of the tokenizer, or "typed", DocuNet's markers for BERT (its prepro.py): a mention of type T starts
+with `[unused<i>]` and ends with `[unused<i + 50>]`, i = DOCUNET_TYPES[T] (ORG 1, LOC 3, TIME 5, PER 7, MISC 9,
+NUM 11); a token where several mentions start (end) takes the marker of the first in vertexSet order. A
+tokenizer without `[unused]` pieces (RoBERTa) gets `*`, as DocuNet gives RoBERTa.
+
+Duplicate mentions (`dedup_mentions`). Re-DocRED has entities listing one mention twice (same sentence and
+span). ATLOP keeps every mention, so a duplicate counts twice in its entity's log-sum-exp and attention
+mean: the default. dedup_mentions=True keeps one of each (start, end) span and one of each marker position.
 
 The max_len cap. Word pieces past max_len - 2 are cut (ATLOP's truncation). A mention whose marker
 falls in the cut part is dropped from entity_pos and entity_spans (a span running into the cut is
@@ -37,10 +45,13 @@ from docrobust.corpus import CorpusError, RelationInventory, atomic_write_bytes,
 
 from .encoder import MAX_LEN, WINDOW
 
-__all__ = ["MARKER", "batches_by_length", "collate", "featurize", "featurize_cached", "stack_labels", "tokenizer_fingerprint"]
+__all__ = ["DOCUNET_TYPES", "MARKER", "TYPED", "batches_by_length", "collate", "featurize", "featurize_cached",
+           "stack_labels", "tokenizer_fingerprint"]
 
 MARKER = "*"
-FORMAT = 2  # bump when the feature layout changes, so old caches are rebuilt
+TYPED = "typed"
+DOCUNET_TYPES = {"ORG": 1, "LOC": 3, "TIME": 5, "PER": 7, "MISC": 9, "NUM": 11}  # DocuNet's [unused<i>] per type
+FORMAT = 3  # bump when the feature layout changes, so old caches are rebuilt
 
 
 def _marker_id(tokenizer, marker: str) -> int:
@@ -52,6 +63,29 @@ def _marker_id(tokenizer, marker: str) -> int:
     return ids[0]
 
 
+def _typed_ids(tokenizer) -> dict[str, tuple[int, int]] | None:
+    """DocuNet's (start, end) marker ids per entity type, [unused<i>] and [unused<i + 50>]; None when the
+    vocabulary lacks them (RoBERTa)."""
+    vocab = tokenizer.get_vocab()
+    ids = {t: (vocab.get(f"[unused{i}]"), vocab.get(f"[unused{i + 50}]")) for t, i in DOCUNET_TYPES.items()}
+    return None if any(v is None for pair in ids.values() for v in pair) else ids
+
+
+def _mention_markers(tokenizer, marker: str):
+    """A function mention -> (start marker id, end marker id) for `marker` (the module docstring)."""
+    typed = _typed_ids(tokenizer) if marker == TYPED else None
+    if typed is None:
+        plain = _marker_id(tokenizer, MARKER if marker == TYPED else marker)
+        return lambda doc, mention: (plain, plain)
+
+    def markers(doc: dict, mention: dict) -> tuple[int, int]:
+        if mention.get("type") not in typed:
+            raise CorpusError(f"document {doc.get('title')!r}: mention type {mention.get('type')!r} has no DocuNet "
+                              f"typed marker (types {', '.join(DOCUNET_TYPES)}): use the training option marker = '*'")
+        return typed[mention["type"]]
+    return markers
+
+
 def _word_pieces(docs: list[dict], tokenizer) -> dict[str, list[int]]:
     """Word pieces of every distinct token in `docs`, tokenized one token at a time as ATLOP does."""
     words = sorted({w for doc in docs for sent in doc["sents"] for w in sent})
@@ -59,27 +93,34 @@ def _word_pieces(docs: list[dict], tokenizer) -> dict[str, list[int]]:
     return dict(zip(words, pieces))
 
 
-def _doc_feature(doc: dict, pieces: dict[str, list[int]], marker: int, cls: int, sep: int,
-                 relations: RelationInventory, max_len: int) -> dict:
-    starts = {(m["sent_id"], m["pos"][0]) for e in doc["vertexSet"] for m in e}
-    ends = {(m["sent_id"], m["pos"][1] - 1) for e in doc["vertexSet"] for m in e}
+def _doc_feature(doc: dict, pieces: dict[str, list[int]], markers, cls: int, sep: int,
+                 relations: RelationInventory, max_len: int, dedup_mentions: bool) -> dict:
+    starts: dict[tuple[int, int], int] = {}  # (sentence, token) -> marker before it: the first mention's (DocuNet)
+    ends: dict[tuple[int, int], int] = {}    # (sentence, token) -> marker after it
+    for e in doc["vertexSet"]:
+        for m in e:
+            start, end = markers(doc, m)
+            starts.setdefault((m["sent_id"], m["pos"][0]), start)
+            ends.setdefault((m["sent_id"], m["pos"][1] - 1), end)
     ids: list[int] = []
     where: dict[tuple[int, int], int] = {}  # (sentence, token) -> position of its first piece or marker
     after: dict[tuple[int, int], int] = {}  # (sentence, token) -> position just after its last piece
     for s, sent in enumerate(doc["sents"]):
         for k, word in enumerate(sent):
             where[s, k] = len(ids)
-            ids += ([marker] if (s, k) in starts else []) + pieces[word]
+            ids += ([starts[s, k]] if (s, k) in starts else []) + pieces[word]
             after[s, k] = len(ids)
-            ids += [marker] if (s, k) in ends else []
+            ids += [ends[s, k]] if (s, k) in ends else []
     ids = [cls] + ids[:max_len - 2] + [sep]
 
+    unique = set if dedup_mentions else list  # ATLOP keeps a duplicated mention twice: see the module docstring
     entity_pos, entity_spans = [], []
     sep_at = len(ids) - 1  # positions before it are text (+1 below: after CLS)
     for entity in doc["vertexSet"]:
-        mentions = sorted({(where[m["sent_id"], m["pos"][0]] + 1, after[m["sent_id"], m["pos"][1] - 1] + 1) for m in entity})
+        mentions = sorted(unique((where[m["sent_id"], m["pos"][0]] + 1, after[m["sent_id"], m["pos"][1] - 1] + 1)
+                                 for m in entity))
         kept = [(a, min(b, sep_at)) for a, b in mentions if a < sep_at]  # cut mentions: see the module docstring
-        entity_pos.append(sorted({a for a, _ in kept}) or [0])
+        entity_pos.append(sorted(unique(a for a, _ in kept)) or [0])
         # pieces between the markers; a mention whose words have no piece (or were cut) keeps its marker
         entity_spans.append([[a + 1, b] if b > a + 1 else [a, a + 1] for a, b in kept] or [[0, 1]])
 
@@ -96,17 +137,18 @@ def _doc_feature(doc: dict, pieces: dict[str, list[int]], marker: int, cls: int,
 
 
 def featurize(docs: list[dict], tokenizer, relations: RelationInventory, max_len: int = 1024,
-              marker: str = MARKER) -> list[dict]:
-    """One ATLOP feature per document (layout in the module docstring); `docs` are not modified."""
+              marker: str = MARKER, dedup_mentions: bool = False) -> list[dict]:
+    """One ATLOP feature per document (layout, marker and dedup_mentions in the module docstring); `docs` are not
+    modified."""
     if max_len < 3:
         raise CorpusError(f"max_len={max_len} leaves no room for text between CLS and SEP: use at least 3 (ATLOP: 1024)")
     if max_len > MAX_LEN:
         raise CorpusError(f"max_len={max_len}: the encoder reads a document as at most two windows of {WINDOW} "
                           f"positions; use at most {MAX_LEN}")
-    marker_id = _marker_id(tokenizer, marker)
+    markers = _mention_markers(tokenizer, marker)
     pieces = _word_pieces(docs, tokenizer)
-    return [_doc_feature(d, pieces, marker_id, tokenizer.cls_token_id, tokenizer.sep_token_id, relations, max_len)
-            for d in docs]
+    return [_doc_feature(d, pieces, markers, tokenizer.cls_token_id, tokenizer.sep_token_id, relations, max_len,
+                         dedup_mentions) for d in docs]
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -128,18 +170,20 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def featurize_cached(docs: list[dict], tokenizer, relations: RelationInventory, cache_dir: str | os.PathLike,
-                     max_len: int = 1024, marker: str = MARKER) -> list[dict]:
-    """`featurize`, stored in `cache_dir` under a key of the tokenizer, the documents, the relations, max_len and marker.
+                     max_len: int = 1024, marker: str = MARKER, dedup_mentions: bool = False) -> list[dict]:
+    """`featurize`, stored in `cache_dir` under a key of the tokenizer, the documents, the relations and the
+    featurization options (max_len, marker, dedup_mentions).
 
     Any change to one of them (a relabeled pair, another vocabulary) gives another key, so a cached
     file is never stale; files are written atomically, so a crash never leaves a half file.
     """
-    key = sha256_json([FORMAT, tokenizer_fingerprint(tokenizer), sha256_json(docs), list(relations.ids), max_len, marker])
+    key = sha256_json([FORMAT, tokenizer_fingerprint(tokenizer), sha256_json(docs), list(relations.ids), max_len,
+                       marker, dedup_mentions])
     path = Path(cache_dir) / f"features-{key[:32]}.pkl"
     if path.is_file():
         with open(path, "rb") as f:
             return pickle.load(f)
-    features = featurize(docs, tokenizer, relations, max_len, marker)
+    features = featurize(docs, tokenizer, relations, max_len, marker, dedup_mentions)
     atomic_write_bytes(path, pickle.dumps(features, protocol=pickle.HIGHEST_PROTOCOL))
     return features
 

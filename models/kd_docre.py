@@ -10,18 +10,30 @@ to the pairs sharing its head (its row) and its tail (its column):
     repeat layers:  x = LayerNorm(W (x + RowAttn(x) + ColAttn(x)) + b)
     logits_so = W_c (x_so + f_so) + b_c                        [num_labels]
 
-Cells that are not pairs of the batch (the diagonal, entities past a document's own) are masked
-out as keys, where the original pads every map to 42 entities and lets those cells take part. The
-localized context is ATLOP's (the original sums heads instead of averaging them: the same after
-normalization). Trained with the adaptive focal loss by default; knowledge distillation from a
-teacher's logits is the trainer's MSE term on these logits.
+Departures from and agreements with the original (tonytan48/KD-DocRE), each an option:
+    context     "sum" (default, the original's): the localized context sums the attention heads, epsilon
+                1e-10; "mean" is ATLOP's (epsilon 1e-5), which lets a frozen encoder's stored rows be
+                shared with ATLOP's (models/pooling.py, models/store.py).
+    self_pairs  True (default, the original's): the training loss averages over all n x n pairs of each
+                document, the self pairs (s, s) included with logits fixed at 0 and the label TH, so each
+                adds a constant and the gradient is the pairs' own times sum n(n-1) / sum n^2; False:
+                over the pairs alone.
+    map_cells   "pairs" (default, ours): cells that are not pairs of the batch (the diagonal, entities
+                past a document's own) are masked out as keys. "all" is the original's: a map of
+                max(max_entities, n) cells a side (42: the original's fixed size) where every cell takes
+                part, the diagonal holding the features of (e, e, c_ee) and the other cells those of
+                zero entities and context (tanh of the extractors' biases), as the original pads. We
+                mask because those cells carry no information about the document; the README's parity
+                section gives the measured difference.
+Trained with the adaptive focal loss by default; knowledge distillation from a teacher's logits is the
+trainer's MSE term on these logits.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from .pooling import GroupedBilinear, PairInputs, Pairs, entity_pair_linear
+from .pooling import GroupedBilinear, PairInputs, entity_pair_linear
 from .registry import DocREModel, register_model
 
 
@@ -51,6 +63,10 @@ class AxialAttention(nn.Module):
         return rows + cols
 
 
+CONTEXTS = ("sum", "mean")
+MAP_CELLS = ("pairs", "all")
+
+
 @register_model("kd-docre")
 class KDDocRE(DocREModel):
     """KD-DocRE: ATLOP features, grouped bilinear to pair features, axial attention over the pair map."""
@@ -58,9 +74,15 @@ class KDDocRE(DocREModel):
     default_loss = "afl"
 
     def __init__(self, encoder: nn.Module, num_labels: int, emb_size: int = 768, block_size: int = 64,
-                 layers: int = 6, heads: int = 8, entity_pooling: str = "auto"):
+                 layers: int = 6, heads: int = 8, context: str = "sum", self_pairs: bool = True,
+                 map_cells: str = "pairs", max_entities: int = 42, entity_pooling: str = "auto"):
         super().__init__(encoder, num_labels, entity_pooling)
+        for option, value, allowed in (("context", context, CONTEXTS), ("map_cells", map_cells, MAP_CELLS)):
+            if value not in allowed:
+                raise ValueError(f"{option}={value!r}: use one of {', '.join(allowed)}")
         H = self.hidden_size
+        self.context_heads, self.self_pairs = context, self_pairs
+        self.map_cells, self.max_entities = map_cells, max_entities
         self.head_extractor = nn.Linear(2 * H, emb_size)
         self.tail_extractor = nn.Linear(2 * H, emb_size)
         self.projection = GroupedBilinear(emb_size, block_size, H, bias=False)
@@ -69,19 +91,46 @@ class KDDocRE(DocREModel):
         self.norm = nn.ModuleList(nn.LayerNorm(H) for _ in range(layers))
         self.classifier = nn.Linear(H, num_labels)
 
-    def refine(self, f: Tensor, pairs: Pairs, n_docs: int, n_entities: int) -> Tensor:
-        """Axial-attention refinement of pair features f [P, H], returned for the same pairs [P, H]."""
-        cells = (n_docs, n_entities, n_entities)
-        x = f.new_zeros(cells + (f.shape[1],)).index_put((pairs.doc, pairs.head, pairs.tail), f)   # [B, N, N, H]
-        valid = torch.zeros(cells, dtype=torch.bool, device=f.device)
-        valid[pairs.doc, pairs.head, pairs.tail] = True
-        for axial, ffn, norm in zip(self.axial, self.ffn, self.norm):
-            x = norm(ffn(x + axial(x, valid)))
-        return x[pairs.doc, pairs.head, pairs.tail] + f                                        # residual around the stack
+    def features(self, entity: Tensor, s: Tensor, o: Tensor, context: Tensor) -> Tensor:
+        """Pair features f = GroupedBilinear(z_s, z_o) [P, H] of entities [E, H] s, o [P] with contexts [P, H]."""
+        zs = torch.tanh(entity_pair_linear(self.head_extractor, entity, s, context))        # [P, emb]
+        zo = torch.tanh(entity_pair_linear(self.tail_extractor, entity, o, context))        # [P, emb]
+        return self.projection(zs, zo)                                                       # [P, H]
+
+    def pair_map(self, x: PairInputs, f: Tensor) -> tuple[Tensor, Tensor]:
+        """The map [B, N, N, H] of the batch's pair features f [P, H] and which cells are keys [B, N, N] (map_cells)."""
+        p, B, H = x.pairs, len(x.counts), f.shape[1]
+        if self.map_cells == "pairs":
+            N = max(x.counts, default=0)
+            cells = f.new_zeros(B, N, N, H)
+            valid = torch.zeros(B, N, N, dtype=torch.bool, device=f.device)
+            valid[p.doc, p.head, p.tail] = True
+        else:   # the original's: padding is the features of zero entities and context, the diagonal is (e, e)
+            N = max([self.max_entities] + x.counts)
+            zero = f.new_zeros(1, 2 * H)
+            pad = self.projection(torch.tanh(self.head_extractor(zero)), torch.tanh(self.tail_extractor(zero)))
+            cells = pad.to(f.dtype).expand(B, N, N, H).clone()
+            valid = torch.ones(B, N, N, dtype=torch.bool, device=f.device)
+            docs = torch.repeat_interleave(torch.arange(B, device=f.device), torch.tensor(x.counts, device=f.device))
+            own = torch.cat([torch.arange(n, device=f.device) for n in x.counts])
+            every = torch.arange(len(own), device=f.device)
+            cells[docs, own, own] = self.features(x.entity, every, every, x.self_context).to(f.dtype)
+        cells[p.doc, p.head, p.tail] = f
+        return cells, valid
 
     def head(self, x: PairInputs) -> Tensor:   # entities [E, H], contexts [P, H]
-        zs = torch.tanh(entity_pair_linear(self.head_extractor, x.entity, x.pairs.s, x.context))  # [P, emb]
-        zo = torch.tanh(entity_pair_linear(self.tail_extractor, x.entity, x.pairs.o, x.context))  # [P, emb]
-        f = self.projection(zs, zo)                                                            # [P, H]
-        y = self.refine(f, x.pairs, len(x.counts), max(x.counts, default=0))
-        return self.classifier(y)                                                              # [P, num_labels]
+        f = self.features(x.entity, x.pairs.s, x.pairs.o, x.context)                        # [P, H]
+        cells, valid = self.pair_map(x, f)                                                   # [B, N, N, H]
+        for axial, ffn, norm in zip(self.axial, self.ffn, self.norm):
+            cells = norm(ffn(cells + axial(cells, valid)))
+        y = cells[x.pairs.doc, x.pairs.head, x.pairs.tail] + f                               # residual around the stack
+        return self.classifier(y)                                                            # [P, num_labels]
+
+    def training_rows(self, logits: Tensor, labels: Tensor, counts: list[int]) -> tuple[Tensor, Tensor]:
+        """With self_pairs, the batch's pairs and one row per entity for its self pair: logits 0, label TH."""
+        if not self.self_pairs:
+            return logits, labels
+        selves = sum(counts)
+        th = labels.new_zeros(selves, labels.shape[1])
+        th[:, 0] = 1
+        return torch.cat([logits, logits.new_zeros(selves, logits.shape[1])]), torch.cat([labels, th])

@@ -12,8 +12,11 @@ pooling: the mention's own word pieces, see registry.py), then, as ATLOP,
 
 Localized context of pair (s, o) (ATLOP): the tokens both entities attend to,
 
-    q = mean_heads(a_s * a_o) / sum_L(...)      [L], a distribution over tokens
-    c = q @ X                                   [H]
+    q = mean_heads(a_s * a_o) / (sum_L(...) + 1e-5)     [L], a distribution over tokens
+    c = q @ X                                           [H]
+
+KD-DocRE sums the heads instead, with epsilon 1e-10 (CONTEXT_EPS): the same distribution but for the epsilon
+(on the mean's scale 1e-10 / h against ATLOP's 1e-5); `heads` = "mean" or "sum" chooses.
 
 With a frozen encoder e, c_so (and c_ss, DocuNet's map diagonal) are fixed per document: `PairInputs`
 holds them, and every model's head works from PairInputs alone, so they can be stored once.
@@ -34,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Entities", "GroupedBilinear", "PairInputs", "Pairs", "entity_pair_linear", "gather_entities", "pair_attention",
-           "pair_context", "pair_index", "pair_inputs_from_rows", "pair_rows"]
+__all__ = ["CONTEXT_EPS", "Entities", "GroupedBilinear", "PairInputs", "Pairs", "entity_pair_linear", "gather_entities",
+           "pair_attention", "pair_context", "pair_index", "pair_inputs_from_rows", "pair_rows"]
 
 
 class Entities(NamedTuple):
@@ -98,19 +101,24 @@ def pair_index(hts: list[list[list[int]]], counts: list[int], device: torch.devi
     return Pairs(doc, head, tail, offset + head, offset + tail)
 
 
-def pair_attention(att: Tensor) -> Tensor:
-    """Localized context weights [n, n, L] of every entity pair of one document from its entities' attention [n, h, L]."""
+CONTEXT_EPS = {"mean": 1e-5, "sum": 1e-10}   # heads averaged (ATLOP) or summed (KD-DocRE): each one's epsilon
+
+
+def pair_attention(att: Tensor, heads: str = "mean") -> Tensor:
+    """Localized context weights [n, n, L] of every entity pair of one document from its entities' attention [n, h, L],
+    the heads averaged (ATLOP) or summed (KD-DocRE), each with its epsilon (CONTEXT_EPS)."""
     # elementwise on purpose: as a bmm over L (einsum's plan) CPU BLAS re-plans for every new (n, L),
     # costing seconds per batch; n*n*h*L multiply-adds are little (87 MB at DocRED's worst, n=42, L=1024)
-    q = (att[:, None] * att[None, :]).mean(2)                      # [n, n, L]: mean over heads of a_s * a_o
-    return q / (q.sum(-1, keepdim=True) + 1e-5)                    # ATLOP's epsilon
+    q = att[:, None] * att[None, :]                                # [n, n, h, L]: a_s * a_o per head
+    q = q.mean(2) if heads == "mean" else q.sum(2)                 # [n, n, L]
+    return q / (q.sum(-1, keepdim=True) + CONTEXT_EPS[heads])
 
 
-def pair_context(seq: Tensor, entities: Entities, pairs: Pairs) -> tuple[Tensor, Tensor]:
+def pair_context(seq: Tensor, entities: Entities, pairs: Pairs, heads: str = "mean") -> tuple[Tensor, Tensor]:
     """Localized contexts c = q @ X of every pair [P, H] (documents in order) and of every entity with itself [E, H]."""
     contexts, selves, offset = [], [], 0
     for b, n in enumerate(entities.counts):
-        q = pair_attention(entities.att[offset:offset + n])          # [n, n, L]
+        q = pair_attention(entities.att[offset:offset + n], heads)   # [n, n, L]
         mine = pairs.doc == b
         contexts.append(q[pairs.head[mine], pairs.tail[mine]] @ seq[b])   # [P_b, L] @ [L, H]
         selves.append(q.diagonal().t() @ seq[b])                          # [n, L] @ [L, H]

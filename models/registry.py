@@ -18,7 +18,8 @@ Entity pooling (`entity_pooling`, an option of every model):
 
 `num_labels` counts label columns including column 0, the threshold / no-relation class TH: the
 width of `featurize`'s labels. Losses are applied outside the model, so any model trains with any
-loss; each model names the loss its paper used in `default_loss`.
+loss; each model names the loss its paper used in `default_loss`, the mention marker its code used in
+`default_marker` (featurize's `marker`), and the rows a training loss averages over in `training_rows`.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from docrobust.corpus import CorpusError
 from docrobust.corpus.registry import Registry, signature_options
 
 from .encoder import encode, special_ids
+from .features import MARKER
 from .pooling import PairInputs, gather_entities, pair_context, pair_index
 
 __all__ = ["MODELS", "POOLINGS", "DocREModel", "build_model", "register_model"]
@@ -65,12 +67,15 @@ def build_model(name: str, encoder: nn.Module, num_labels: int, **options: Any) 
 class DocREModel(nn.Module):
     """Base class: an encoder (`self.encoder`), entity pooling, and a relation head on PairInputs.
 
-    Subclasses implement `head(x: PairInputs) -> logits [P, num_labels]` and set `default_loss`. The
-    trainer gives the encoder and the head separate learning rates.
+    Subclasses implement `head(x: PairInputs) -> logits [P, num_labels]` and set `default_loss` and
+    `default_marker`; `context_heads` is how the localized context reduces the attention heads (pooling.py).
+    The trainer gives the encoder and the head separate learning rates.
     """
 
     name: ClassVar[str] = ""
     default_loss: ClassVar[str] = "atl"
+    default_marker: ClassVar[str] = MARKER
+    context_heads: str = "mean"
     frozen: bool = False
 
     def __init__(self, encoder: nn.Module, num_labels: int, entity_pooling: str = "auto"):
@@ -121,8 +126,13 @@ class DocREModel(nn.Module):
             spans = entity_spans
         entities = gather_entities(seq, att, spans)
         pairs = pair_index(hts, entities.counts, seq.device)
-        context, self_context = pair_context(seq, entities, pairs)                       # [P, H], [E, H]
+        context, self_context = pair_context(seq, entities, pairs, self.context_heads)    # [P, H], [E, H]
         return PairInputs(entities.emb, self_context, context, pairs, entities.counts)
+
+    def training_rows(self, logits: Tensor, labels: Tensor, counts: list[int]) -> tuple[Tensor, Tensor]:
+        """(logits, labels) [P', num_labels] a training loss averages over, for the batch's pairs' logits and labels
+        [P, num_labels] and its documents' entity counts: the pairs themselves (KD-DocRE may add its self pairs)."""
+        return logits, labels
 
     def head(self, x: PairInputs) -> Tensor:
         raise NotImplementedError

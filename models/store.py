@@ -6,9 +6,10 @@ read by every cell of a matrix, every worker and every later run. An entry is on
 
     [n + n + n(n-1), H] float32     entities, contexts of (e, e), contexts of the pairs in hts order
 
-(pooling.pair_rows), under a key of what decides them: the encoder's weights and config, the
-tokenizer, the entity pooling, and the document's model input (word-piece ids after the max_len
-cut, marker and span positions). Labels are not part of the key: label noise costs no encoder pass.
+(pooling.pair_rows), under a key of what decides them: the encoder's weights and config (which holds
+the windows' end ids), the tokenizer, the entity pooling, how the localized context reduces the heads,
+and the document's model input (word-piece ids after the max_len cut and the markers, marker and span
+positions, a duplicated mention's twice). Labels are not part of the key: label noise costs no encoder pass.
 
 On disk: <root>/<encoder key>/<key[:2]>/<key>.rows, a 64-byte header "DRFS1 <rows> <cols> <crc32>"
 then the rows, mapped with np.memmap (no copies: processes share the page cache). Each file is written
@@ -42,8 +43,8 @@ MAGIC = b"DRFS1"
 
 def encoder_fingerprint(model: DocREModel, tokenizer) -> str:
     """sha256 of what decides a document's rows besides the document: encoder weights (the pooler's excluded) and
-    config, tokenizer, entity pooling."""
-    h = hashlib.sha256(json.dumps([FORMAT, model.pooling, tokenizer_fingerprint(tokenizer),
+    config, tokenizer, entity pooling, the localized context's head reduction."""
+    h = hashlib.sha256(json.dumps([FORMAT, model.pooling, model.context_heads, tokenizer_fingerprint(tokenizer),
                                    model.encoder.config.to_json_string()]).encode())
     for name, tensor in sorted(model.encoder.state_dict().items()):
         if name.startswith("pooler."):  # unused by the models, and random where a checkpoint lacks it

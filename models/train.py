@@ -49,7 +49,7 @@ from docrobust.corpus.registry import suggest, type_name, type_ok
 from docrobust.corpus.score import frequent_relations
 
 from .encoder import MAX_LEN, WINDOW, load_encoder
-from .features import MARKER, batches_by_length, collate, featurize, featurize_cached, stack_labels
+from .features import batches_by_length, collate, featurize, featurize_cached, stack_labels
 from .losses import LOSSES, build_loss
 from .pooling import pair_inputs_from_rows
 from .registry import MODELS, DocREModel, build_model
@@ -74,7 +74,8 @@ class TrainConfig:
     by a run with save_train_logits); kd_weight scales the MSE between student and teacher logits.
     max_train_docs / max_eval_docs keep the first documents of the training / dev and test sets.
     freeze_encoder trains the head alone on stored encoder outputs (the CPU quick profile's setting).
-    calibrate_threshold adds dev-calibrated scores (module docstring). marker is the mention marker.
+    calibrate_threshold adds dev-calibrated scores (module docstring). marker is the mention marker (None: the
+    model's default_marker); dedup_mentions keeps one of each duplicated mention (featurize).
     Every value is checked when a config is made (training_problems: types, RANGES, model and loss names
     and their options), so a mistake stops the run before any document is read.
     """
@@ -98,7 +99,8 @@ class TrainConfig:
     grad_checkpointing: bool = False
     freeze_encoder: bool = False
     calibrate_threshold: bool = False
-    marker: str = MARKER
+    marker: str | None = None
+    dedup_mentions: bool = False
     early_stopping: int | None = None
     save_checkpoint: bool = False
     save_train_logits: bool = False
@@ -112,6 +114,8 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        if self.marker is None and self.model in MODELS:
+            self.marker = MODELS[self.model].default_marker
         problems = training_problems({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
         if problems:
             raise CorpusError([f"training option {key}: {reason}" for key, reason in problems])
@@ -403,8 +407,10 @@ def train(config: TrainConfig, train_docs: list[dict], dev_docs: list[dict], tes
 
 def _featurize(docs: list[dict], tokenizer, relations: RelationInventory, config: TrainConfig, cache_dir) -> list[dict]:
     if cache_dir is None:
-        return featurize(docs, tokenizer, relations, max_len=config.max_len, marker=config.marker)
-    return featurize_cached(docs, tokenizer, relations, cache_dir, max_len=config.max_len, marker=config.marker)
+        return featurize(docs, tokenizer, relations, max_len=config.max_len, marker=config.marker,
+                         dedup_mentions=config.dedup_mentions)
+    return featurize_cached(docs, tokenizer, relations, cache_dir, max_len=config.max_len, marker=config.marker,
+                            dedup_mentions=config.dedup_mentions)
 
 
 def with_stored_rows(model: DocREModel, tokenizer, splits: list[list[dict] | None], config: TrainConfig,
@@ -543,18 +549,21 @@ def run_epoch(model, loss_fn, optimizer, scheduler, features: list[dict], config
               generator: torch.Generator, epoch: int, first_step: int, log: RunLog) -> tuple[float, int]:
     """One pass over the training features in length-grouped batches; returns (mean batch loss, steps).
 
-    Per batch: loss = loss_fn(logits, labels) [+ kd_weight * mean((logits - teacher)^2)], then backward,
-    clip the global gradient norm, AdamW step, scheduler step.
+    Per batch: loss = loss_fn(logits, labels) [+ kd_weight * mean((logits - teacher)^2)] over the model's
+    training_rows (the pairs; KD-DocRE's self pairs too), then backward, clip the global gradient norm, AdamW
+    step, scheduler step.
     """
     model.train()
     total, window, t0, i = 0.0, [], time.perf_counter(), 0
     batches = batches_by_length(features, config.batch_size, shuffle=True, generator=generator)
     bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, disable=not config.progress)
     for i, chunk in enumerate(bar, start=1):
-        logits = batch_logits(model, chunk, device).float()              # [P, 1 + R]
-        loss = loss_fn(logits, stack_labels(chunk).to(device))
+        logits, labels = model.training_rows(batch_logits(model, chunk, device).float(), stack_labels(chunk).to(device),
+                                             [len(f["entity_pos"]) for f in chunk])   # [P', 1 + R]: P pairs, + self pairs
+        loss = loss_fn(logits, labels)
         if config.kd_teacher_logits:
             teacher = torch.cat([f["teacher_logits"] for f in chunk]).to(device)  # [P, 1 + R]
+            teacher = torch.nn.functional.pad(teacher, (0, 0, 0, len(logits) - len(teacher)))  # added rows: 0, as theirs
             loss = loss + config.kd_weight * torch.nn.functional.mse_loss(logits, teacher)
         if not torch.isfinite(loss):
             raise TrainingError(f"loss is {loss.item()} at epoch {epoch}, step {i} (global step {first_step + i}) of "

@@ -56,7 +56,7 @@ def test_every_mention_starts_at_its_marker_followed_by_its_first_word_piece(tin
         assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
         assert len(f["entity_pos"]) == len(doc["vertexSet"])
         for entity, positions in zip(doc["vertexSet"], f["entity_pos"]):
-            assert len(positions) == len({(m["sent_id"], m["pos"][0]) for m in entity})
+            assert len(positions) == len(entity)  # one per mention, a duplicated one twice (ATLOP)
             expected = {first_piece(tokenizer, doc["sents"][m["sent_id"]][m["pos"][0]]) for m in entity}
             assert all(ids[p] == star for p in positions)
             assert {ids[p + 1] for p in positions} == expected
@@ -214,3 +214,145 @@ def test_batches_group_similar_lengths_and_cover_every_document_once(tiny, dev, 
     ordered = batches_by_length(feats, 4, shuffle=False)
     lengths = [len(f["input_ids"]) for b in ordered for f in b]
     assert lengths == sorted(lengths)
+
+
+# ----------------------------------------------------------------------------- the authors' featurization (issue 20)
+
+def duplicated_doc() -> dict:
+    """Entity 0 lists its first mention twice (as 35 mentions of Re-DocRED dev do) and has a second one."""
+    obama = {"name": "Obama", "sent_id": 0, "pos": [0, 1], "type": "PER"}
+    return {"title": "dup", "sents": [["obama", "visited", "paris", "."], ["obama", "left", "."]],
+            "vertexSet": [[obama, dict(obama), {**obama, "sent_id": 1}], [{"name": "Paris", "sent_id": 0, "pos": [2, 3],
+                                                                            "type": "LOC"}]],
+            "labels": []}
+
+
+def test_a_duplicated_mention_counts_twice_as_in_atlop_unless_dedup_mentions(tiny, relations):
+    """ATLOP keeps every mention of an entity: a listed-twice mention is two terms of its log-sum-exp and its
+    attention mean. dedup_mentions=True keeps one."""
+    from docrobust.models.pooling import gather_entities
+
+    tokenizer, _ = tiny
+    kept, once = (featurize([duplicated_doc()], tokenizer, relations, dedup_mentions=d)[0] for d in (False, True))
+    assert kept["input_ids"] == once["input_ids"]            # the text and its markers are the same
+    assert kept["entity_pos"][0] == [1, 1, once["entity_pos"][0][1]] and len(once["entity_pos"][0]) == 2
+    a, b = once["entity_spans"][0]
+    assert kept["entity_spans"][0] == [a, a, b]
+    assert kept["entity_pos"][1] == once["entity_pos"][1] and kept["entity_spans"][1] == once["entity_spans"][1]
+
+    torch.manual_seed(0)
+    L = len(kept["input_ids"])
+    seq, att = torch.randn(1, L, 6), torch.rand(1, 2, L, L)
+    marker = [[[[p, p + 1] for p in positions] for positions in kept["entity_pos"]]]
+    x1, x2 = seq[0, 1], seq[0, kept["entity_pos"][0][2]]
+    entities = gather_entities(seq, att, marker)
+    torch.testing.assert_close(entities.emb[0], torch.logsumexp(torch.stack([x1, x1, x2]), 0))   # = lse(x1 + log 2, x2)
+    torch.testing.assert_close(entities.att[0], (2 * att[0, :, 1] + att[0, :, kept["entity_pos"][0][2]]) / 3)
+    single = gather_entities(seq, att, [[[[p, p + 1] for p in positions] for positions in once["entity_pos"]]])
+    assert not torch.allclose(single.emb[0], entities.emb[0])
+
+
+def test_real_duplicated_mentions_are_kept(tiny, dev, relations):
+    """Re-DocRED dev lists some mentions twice in one entity: each is one more span and marker position."""
+    tokenizer, _ = tiny
+    dups = [d for d in dev[:100] if any(len(e) != len({(m["sent_id"], *m["pos"]) for m in e}) for e in d["vertexSet"])]
+    assert dups, "Re-DocRED dev's first 100 documents hold duplicated mentions"
+    for doc, kept, once in zip(dups, featurize(dups, tokenizer, relations),
+                               featurize(dups, tokenizer, relations, dedup_mentions=True)):
+        for entity, spans, unique in zip(doc["vertexSet"], kept["entity_spans"], once["entity_spans"]):
+            assert len(spans) == len(entity) and len(unique) == len({(m["sent_id"], *m["pos"]) for m in entity})
+            assert set(map(tuple, spans)) == set(map(tuple, unique))
+
+
+def test_the_feature_cache_keys_on_dedup_mentions(tiny, relations, tmp_path):
+    tokenizer, _ = tiny
+    kept = featurize_cached([duplicated_doc()], tokenizer, relations, tmp_path)
+    once = featurize_cached([duplicated_doc()], tokenizer, relations, tmp_path, dedup_mentions=True)
+    assert len(list(tmp_path.iterdir())) == 2 and len(kept[0]["entity_spans"][0]) == 3 and len(once[0]["entity_spans"][0]) == 2
+
+
+def unused_tokenizer():
+    """A BERT WordPiece tokenizer whose vocabulary has [unused0]..[unused99], as BERT's and MiniLM's do."""
+    from transformers import BertTokenizerFast
+
+    words = ["obama", "visited", "paris", "left", ".", "*"]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"[unused{i}]" for i in range(100)] + words
+    return BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+
+
+def test_docunet_marks_mentions_with_typed_unused_tokens(relations):
+    """DocuNet's prepro.py for BERT: a mention of type T opens with [unused<i>] and closes with [unused<i + 50>],
+    i = 1 + 2 * (position of T in ORG, LOC, TIME, PER, MISC, NUM); where two mentions start on one token, the first
+    listed decides."""
+    from docrobust.models.features import DOCUNET_TYPES, TYPED
+
+    tokenizer = unused_tokenizer()
+    u = lambda i: tokenizer.convert_tokens_to_ids(f"[unused{i}]")  # noqa: E731
+    word = lambda w: tokenizer.convert_tokens_to_ids(w)  # noqa: E731
+    doc = duplicated_doc()
+    doc["vertexSet"].append([{"name": "Paris", "sent_id": 0, "pos": [2, 3], "type": "ORG"}])   # after the LOC one
+    f = featurize([doc], tokenizer, relations, marker=TYPED)[0]
+    assert DOCUNET_TYPES == {"ORG": 1, "LOC": 3, "TIME": 5, "PER": 7, "MISC": 9, "NUM": 11}
+    assert f["input_ids"] == [tokenizer.cls_token_id, u(7), word("obama"), u(57), word("visited"), u(3), word("paris"),
+                              u(53), word("."), u(7), word("obama"), u(57), word("left"), word("."), tokenizer.sep_token_id]
+    assert f["entity_pos"] == [[1, 1, 9], [5], [5]]
+    star = featurize([doc], tokenizer, relations)[0]
+    assert star["entity_pos"] == f["entity_pos"] and star["entity_spans"] == f["entity_spans"]
+
+    doc["vertexSet"][1][0]["type"] = "Chemical"
+    with pytest.raises(CorpusError) as e:
+        featurize([doc], tokenizer, relations, marker=TYPED)
+    assert e.value.problems == ["document 'dup': mention type 'Chemical' has no DocuNet typed marker (types ORG, LOC, "
+                                "TIME, PER, MISC, NUM): use the training option marker = '*'"]
+
+
+def test_typed_markers_fall_back_to_the_star_without_unused_tokens_and_are_docunets_default(tiny, relations):
+    """DocuNet gives RoBERTa (no [unused] pieces) ATLOP's `*`; so does "typed" for such a vocabulary. The marker
+    defaults to the model's: typed for DocuNet, `*` for the others."""
+    from docrobust.models.train import TrainConfig
+
+    tokenizer, _ = tiny
+    assert "[unused1]" not in tokenizer.get_vocab()
+    typed, star = (featurize([duplicated_doc()], tokenizer, relations, marker=m)[0] for m in ("typed", "*"))
+    assert all(typed[k] == star[k] for k in ("input_ids", "entity_pos", "entity_spans"))
+    assert TrainConfig(model="docunet").marker == "typed" and TrainConfig(model="kd-docre").marker == "*"
+    assert TrainConfig(model="atlop").marker == "*" and TrainConfig(model="docunet", marker="#").marker == "#"
+
+
+def roberta_folder(tmp_path):
+    """A small random RoBERTa with a byte-level BPE tokenizer (RoBERTa's pair template: <s> a </s></s> b </s>)."""
+    from tokenizers import ByteLevelBPETokenizer
+    from tokenizers.processors import RobertaProcessing
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(["obama visited paris ."], vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.post_processor = RobertaProcessing(("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>")))
+    RobertaTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+                         pad_token="<pad>", unk_token="<unk>", mask_token="<mask>").save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    config = RobertaConfig(vocab_size=bpe.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                           intermediate_size=64, max_position_embeddings=514, pad_token_id=1)
+    RobertaModel(config, add_pooling_layer=False).save_pretrained(tmp_path)
+    return tmp_path
+
+
+def test_a_roberta_documents_first_window_ends_in_two_separators_as_in_atlop(tmp_path, tiny):
+    """ATLOP's process_long_input for RoBERTa ends window 1 with </s></s> (its pair template's middle); BERT's with
+    [SEP]. load_encoder reads it from the tokenizer."""
+    tokenizer, model = load_encoder(str(roberta_folder(tmp_path)))
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    assert special_ids(model) == ([cls], [sep, sep])
+    assert special_ids(tiny[1]) == ([tiny[0].cls_token_id], [tiny[0].sep_token_id])
+
+    torch.manual_seed(1)
+    n = 700
+    ids = torch.randint(5, model.config.vocab_size, (1, n))
+    ids[0, 0], ids[0, -1] = cls, sep
+    with torch.no_grad():
+        seq, _ = encode(model, ids, torch.ones(1, n), *special_ids(model))
+        w1 = model(input_ids=torch.cat([ids[0, :WINDOW - 2], torch.tensor([sep, sep])])[None]).last_hidden_state[0]
+        w2 = model(input_ids=torch.cat([torch.tensor([cls]), ids[0, n - WINDOW + 1:]])[None]).last_hidden_state[0]
+    only1 = n - WINDOW + 1                        # positions before window 2's
+    torch.testing.assert_close(seq[0, :only1], w1[:only1])
+    torch.testing.assert_close(seq[0, only1:WINDOW - 2], (w1[only1:WINDOW - 2] + w2[1:WINDOW - 1 - only1]) / 2)

@@ -1,6 +1,9 @@
 """The model registry, shared pooling, and the three DocRE models on real Re-DocRED documents."""
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -226,3 +229,192 @@ def test_the_head_on_stored_rows_gives_the_end_to_end_logits_and_trains_alone(na
         assert not torch.allclose(model.eval()(**inputs), expected, atol=1e-5)  # the head learned
     assert all(torch.equal(v, encoder_before[k]) for k, v in model.encoder.state_dict().items())
     assert all(p.grad is None for p in model.encoder.parameters())
+
+
+# ----------------------------------------------------------------------------- the authors' code's choices (issue 20)
+
+def hand_inputs(counts: list[int], H: int = 6, seed: int = 0) -> pooling.PairInputs:
+    """PairInputs of documents with these entity counts: random entities and contexts, every ordered pair."""
+    torch.manual_seed(seed)
+    E = sum(counts)
+    hts = [[[h, t] for h in range(n) for t in range(n) if h != t] for n in counts]
+    P = sum(len(d) for d in hts)
+    return pooling.PairInputs(torch.randn(E, H), torch.randn(E, H), torch.randn(P, H),
+                              pooling.pair_index(hts, counts), counts)
+
+
+def test_kd_docre_context_sums_the_heads_with_epsilon_1e_10():
+    """KD-DocRE: q = sum_heads(a_s * a_o) / (sum_L(...) + 1e-10); ATLOP's mean over heads with 1e-5 differs where
+    the attention is small (here only by the epsilon)."""
+    torch.manual_seed(0)
+    att = torch.rand(3, 4, 7) * 1e-3                 # small rows, where the epsilon shows
+    q = pair_attention(att, "sum")
+    for s in range(3):
+        for o in range(3):
+            product = sum(att[s, h] * att[o, h] for h in range(4))
+            torch.testing.assert_close(q[s, o], product / (product.sum() + 1e-10))
+    mean = pair_attention(att, "mean")
+    assert (q.sum(-1) - 1).abs().max() < 1e-4 and (mean.sum(-1) - 1).abs().max() > 0.01
+    assert KD_HEAD(5).context_heads == "sum" and KD_HEAD(5, context="mean").context_heads == "mean"
+    assert build_model("atlop", KD_HEAD(5).encoder, 5, emb_size=16, block_size=4).context_heads == "mean"
+
+
+def test_kd_docre_self_pairs_add_zero_logits_labelled_th_to_the_loss():
+    """The reference's loss runs over all n x n pairs; a self pair's logits are 0 and its label TH, so the loss is
+    (P * loss over the pairs + S * log C) / (P + S) for AFL, and the gradient the pairs' own times P / (P + S)."""
+    torch.manual_seed(0)
+    counts, C = [3, 4], 6
+    P, S = sum(n * (n - 1) for n in counts), sum(counts)
+    model = KD_HEAD(C)
+    logits = torch.randn(P, C, requires_grad=True)
+    labels = torch.zeros(P, C)
+    labels[torch.arange(P), torch.randint(0, C, (P,))] = 1
+    labels[:, 0] = labels[:, 1:].sum(1) == 0
+    afl = build_loss("afl")
+    rows, rows_labels = model.training_rows(logits, labels, counts)
+    assert rows.shape == (P + S, C) and torch.equal(rows[P:], torch.zeros(S, C))
+    assert torch.equal(rows_labels[P:, 0], torch.ones(S)) and rows_labels[P:, 1:].sum() == 0
+    loss = afl(rows, rows_labels)
+    alone = afl(logits, labels)
+    torch.testing.assert_close(loss, (P * alone + S * torch.log(torch.tensor(float(C)))) / (P + S))
+    (with_self,) = torch.autograd.grad(loss, logits)
+    (without,) = torch.autograd.grad(alone, logits)
+    torch.testing.assert_close(with_self, without * P / (P + S))
+    model.self_pairs = False
+    assert model.training_rows(logits, labels, counts)[0] is logits
+
+
+def KD_HEAD(num_labels: int, **options):
+    """A KD-DocRE on a stand-in encoder of width 8 (its head alone is exercised)."""
+    encoder = torch.nn.Module()
+    encoder.config = type("Config", (), {"hidden_size": 8, "cls_token_id": 0, "sep_token_id": 1})()
+    return build_model("kd-docre", encoder, num_labels, emb_size=16, block_size=4, layers=1, heads=2, **options).eval()
+
+
+def test_docunet_padding_cells_repeat_the_last_entitys_as_in_docunet():
+    """DocuNet pads its entity attention list with the last entity's, so map cell (s, o) past n entities holds the
+    context of (min(s, n-1), min(o, n-1)); pad_map="zero" gives them zero context (the projection's bias)."""
+    encoder = torch.nn.Module()
+    encoder.config = type("Config", (), {"hidden_size": 6, "cls_token_id": 0, "sep_token_id": 1})()
+    x = hand_inputs([2, 3])
+    maps = {}
+    for pad in ("reference", "zero"):
+        model = build_model("docunet", encoder, 5, emb_size=8, block_size=4, max_entities=4, unet_in_dim=3,
+                            unet_out_dim=4, down_dim=4, pad_map=pad)
+        torch.manual_seed(1)
+        model.channels.reset_parameters()                                # the same W_in in both models
+        with torch.no_grad():
+            maps[pad] = model.context_map(x)                              # [B, 3, 4, 4]
+        W = model.channels
+    cell = {}
+    for b, n in enumerate(x.counts):
+        offset = sum(x.counts[:b])
+        for s in range(n):
+            cell[b, s, s] = W(x.self_context[offset + s])
+        for p in torch.nonzero(x.pairs.doc == b)[:, 0].tolist():
+            cell[b, x.pairs.head[p].item(), x.pairs.tail[p].item()] = W(x.context[p])
+    with torch.no_grad():
+        for b, n in enumerate(x.counts):
+            for s in range(4):
+                for o in range(4):
+                    inside = s < n and o < n
+                    torch.testing.assert_close(maps["reference"][b, :, s, o], cell[b, min(s, n - 1), min(o, n - 1)])
+                    torch.testing.assert_close(maps["zero"][b, :, s, o], cell[b, s, o] if inside else W.bias)
+    with pytest.raises(CorpusError, match="pad_map='edge': use one of reference, zero"):
+        build_model("docunet", encoder, 5, pad_map="edge")
+
+
+def test_kd_docre_map_cells_all_lets_every_cell_of_the_original_map_take_part():
+    """map_cells="all" (the original's): a map of max_entities cells a side, the diagonal holding the features of
+    (e, e, c_ee) and the padding those of zero entities and context; every cell is a key. "pairs" masks all but the
+    batch's pairs. Either way a document's logits do not depend on the documents batched with it."""
+    x = hand_inputs([2, 3], H=8)
+    model = KD_HEAD(5, map_cells="all", max_entities=5)
+    with torch.no_grad():
+        f = model.features(x.entity, x.pairs.s, x.pairs.o, x.context)
+        cells, valid = model.pair_map(x, f)
+        assert cells.shape == (2, 5, 5, 8) and valid.all()
+        zero = torch.zeros(1, 16)
+        pad = model.projection(torch.tanh(model.head_extractor(zero)), torch.tanh(model.tail_extractor(zero)))[0]
+        e = torch.arange(5)
+        self_features = model.features(x.entity, e, e, x.self_context)
+        for b, n in enumerate(x.counts):
+            for s in range(5):
+                for o in range(5):
+                    if s < n and o < n and s == o:
+                        torch.testing.assert_close(cells[b, s, s], self_features[sum(x.counts[:b]) + s])
+                    elif not (s < n and o < n):
+                        torch.testing.assert_close(cells[b, s, o], pad)
+        for mode in ("all", "pairs"):
+            model.map_cells = mode
+            both = model.head(x)
+            first = model.head(pooling.pair_inputs_from_rows(pooling.pair_rows(x)[:1], [[[0, 1], [1, 0]]], [2]))
+            torch.testing.assert_close(both[:2], first)
+        model.map_cells = "pairs"
+        cells, valid = model.pair_map(x, f)
+        assert valid.sum() == len(f) and cells.shape == (2, 3, 3, 8)
+    encoder = torch.nn.Module()
+    encoder.config = type("Config", (), {"hidden_size": 8, "cls_token_id": 0, "sep_token_id": 1})()
+    for option in ({"map_cells": "every"}, {"context": "max"}):
+        with pytest.raises(CorpusError, match=f"{next(iter(option))}="):
+            build_model("kd-docre", encoder, 5, **option)
+
+
+def test_the_feature_store_never_serves_rows_of_another_featurization_or_context(tiny_encoder_dir, tmp_path):  # noqa: F811
+    """Keeping a duplicated mention changes the document's key (its spans), so its rows are computed anew; the
+    stored rows of an unchanged document are served; KD-DocRE's summed-heads context has its own encoder key,
+    and with context="mean" it shares ATLOP's."""
+    from docrobust.models.store import encoder_fingerprint
+    from test_features import duplicated_doc
+
+    tokenizer, encoder = load_encoder(str(tiny_encoder_dir))
+    relations = RelationInventory(("P1",), {"P1": "p1"})
+    plain = {**duplicated_doc(), "title": "plain"}
+    plain["vertexSet"] = [plain["vertexSet"][0][:1], plain["vertexSet"][1]]
+    model = build_model("atlop", encoder, 2, emb_size=16, block_size=4)
+    model.freeze_encoder()
+    store = FeatureStore(tmp_path)
+    kept = featurize([duplicated_doc(), plain], tokenizer, relations)
+    once = featurize([duplicated_doc(), plain], tokenizer, relations, dedup_mentions=True)
+    first = store.rows(model, tokenizer, kept)
+    assert store.encoded == 2
+    second = store.rows(model, tokenizer, once)
+    assert store.encoded == 3                                   # the duplicated document again, the plain one served
+    assert np.array_equal(first[1], second[1])
+    # rows: entities 0, 1, their self contexts, the pairs' contexts; entity 0 (listed twice) alone changes, with
+    # every context that reads its attention
+    assert not np.allclose(first[0][0], second[0][0], atol=1e-4) and not np.allclose(first[0][2], second[0][2], atol=1e-4)
+    np.testing.assert_allclose(first[0][[1, 3]], second[0][[1, 3]], atol=1e-6)
+
+    kd_sum = build_model("kd-docre", encoder, 2, emb_size=16, block_size=4, layers=1, heads=4)
+    kd_mean = build_model("kd-docre", encoder, 2, emb_size=16, block_size=4, layers=1, heads=4, context="mean")
+    for m in (kd_sum, kd_mean):
+        m.freeze_encoder()
+    assert encoder_fingerprint(kd_sum, tokenizer) != encoder_fingerprint(model, tokenizer)
+    assert encoder_fingerprint(kd_mean, tokenizer) == encoder_fingerprint(model, tokenizer)
+    before = store.encoded
+    store.rows(kd_sum, tokenizer, kept)
+    assert store.encoded == before + 2
+
+
+def test_training_averages_kd_docres_loss_over_its_self_pairs_too(tiny_encoder_dir, data_dir, relations, tmp_path):  # noqa: F811
+    """The trainer's loss is over the model's training_rows: KD-DocRE's first step (same seed, batch and weights)
+    gives (P * L + S * log C) / (P + S) with self_pairs, L without."""
+    import json
+
+    from docrobust.models.train import train
+    from test_train import tiny_config
+
+    docs = load_docs(data_dir / "redocred" / "dev_revised.json")[:2]
+    first = {}
+    for self_pairs in (True, False):
+        config = tiny_config(tiny_encoder_dir, model="kd-docre", loss="afl", epochs=1, batch_size=2, log_every=1,
+                             model_options={**SMALL["kd-docre"], "self_pairs": self_pairs})
+        out = tmp_path / str(self_pairs)
+        train(config, docs, docs[:1], relations=relations, out_dir=out)
+        log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+        first[self_pairs] = next(r["loss"] for r in log if r["event"] == "step")
+    S = sum(len(d["vertexSet"]) for d in docs)
+    P = sum(len(d["vertexSet"]) * (len(d["vertexSet"]) - 1) for d in docs)
+    C = 1 + len(relations)
+    assert first[True] == pytest.approx((P * first[False] + S * math.log(C)) / (P + S), rel=1e-5)
