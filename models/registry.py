@@ -60,8 +60,9 @@ def build_model(name: str, encoder: nn.Module, num_labels: int, **options: Any) 
         raise CorpusError(f"num_labels={num_labels}: a model needs the TH column and at least one relation")
     try:
         return MODELS[name](encoder, num_labels, **options)
-    except ValueError as err:  # an option value the model cannot use
-        raise CorpusError(f"model {name!r}: {err}") from None
+    except (ValueError, ZeroDivisionError, RuntimeError) as err:  # option values the model, or torch, cannot use
+        zero = " (an option set to 0)" if isinstance(err, ZeroDivisionError) else ""
+        raise CorpusError(f"model {name!r}: {err}{zero}") from None
 
 
 class DocREModel(nn.Module):

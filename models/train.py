@@ -135,7 +135,9 @@ class TrainConfig:
 
 
 def _at_least(low: float, strict: bool = False) -> tuple[str, Callable[[Any], bool]]:
-    return (f"> {low}", lambda v: v > low) if strict else (f">= {low}", lambda v: v >= low)
+    # finite too: an infinite learning rate or size passes any lower bound and fails the run
+    return ((f"> {low}", lambda v: v > low and math.isfinite(v)) if strict
+            else (f">= {low}", lambda v: v >= low and math.isfinite(v)))
 
 
 # What a setting accepts beyond its annotated type (a None, where the type allows it, always passes).

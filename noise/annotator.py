@@ -30,6 +30,7 @@ titles, and the held-out fit quality (k-fold by document) against the per-relati
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
@@ -155,17 +156,23 @@ def check_model(model: Any, where: str) -> dict:
     if not ok or len(feats["mean"]) != len(NUMERIC) or len(feats["std"]) != len(NUMERIC):
         raise CorpusError(f"{where}: field 'features' must hold types, relations, and the mean and std of "
                           f"{len(NUMERIC)} numeric features")
+    if not (_finite(feats["mean"]) and _finite(feats["std"]) and all(s > 0 for s in feats["std"])):
+        raise CorpusError(f"{where}: field 'features': mean must be finite numbers and std finite numbers > 0")
     for stage in STAGE_BLOCKS:
         s = model.get("stages", {}).get(stage)
         if s is None and stage in ("add", "independent"):
             continue
         if not isinstance(s, dict) or s.get("features") != feature_names(stage, feats["types"], feats["relations"]) \
                 or not isinstance(s.get("coef"), list) or len(s["coef"]) != len(s["features"]) \
-                or not isinstance(s.get("intercept"), (int, float)):
+                or not _finite(s["coef"]) or not _finite([s.get("intercept")]):
             raise CorpusError(f"{where}: field 'stages.{stage}' must hold the stage's features, coef and intercept")
     if not isinstance(model.get("confusion"), dict):
         raise CorpusError(f"{where}: field 'confusion' must be an object {{relation: {{relation: count}}}}")
     return model
+
+
+def _finite(values: list) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
 
 
 def stage_probabilities(model: dict, design: Design, stage: str) -> np.ndarray:

@@ -29,7 +29,9 @@ from docrobust.corpus import (CorpusError, Doc, atomic_write_bytes, atomic_write
 
 from docrobust.corpus.pair_types import pair_types_of
 
-from .real import read_profile
+from .annotator import check_model
+from .models import read_confusion
+from .real import profile_rates, read_profile
 from .registry import NOISE_MODELS, OPTIONAL_INPUTS, NoiseModel, NoiseStep, parse_spec, spec_files
 from .table import Edit, LabelTable
 
@@ -84,6 +86,29 @@ def apply_noise(docs: list[Doc], spec: str, seed: int, *, low_docs: list[Doc] | 
     manifest.update(positives_after=sum(map(len, labels)), relations_after=_relation_counts(labels),
                     achieved_rate=changed / table.base if table.base else 0.0)
     return _rebuild(docs, labels), manifest
+
+
+def check_spec(spec: str, data_dir: str | os.PathLike | None = None, relations: list[str] | None = None) -> None:
+    """Everything a spec's steps would refuse before drawing anything, said at once: the spec itself, the files it
+    names read and checked as the models read them (an annotator model=, a profile=, an fp-flip matrix= against
+    `relations` when given), and a model= the annotator needs. `noise generate` and `bench check` both call it."""
+    problems = []
+    for step in parse_spec(spec):
+        where = f"noise spec {spec!r}, step {str(step)!r}"
+        try:
+            if step.name == "annotator" and "model" not in step.options:
+                raise CorpusError("annotator needs model=annotator.json (from `docrobust noise fit LOW HIGH --out ...`)")
+            for option, value in step.options.items():
+                if option == "model":
+                    check_model(read_json(value), value)
+                elif option == "profile":
+                    profile_rates(read_profile(value, data_dir))
+                elif option == "matrix":
+                    read_confusion(value, relations)
+        except CorpusError as e:
+            problems += [f"{where}: {p}" for p in e.problems]
+    if problems:
+        raise CorpusError(problems)
 
 
 def replay(docs: list[Doc], manifest: dict) -> list[Doc]:

@@ -7,6 +7,8 @@ it raises CorpusError instead of quietly doing less.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from docrobust.corpus import CorpusError, read_json
@@ -24,13 +26,13 @@ def clean(table: LabelTable, rate: None, rng: np.random.Generator) -> Edit:
 
 # ---------------------------------------------------------------- false negatives
 
-@noise_model("fn-uniform")
+@noise_model("fn-uniform", max_rate=1.0)
 def fn_uniform(table: LabelTable, rate: float, rng: np.random.Generator) -> Edit:
     """Remove k = round(rate * N) positive triples, every k-subset equally likely."""
     return Edit(remove=weighted_sample(np.ones(len(table)), table.count(rate), rng, "fn-uniform"))
 
 
-@noise_model("fn-frequency")
+@noise_model("fn-frequency", max_rate=1.0)
 def fn_frequency(table: LabelTable, rate: float, rng: np.random.Generator, *, exponent: float = 1.0) -> Edit:
     """Remove k triples, drawn in turn with P(triple of relation r) ∝ n_r ** exponent (n_r: triples of r).
 
@@ -40,7 +42,7 @@ def fn_frequency(table: LabelTable, rate: float, rng: np.random.Generator, *, ex
     return Edit(remove=weighted_sample(n_r[table.r] ** exponent, table.count(rate), rng, "fn-frequency"))
 
 
-@noise_model("fn-distance")
+@noise_model("fn-distance", max_rate=1.0)
 def fn_distance(table: LabelTable, rate: float, rng: np.random.Generator, *, strength: float = 1.0) -> Edit:
     """Remove k triples, drawn in turn with P(triple) ∝ (1 + d) ** strength.
 
@@ -51,7 +53,7 @@ def fn_distance(table: LabelTable, rate: float, rng: np.random.Generator, *, str
     return Edit(remove=weighted_sample(weights, table.count(rate), rng, "fn-distance"))
 
 
-@noise_model("fn-pair")
+@noise_model("fn-pair", max_rate=1.0)
 def fn_pair(table: LabelTable, rate: float, rng: np.random.Generator) -> Edit:
     """Remove whole entity pairs: visit the labeled (h, t) pairs in uniformly random order and drop all
     their triples until k are gone; the last pair visited loses a uniform subset of its triples, so
@@ -164,6 +166,21 @@ def fp_flip(table: LabelTable, rate: float, rng: np.random.Generator, *, matrix:
     return Edit(flip=np.array(flip, dtype=np.int64)[order], flip_to=[flip_to[i] for i in order])
 
 
+def read_confusion(path: str, relations: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """An fp-flip matrix file {r: {r': weight}}, checked: finite weights >= 0 and, given a relation inventory,
+    only relations it has (a flip to any other would put a relation outside the data into it)."""
+    obj = read_json(path)
+    if not (isinstance(obj, dict) and all(isinstance(row, dict) for row in obj.values()) and all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
+            for row in obj.values() for w in row.values())):
+        raise CorpusError(f"{path}: expected a JSON object {{relation: {{relation: finite weight >= 0}}}}")
+    named = sorted(set(obj) | {r for row in obj.values() for r in row})
+    unknown = [r for r in named if relations is not None and r not in relations]
+    if unknown:
+        raise CorpusError(f"{path}: relation {unknown[0]!r} is not in the relation inventory ({len(unknown)} such)")
+    return obj
+
+
 def _confusion(table: LabelTable, path: str | None) -> tuple[list[str], np.ndarray]:
     """Relation ids and the confusion weights C (zero diagonal) from a file or from the corpus."""
     if path is None:
@@ -174,10 +191,7 @@ def _confusion(table: LabelTable, path: str | None) -> tuple[list[str], np.ndarr
         C = counts.T @ counts                                           # (R, R)
         np.fill_diagonal(C, 0.0)
         return list(table.relations), C
-    obj = read_json(path)
-    if not (isinstance(obj, dict) and all(isinstance(row, dict) for row in obj.values()) and all(
-            isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for row in obj.values() for w in row.values())):
-        raise CorpusError(f"{path}: expected a JSON object {{relation: {{relation: weight >= 0}}}}")
+    obj = read_confusion(path)
     relations = sorted(set(table.relations) | set(obj) | {r for row in obj.values() for r in row})
     index = {r: i for i, r in enumerate(relations)}
     C = np.zeros((len(relations), len(relations)))

@@ -6,6 +6,7 @@ low one is a false negative; a triple of the low version missing from the high o
 """
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from pathlib import Path
@@ -95,11 +96,12 @@ def read_profile(value: str, data_dir: str | os.PathLike | None = None) -> dict[
     return read_json(value)
 
 
-def _profile_rates(profile: Any) -> dict[str, tuple[float, float]]:
+def profile_rates(profile: Any) -> dict[str, tuple[float, float]]:
     """relation -> (fn_rate, fp_rate) of a measure_profile() result, checked."""
     rows = profile.get("per_relation") if isinstance(profile, dict) else None
     if not isinstance(rows, dict) or not all(
-            isinstance(v, dict) and all(isinstance(v.get(k), (int, float)) and v[k] >= 0 for k in ("fn_rate", "fp_rate"))
+            isinstance(v, dict) and all(isinstance(v.get(k), (int, float)) and 0 <= v[k] < math.inf
+                                        for k in ("fn_rate", "fp_rate"))
             for v in rows.values()):
         raise CorpusError("profile: expected the output of `docrobust noise profile` "
                           "({'per_relation': {relation: {'fn_rate': x, 'fp_rate': y}}})")
@@ -113,7 +115,7 @@ def real(table: LabelTable, rate: float, rng: np.random.Generator, *, profile: A
     unlabeled triples of r, uniform over the pairs whose entity types carry r in this corpus.
     Relations the profile does not list are left alone.
     """
-    rates = _profile_rates(profile)
+    rates = profile_rates(profile)
     n_r = np.bincount(table.r, minlength=len(table.relations))
     keys = rng.standard_exponential(len(table))                 # one shared uniform order for the removals
     seen = seen_type_pairs(table)

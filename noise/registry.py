@@ -37,6 +37,7 @@ class NoiseModel:
     takes_rate: bool
     options: dict[str, Any]       # option -> default (None: a file path, or required)
     inputs: tuple[str, ...]       # entries of INPUTS the model needs
+    max_rate: float | None = None  # the largest rate that means something (1.0: a fraction of the labels)
 
     @property
     def summary(self) -> str:
@@ -52,12 +53,13 @@ def _spec_options(fn: Callable) -> dict[str, Option]:
 NOISE_MODELS: Registry[NoiseModel] = Registry("noise model", options=lambda model: _spec_options(model.fn))
 
 
-def noise_model(name: str, *, takes_rate: bool = True) -> Callable[[Callable], Callable]:
-    """Register `fn(table, rate, rng, **options) -> Edit` under `name` (see noise/table.py)."""
+def noise_model(name: str, *, takes_rate: bool = True, max_rate: float | None = None) -> Callable[[Callable], Callable]:
+    """Register `fn(table, rate, rng, **options) -> Edit` under `name` (see noise/table.py); `max_rate` bounds the
+    rate where it is a fraction (of the labels: an fn model cannot miss more than all of them)."""
     def register(fn: Callable) -> Callable:
         options = {o.name: None if o.default is REQUIRED else o.default for o in _spec_options(fn).values()}
         inputs = tuple(o.name for o in signature_options(fn, keyword_only=True).values() if o.name in INPUTS)
-        NOISE_MODELS.add(name, NoiseModel(name, fn, takes_rate, options, inputs))
+        NOISE_MODELS.add(name, NoiseModel(name, fn, takes_rate, options, inputs, max_rate))
         return fn
     return register
 
@@ -105,6 +107,9 @@ def _parse_step(part: str, spec: str) -> NoiseStep:
             raise CorpusError(f"{where}: rate {rate_text!r} is not a number") from None
         if not (math.isfinite(rate) and rate >= 0):
             raise CorpusError(f"{where}: rate must be a finite number >= 0, got {rate_text!r}")
+        if model.max_rate is not None and rate > model.max_rate:
+            raise CorpusError(f"{where}: rate {rate_text} is above {model.max_rate:g}; {model.name}'s rate is a "
+                              "fraction of the labels")
     elif has_rate:
         raise CorpusError(f"{where}: {model.name} takes no rate; write just {model.name!r}")
     options: dict[str, Any] = {}

@@ -101,7 +101,11 @@ def test_unknown_noise_and_rate_outside_unit_interval(tmp_path, data_dir):
                      data_dir=data_dir)
     assert any(p.startswith("bench.toml: matrix.noise[1]: ") and "unknown noise model 'fn-unifrom' (did you mean "
                "'fn-uniform'?); known: annotator, clean, fn-distance" in p for p in lines)
-    assert "bench.toml: matrix.noise[2]: rate 1.5 outside [0, 1]" in lines
+    # a rate above 1 of an fn model is refused by the spec's parser, as on the command line; fp rates sum to [0, 1]
+    assert ("bench.toml: matrix.noise[2]: noise spec 'fn-uniform:1.5', step 'fn-uniform:1.5': rate 1.5 is above 1; "
+            "fn-uniform's rate is a fraction of the labels") in lines
+    lines = problems(tmp_path, BASE.replace('"fn-uniform:0.4"', '"fp-type:1.5"'), data_dir=data_dir)
+    assert "bench.toml: matrix.noise[1]: rate 1.5 outside [0, 1]" in lines
 
 
 def test_missing_file_and_missing_low(tmp_path, data_dir):

@@ -352,10 +352,11 @@ def test_duplicate_titles_and_bad_seeds_are_refused(small_docs):
 
 
 def test_rates_that_cannot_be_met_exactly_are_refused(small_docs):
-    with pytest.raises(CorpusError, match="cannot change 12 triples, only 6 are eligible"):
-        apply_noise(small_docs, "fn-uniform:2", 0)
-    with pytest.raises(CorpusError, match="cannot remove 12 triples"):
-        apply_noise(small_docs, "fn-pair:2", 0)
+    for spec in ("fn-uniform:2", "fn-pair:1.01"):  # a fraction of the labels: refused by the spec's one parser
+        with pytest.raises(CorpusError, match=f"rate {spec.split(':')[1]} is above 1; fn-.* rate is a fraction"):
+            apply_noise(small_docs, spec, 0)
+    with pytest.raises(CorpusError, match=r"cannot add 600 triples, only \d+ unlabeled candidates exist"):
+        apply_noise(small_docs, "fp-uniform:100", 0)
     with pytest.raises(CorpusError, match="must be at most 1"):
         apply_noise(small_docs, "mixed:1.5", 0, low_docs=small_docs)
 

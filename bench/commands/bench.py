@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from docrobust.bench.config import BenchConfig, load_config
+from docrobust.bench.config import BenchConfig, load_config, preflight_problems
 from docrobust.bench.runner import cell_statuses, default_results_dir, documents_to_encode, hash_cache, run_bench
 from docrobust.corpus import CorpusError
 from docrobust.reports.results import ResultsStore
@@ -51,6 +51,9 @@ def bench() -> None:
 def check(ctx: click.Context, config: str, profile: str | None) -> None:
     """Validate CONFIG (every problem, one line each) without running anything."""
     cfg = load_config(config, profile, ctx.obj["data_dir"], check_names=True)
+    problems = preflight_problems(cfg, ctx.obj["data_dir"])  # what a cell would refuse before training
+    if problems:
+        raise CorpusError(problems)
     click.echo(f"{config}: ok ({len(cfg.cells())} cells{f', profile {profile}' if profile else ''})")
 
 

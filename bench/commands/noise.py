@@ -9,8 +9,8 @@ from docrobust.corpus import CorpusError, atomic_write_json, check_io, load_docs
 from docrobust.corpus.data import REGISTRY, resolve_path
 from docrobust.corpus.pairs import PAIRS, pair_paths
 from docrobust.corpus.relations import relation_names
-from docrobust.noise import (NOISE_MODELS, apply_noise, manifest_path, measure_profile, needs_low_docs, needs_profile,
-                             parse_spec, spec_files, write_noisy)
+from docrobust.noise import (NOISE_MODELS, apply_noise, check_spec, manifest_path, measure_profile, needs_low_docs,
+                             needs_profile, parse_spec, spec_files, write_noisy)
 
 
 @click.group()
@@ -49,6 +49,7 @@ def generate(obj: dict, input: str, spec: str, seed: int, out: str, low: str | N
     out_path = Path(out)
     check_io([source, low_path, profile_path, *spec_files(spec, data_dir)], [out_path, manifest_path(out_path)],
              force=force)
+    check_spec(spec, data_dir)
     noisy, manifest = apply_noise(
         load_docs(source), spec, seed, source_sha256=sha256_file(source),
         low_docs=load_docs(low_path) if low_path else None, profile=read_json(profile_path) if profile_path else None,
