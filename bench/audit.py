@@ -423,7 +423,7 @@ def read_audit(folder: str | Path, train_path: str | Path | None = None) -> Audi
 def read_list(path: Path) -> list[dict[str, Any]]:
     """A ranked list (candidates.csv / suspicious.csv, possibly filtered by hand) as rows, in file order."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a spreadsheet program re-saves with a BOM
             rows = list(csv.DictReader(f))
     except FileNotFoundError:
         raise CorpusError(f"{path}: no such file; give the folder written by `docrobust audit`") from None
@@ -447,6 +447,9 @@ def apply_audit(docs: list[Doc], audit_dir: str | Path, *, add_top: int | None =
         raise CorpusError("audit apply: --add-top and --add-above are exclusive; give one")
     if add_top is None and add_above is None and drop_below is None:
         raise CorpusError("audit apply: give --add-top K or --add-above S, and/or --drop-below S")
+    for flag, value in (("--add-above", add_above), ("--drop-below", drop_below)):
+        if value is not None and not math.isfinite(value):
+            raise CorpusError(f"audit apply: {flag} {value}: give a finite score (every comparison with it is false)")
     index: dict[str, int] = {}
     for i, d in enumerate(docs):
         if index.setdefault(d["title"], i) != i:

@@ -205,6 +205,8 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
         raise CorpusError(f"{path}: no such file (write a bench.toml; see the repository's example)") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise CorpusError(f"{path}: not valid TOML ({e})") from None
+    except RecursionError:
+        raise CorpusError(f"{path}: TOML nested too deeply to read (a bench.toml nests a few levels)") from None
 
     problems: list[str] = []
     profiles = raw.pop("profile", {})

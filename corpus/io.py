@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import reprlib
 import shutil
 import stat
@@ -262,12 +263,33 @@ def sha256_json(obj: Any) -> str:
 
 # ---------------------------------------------------------------- loading and saving
 
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # a \uD800-\uDFFF escape (a literal prefix: fast)
+
+
+def _lone_surrogate(data: bytes) -> re.Match | None:
+    """The first \\uD800-\\uDFFF escape that is not half of a high-low pair, or None."""
+    pending = None  # a high half waiting for its low half right after it
+    for m in _SURROGATE.finditer(data):
+        high = m.group()[3:4].lower() in b"89ab"
+        if pending is not None and (high or m.start() != pending.end()):
+            return pending
+        if not high and pending is None:
+            return m
+        pending = m if high else None
+    return pending
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """Parse a JSON file, turning a missing file or bad JSON into a one-line CorpusError."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            return json.loads(f.read())
+            data = f.read()
+        lone = _lone_surrogate(data)
+        if lone:  # Python reads it as a str no UTF-8 writer can write: every later write of it would fail
+            raise CorpusError(f"{path}: {lone.group().decode()} at byte {lone.start():,} is half of a UTF-16 pair, "
+                              "not a character; replace it")
+        return json.loads(data)
     except FileNotFoundError:
         raise CorpusError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -276,6 +298,8 @@ def read_json(path: str | os.PathLike) -> Any:
         raise CorpusError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise CorpusError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except ValueError as e:  # an integer of more digits than Python converts (4,300)
+        raise CorpusError(f"{path}: a number too long to read ({str(e).split(';')[0]})") from None
     except RecursionError:
         raise CorpusError(f"{path}: JSON nested too deeply to read (Python's parser stops near "
                           f"{sys.getrecursionlimit()} levels); DocRED files nest 5 levels") from None

@@ -155,6 +155,8 @@ def apply_changes(labels: list[list[dict]], index: dict[str, int], record: dict,
 
 def manifest_path(path: str | os.PathLike) -> Path:
     """OUT.json -> OUT.manifest.json"""
+    if not Path(path).name:
+        raise CorpusError(f"{str(path)!r}: not a file name; name the output file")
     return Path(path).with_suffix(".manifest.json")
 
 

@@ -76,3 +76,32 @@ def _annotator_model_with_zero_std(tmp_path) -> dict:
     return {"format": FORMAT, "features": {"types": types, "relations": relations, "mean": [0.0] * len(NUMERIC),
                                            "std": [0.0] + [1.0] * (len(NUMERIC) - 1)},
             "stages": stages, "confusion": {}}
+
+
+def test_inputs_that_crashed_a_command_are_one_line(tmp_path, capsys, monkeypatch):
+    """Tracebacks of the second hostile pass: each now one line and exit 2, before any work."""
+    monkeypatch.chdir(tmp_path)
+    toml = bench_toml(tmp_path)
+    docs = json.loads((tmp_path / "train.json").read_text())
+    (tmp_path / "bigint.json").write_text(json.dumps(docs)[:-1] + ', {"title": ' + "9" * 5000 + "}]")
+    (tmp_path / "surrogate.json").write_text(json.dumps([{**docs[0], "title": "\ud800 half"}] + docs[1:]))
+    (tmp_path / "deep.toml").write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    for argv, message in ((["data", "validate", "bigint.json", "--relations", "infer"], "a number too long to read"),
+                          (["data", "validate", "surrogate.json", "--relations", "infer"], "half of a UTF-16 pair"),
+                          (["noise", "generate", "surrogate.json", "--spec", "clean", "--out", "s.json"], "UTF-16"),
+                          (["noise", "generate", "train.json", "--spec", "clean", "--out", ""], "not a file name"),
+                          (["bench", "check", "deep.toml"], "TOML nested too deeply"),
+                          (["noise", "fit", "train.json", "dev.json", "--out", "a.json", "--C", "nan"], "finite")):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and err.count("\n") == 1 and message in err, (argv, err)
+    assert toml.is_file() and not any(tmp_path.glob("*.manifest.json"))
+
+
+def test_a_list_resaved_with_a_byte_order_mark_reads_as_written(tmp_path):
+    from docrobust.bench.audit import apply_audit, read_list
+    from docrobust.corpus import CorpusError
+
+    (tmp_path / "candidates.csv").write_bytes("\ufeffh_idx,t_idx,score,title,r\n0,1,0.9,D0,P1\n".encode())
+    assert read_list(tmp_path / "candidates.csv")[0]["h_idx"] == 0
+    with pytest.raises(CorpusError, match="--add-above nan: give a finite score"):
+        apply_audit([], tmp_path, add_above=float("nan"))
