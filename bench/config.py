@@ -483,11 +483,8 @@ def preflight_problems(cfg: BenchConfig, data_dir: str | os.PathLike | None = No
     data file read and validated, ranges inside their files, train and dev slices with labels, every noise spec's
     files read and checked as the models read them (noise.check_spec), the model options through the model's own
     constructor, an encoder folder that is not there, and a device this machine does not have."""
-    import torch
-
     from docrobust import noise as noise_suite
     from docrobust.corpus import RelationInventory, load_docs
-    from docrobust.models.registry import build_model
     from docrobust.models.train import resolve_device
 
     src, problems = Path(cfg.source).name, []
@@ -524,8 +521,7 @@ def preflight_problems(cfg: BenchConfig, data_dir: str | os.PathLike | None = No
         if model in cfg.models:
             continue  # an external model: its command checks its own options
         try:
-            with torch.device("meta"):  # the model's own checks of its sizes, without allocating them
-                build_model(model, _StubEncoder(), 2, **cfg.model_options.get(model, {}))
+            check_model_options(model, cfg.model_options.get(model, {}))
         except CorpusError as e:
             problems += [f"{src}: model_options.{model}: {p}" for p in e.problems]
     encoder = cfg.encoder or ""
@@ -536,6 +532,17 @@ def preflight_problems(cfg: BenchConfig, data_dir: str | os.PathLike | None = No
     except CorpusError as e:
         problems.append(f"{src}: training.device: {e}")
     return problems
+
+
+def check_model_options(model: str, options: dict) -> None:
+    """CorpusError unless the model's own constructor takes `options` (built on the meta device, with a stand-in
+    encoder: the sizes are checked, nothing is allocated or loaded); `bench check` and `train` call it first."""
+    import torch
+
+    from docrobust.models.registry import build_model
+
+    with torch.device("meta"):
+        build_model(model, _StubEncoder(), 2, **options)
 
 
 class _StubEncoder:

@@ -71,6 +71,7 @@ def run(obj: dict, train_path: str, out_dir: str, folds: int, seed: int, relatio
     """Cross-fit a model over TRAIN's documents and rank its unlabeled triples (missing-label candidates) and its
     labels (suspicious labels) by out-of-fold score."""
     from docrobust.bench.audit import AUDIT_FINE_TUNING, AUDIT_TRAINING, run_audit
+    from docrobust.bench.config import check_model_options
     from docrobust.models.train import TrainConfig
 
     data_dir = obj["data_dir"]
@@ -81,6 +82,7 @@ def run(obj: dict, train_path: str, out_dir: str, folds: int, seed: int, relatio
     model_options = {**defaults["model_options"], **parse_options(model_option, "--model-option")}
     config = TrainConfig.from_dict({**defaults, **settings, "seed": seed, "model_options": model_options,
                                     "progress": not quiet, "loss_options": parse_options(loss_option, "--loss-option")})
+    check_model_options(config.model, config.model_options)  # before an encoder or a document is read
     local_encoder = Path(config.encoder) if config.encoder and Path(config.encoder).exists() else None
     check_io([source, inventory_path(relations, data_dir), local_encoder], folders=[out_dir], force=force)
     inventory = inventory_for(relations, data_dir, infer_if_missing=True)

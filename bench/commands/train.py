@@ -78,6 +78,7 @@ def train(obj: dict, train_path: str, dev_path: str, test_path: str | None, trai
     Writes result.json, metrics.json, train_log.jsonl and config.json into --out (a new or empty folder,
     or with --force one holding an earlier run).
     """
+    from docrobust.bench.config import check_model_options
     from docrobust.models.train import TrainConfig, train as run_training
 
     data_dir = obj["data_dir"]
@@ -85,6 +86,7 @@ def train(obj: dict, train_path: str, dev_path: str, test_path: str | None, trai
     config = TrainConfig.from_dict({**settings, "save_checkpoint": checkpoint, "progress": not quiet,
                                     "loss_options": parse_options(loss_option, "--loss-option"),
                                     "model_options": parse_options(model_option, "--model-option")})
+    check_model_options(config.model, config.model_options)  # before an encoder or a document is read
     paths = {name: resolve_path(p, data_dir) if p else None
              for name, p in (("train", train_path), ("dev", dev_path), ("test", test_path), ("facts", train_facts))}
     local_encoder = Path(config.encoder) if Path(config.encoder).exists() else None
