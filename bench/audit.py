@@ -435,6 +435,15 @@ def read_list(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _audited_relations(audit_dir: Path) -> set[str]:
+    """The relation ids of the audit's inventory (audit.json), or none when the folder has no readable summary."""
+    try:
+        ids = read_json(audit_dir / SUMMARY).get("relations", {}).get("ids", [])
+    except (CorpusError, AttributeError):
+        return set()
+    return {r for r in ids if isinstance(r, str)} if isinstance(ids, list) else set()
+
+
 def apply_audit(docs: list[Doc], audit_dir: str | Path, *, add_top: int | None = None, add_above: float | None = None,
                 drop_below: float | None = None, input_sha256: str | None = None) -> tuple[list[Doc], dict]:
     """(corrected documents, manifest in the noise suite's format): the first `add_top` candidates of
@@ -475,6 +484,11 @@ def apply_audit(docs: list[Doc], audit_dir: str | Path, *, add_top: int | None =
             if rows and len(chosen) == len(rows):
                 raise CorpusError(f"--add-above {add_above}: all {len(rows):,} candidates in {audit_dir / CANDIDATES} "
                                   f"score above it, so the list may stop short of it; run the audit again with a larger --top")
+        known = _audited_relations(audit_dir) | {lab["r"] for d in docs for lab in d.get("labels", [])}
+        unknown = sorted({r["r"] for r in chosen} - known)
+        if unknown:  # a list edited by hand: a relation the audit never scored would enter the training file
+            raise CorpusError(f"{audit_dir / CANDIDATES}: relation {unknown[0]!r} is neither in the audit's relation "
+                              f"inventory nor in the training file ({len(unknown)} such)")
         steps.append(("audit-add", options, [], [[r["title"], r["h_idx"], r["t_idx"], r["r"], []] for r in chosen]))
     manifest: dict[str, Any] = {
         "spec": "audit:" + ",".join(f"{k}={v}" for _, o, _, _ in steps for k, v in o.items()), "seed": 0,

@@ -104,3 +104,20 @@ def test_a_list_resaved_with_a_byte_order_mark_reads_as_written(tmp_path):
     assert read_list(tmp_path / "candidates.csv")[0]["h_idx"] == 0
     with pytest.raises(CorpusError, match="--add-above nan: give a finite score"):
         apply_audit([], tmp_path, add_above=float("nan"))
+
+
+def test_a_relation_written_into_the_list_by_hand_is_refused(tmp_path):
+    from conftest import make_corpus
+
+    from docrobust.bench.audit import apply_audit
+    from docrobust.corpus import CorpusError
+
+    docs = make_corpus(2, seed=1)   # relations P1-P3; the audit's inventory adds P4
+    (tmp_path / "audit.json").write_text(json.dumps({"relations": {"ids": ["P1", "P2", "P3", "P4"]}}))
+    for r, ok in (("P4", True), ("P999", False)):
+        (tmp_path / "candidates.csv").write_text(f"title,h_idx,t_idx,r,score\nD0,0,3,{r},0.9\n")
+        if ok:
+            assert apply_audit(docs, tmp_path, add_top=1)[1]["steps"][0]["added"][0][3] == r
+        else:
+            with pytest.raises(CorpusError, match="relation 'P999' is neither in the audit's relation inventory"):
+                apply_audit(docs, tmp_path, add_top=1)
