@@ -90,7 +90,12 @@ def _is_mapping(obj: object, value_type: type) -> bool:
 
 
 def _ids_from_rel2id(rel2id: dict[str, int], path: Path) -> tuple[str, ...]:
-    columns = {c: r for r, c in rel2id.items() if r != NO_RELATION}
+    columns: dict[int, str] = {}
+    for r, c in rel2id.items():
+        if r != NO_RELATION and c in columns:
+            raise CorpusError(f"{path}: relations {columns[c]!r} and {r!r} share column {c}; each needs its own")
+        if r != NO_RELATION:
+            columns[c] = r
     expected = set(range(1, len(columns) + 1))
     if set(columns) != expected or rel2id.get(NO_RELATION, 0) != 0:
         raise CorpusError(f"{path}: relation columns must be 1..{len(columns)} with {NO_RELATION} = 0")

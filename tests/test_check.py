@@ -121,3 +121,12 @@ def test_a_relation_written_into_the_list_by_hand_is_refused(tmp_path):
         else:
             with pytest.raises(CorpusError, match="relation 'P999' is neither in the audit's relation inventory"):
                 apply_audit(docs, tmp_path, add_top=1)
+
+
+def test_a_rel2id_with_a_column_twice_names_both_relations(tmp_path):
+    from docrobust.corpus import CorpusError, RelationInventory
+
+    (tmp_path / "rel2id.json").write_text(json.dumps({"Na": 0, "P1": 1, "P2": 1, "P3": 2}))
+    with pytest.raises(CorpusError, match="relations 'P1' and 'P2' share column 1; each needs its own") as e:
+        RelationInventory.load(tmp_path / "rel2id.json")
+    assert len(e.value.problems) == 1
