@@ -9,7 +9,8 @@ One feature per document:
                 leading `*` of each of its mentions: "marker" pooling reads the entity from these states
     entity_spans list per entity of [start, end) word-piece spans of its mentions, markers excluded:
                 "span" pooling (for frozen encoders) reads the entity from these pieces
-    hts         list of [h, t], every ordered pair of distinct entities, h-major
+    hts         list of [h, t], every ordered pair of distinct entities, h-major; with a pair-type filter
+                (`pair_types`, corpus/pair_types.py) only the pairs it keeps, so nothing else is trained or predicted
     labels      np.ndarray uint8 [pairs, 1 + R]: column relations.column(r) set for each labeled
                 relation r of the pair; column 0 (no relation) set exactly when no other is
 
@@ -42,6 +43,7 @@ import torch
 from torch import Tensor
 
 from docrobust.corpus import CorpusError, RelationInventory, atomic_write_bytes, sha256_json
+from docrobust.corpus.pair_types import PairTypes, allowed_pairs
 
 from .encoder import MAX_LEN, WINDOW
 
@@ -94,7 +96,8 @@ def _word_pieces(docs: list[dict], tokenizer) -> dict[str, list[int]]:
 
 
 def _doc_feature(doc: dict, pieces: dict[str, list[int]], markers, cls: int, sep: int,
-                 relations: RelationInventory, max_len: int, dedup_mentions: bool) -> dict:
+                 relations: RelationInventory, max_len: int, dedup_mentions: bool,
+                 pair_types: PairTypes | None = None) -> dict:
     starts: dict[tuple[int, int], int] = {}  # (sentence, token) -> marker before it: the first mention's (DocuNet)
     ends: dict[tuple[int, int], int] = {}    # (sentence, token) -> marker after it
     for e in doc["vertexSet"]:
@@ -124,20 +127,19 @@ def _doc_feature(doc: dict, pieces: dict[str, list[int]], markers, cls: int, sep
         # pieces between the markers; a mention whose words have no piece (or were cut) keeps its marker
         entity_spans.append([[a + 1, b] if b > a + 1 else [a, a + 1] for a, b in kept] or [[0, 1]])
 
-    n = len(doc["vertexSet"])
-    hts = [[h, t] for h in range(n) for t in range(n) if h != t]
+    hts = allowed_pairs(doc, pair_types)
+    row = {(h, t): i for i, (h, t) in enumerate(hts)}
     labels = np.zeros((len(hts), 1 + len(relations)), dtype=np.uint8)
     for lab in doc.get("labels", []):
-        h, t = lab["h"], lab["t"]
-        if h != t:
-            labels[h * (n - 1) + t - (t > h), relations.column(lab["r"])] = 1  # row of [h, t] in hts
+        if (lab["h"], lab["t"]) in row:  # a label of a pair the filter leaves out is not trained on
+            labels[row[lab["h"], lab["t"]], relations.column(lab["r"])] = 1
     labels[:, 0] = labels[:, 1:].sum(1) == 0
     return {"title": doc["title"], "input_ids": ids, "entity_pos": entity_pos, "entity_spans": entity_spans, "hts": hts,
             "labels": labels}
 
 
 def featurize(docs: list[dict], tokenizer, relations: RelationInventory, max_len: int = 1024,
-              marker: str = MARKER, dedup_mentions: bool = False) -> list[dict]:
+              marker: str = MARKER, dedup_mentions: bool = False, pair_types: PairTypes | None = None) -> list[dict]:
     """One ATLOP feature per document (layout, marker and dedup_mentions in the module docstring); `docs` are not
     modified."""
     if max_len < 3:
@@ -148,7 +150,7 @@ def featurize(docs: list[dict], tokenizer, relations: RelationInventory, max_len
     markers = _mention_markers(tokenizer, marker)
     pieces = _word_pieces(docs, tokenizer)
     return [_doc_feature(d, pieces, markers, tokenizer.cls_token_id, tokenizer.sep_token_id, relations, max_len,
-                         dedup_mentions) for d in docs]
+                         dedup_mentions, pair_types) for d in docs]
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -170,20 +172,21 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def featurize_cached(docs: list[dict], tokenizer, relations: RelationInventory, cache_dir: str | os.PathLike,
-                     max_len: int = 1024, marker: str = MARKER, dedup_mentions: bool = False) -> list[dict]:
+                     max_len: int = 1024, marker: str = MARKER, dedup_mentions: bool = False,
+                     pair_types: PairTypes | None = None) -> list[dict]:
     """`featurize`, stored in `cache_dir` under a key of the tokenizer, the documents, the relations and the
-    featurization options (max_len, marker, dedup_mentions).
+    featurization options (max_len, marker, dedup_mentions, and pair_types when there is a filter).
 
     Any change to one of them (a relabeled pair, another vocabulary) gives another key, so a cached
     file is never stale; files are written atomically, so a crash never leaves a half file.
     """
     key = sha256_json([FORMAT, tokenizer_fingerprint(tokenizer), sha256_json(docs), list(relations.ids), max_len,
-                       marker, dedup_mentions])
+                       marker, dedup_mentions] + ([sorted(pair_types)] if pair_types is not None else []))
     path = Path(cache_dir) / f"features-{key[:32]}.pkl"
     if path.is_file():
         with open(path, "rb") as f:
             return pickle.load(f)
-    features = featurize(docs, tokenizer, relations, max_len, marker, dedup_mentions)
+    features = featurize(docs, tokenizer, relations, max_len, marker, dedup_mentions, pair_types)
     atomic_write_bytes(path, pickle.dumps(features, protocol=pickle.HIGHEST_PROTOCOL))
     return features
 

@@ -136,7 +136,7 @@ class PairInputs(NamedTuple):
 
 
 def pair_inputs_from_rows(rows: list[Tensor], hts: list[list[list[int]]], counts: list[int]) -> PairInputs:
-    """PairInputs of a batch from each document's rows [n + n + n(n-1), H] (n = counts[b]): entities, self
+    """PairInputs of a batch from each document's rows [n + n + P_b, H] (n = counts[b]): entities, self
     contexts, pair contexts in hts order; the layout `pair_rows` writes."""
     entity = torch.cat([r[:n] for r, n in zip(rows, counts)])
     self_context = torch.cat([r[n:2 * n] for r, n in zip(rows, counts)])
@@ -145,8 +145,9 @@ def pair_inputs_from_rows(rows: list[Tensor], hts: list[list[list[int]]], counts
 
 
 def pair_rows(x: PairInputs) -> list[Tensor]:
-    """Each document's rows [n + n + n(n-1), H] of a batch's PairInputs (the inverse of pair_inputs_from_rows)."""
-    n_pairs = [n * (n - 1) for n in x.counts]
+    """Each document's rows [n + n + P_b, H] of a batch's PairInputs (the inverse of pair_inputs_from_rows); P_b,
+    the document's pairs in hts, is n(n-1) unless a pair-type filter left some out."""
+    n_pairs = torch.bincount(x.pairs.doc, minlength=len(x.counts)).tolist()
     return [torch.cat(parts) for parts in zip(x.entity.split(x.counts), x.self_context.split(x.counts),
                                               x.context.split(n_pairs))]
 

@@ -4,7 +4,8 @@ With the encoder frozen, everything before a model's head (encoder pass, entity 
 context: `DocREModel.pair_inputs`) is a fixed function of the document, so it is computed once and
 read by every cell of a matrix, every worker and every later run. An entry is one document's rows
 
-    [n + n + n(n-1), H] float32     entities, contexts of (e, e), contexts of the pairs in hts order
+    [n + n + P, H] float32          entities, contexts of (e, e), contexts of the P pairs in hts order
+                                    (P = n(n-1), or fewer under a pair-type filter)
 
 (pooling.pair_rows), under a key of what decides them: the encoder's weights and config (which holds
 the windows' end ids), the tokenizer, the entity pooling, how the localized context reduces the heads,
@@ -55,8 +56,11 @@ def encoder_fingerprint(model: DocREModel, tokenizer) -> str:
 
 
 def document_key(feature: dict) -> str:
-    """sha256 of a feature's model input (ids, marker and span positions), labels excluded."""
-    return hashlib.sha256(json.dumps([feature["input_ids"], feature["entity_pos"], feature["entity_spans"]],
+    """sha256 of a feature's model input (ids, marker and span positions, and its pairs when a pair-type filter
+    left some out: the rows hold only theirs), labels excluded."""
+    n = len(feature["entity_pos"])
+    pairs = [] if len(feature["hts"]) == n * (n - 1) else [feature["hts"]]   # every pair: the key it always had
+    return hashlib.sha256(json.dumps([feature["input_ids"], feature["entity_pos"], feature["entity_spans"], *pairs],
                                      separators=(",", ":")).encode()).hexdigest()
 
 
