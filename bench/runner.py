@@ -45,6 +45,7 @@ from typing import Any
 from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_json, dumps_json, facts_from_docs, load_docs,
                               load_train_facts, read_json, sha256_json, validate_docs)
 from docrobust.corpus.data import feature_store_root
+from docrobust.corpus.pair_types import restrict_labels
 from docrobust.corpus.registry import Registry
 
 from docrobust.corpus.score import frequent_relations
@@ -268,6 +269,8 @@ class _Preparer:
                 path = data[key]["path"]
                 raw.setdefault(path, read_json(path))
             docs = {k: _split(raw[data[k]["path"]], data[k]["path"], data[k].get("range")) for k in ("train", "dev", "test")}
+            # under a pair-type filter the noise sees only the training labels of the pairs it keeps
+            docs["train"] = restrict_labels(docs["train"], data.get("pair_types", {}).get("pairs"))
             rel = data["relations"]
             relations = (RelationInventory.load(rel["path"]) if "path" in rel
                          else RelationInventory.from_docs(docs["train"] + docs["dev"] + docs["test"]))
@@ -293,7 +296,8 @@ class _Preparer:
         files = self.cfg.noise_files.get(spec)
         key = sha256_json({"train": data["train"]["sha256"], "range": data["train"].get("range"), "spec": spec,
                            "seed": seed, "low": data.get("low", {}).get("sha256"),
-                           "profile": data.get("profile", {}).get("sha256"), **({"files": files} if files else {})})[:24]
+                           "profile": data.get("profile", {}).get("sha256"), **({"files": files} if files else {}),
+                           **({"pair_types": data["pair_types"]} if "pair_types" in data else {})})[:24]
         if key in self._noisy:
             return self._noisy[key]
         docs_path, _ = self.store.noisy_paths(key)
@@ -304,7 +308,8 @@ class _Preparer:
             docs, manifest = noise.apply_noise(
                 self.inputs()["train"], spec, seed, low_docs=self.side_input("low") if noise.needs_low_docs(spec) else None,
                 profile=self.side_input("profile") if noise.needs_profile(spec) else None,
-                source_sha256=None if "range" in data["train"] else data["train"]["sha256"])
+                source_sha256=None if "range" in data["train"] or "pair_types" in data else data["train"]["sha256"],
+                pair_types=data.get("pair_types", {}).get("pairs"))
             manifest = noise.write_noisy(docs, manifest, docs_path)
         else:
             docs, manifest = cached
@@ -400,7 +405,8 @@ class _Preparer:
 def feature_spec(training: dict) -> str:
     """What decides a frozen-encoder cell's stored features, as bench.toml states it (encoder, model and its
     options, max_len, marker): the key of the feature store's index of documents already encoded."""
-    return sha256_json([training.get(k) for k in ("encoder", "model", "model_options", "max_len", "marker")])
+    return sha256_json([training.get(k) for k in ("encoder", "model", "model_options", "max_len", "marker")]
+                       + ([training["pair_types"]] if training.get("pair_types") else []))
 
 
 def _feature_index(store_root: Path, spec: str) -> Path:
@@ -434,7 +440,8 @@ def documents_to_encode(cfg: BenchConfig) -> tuple[int, int] | None:
     models = [m for m in cfg.matrix["models"] if m not in cfg.models]   # external models encode nothing here
     for model in models:
         training = {**cfg.training, "encoder": cfg.encoder or cfg.training.get("encoder"), "model": model,
-                    "model_options": cfg.model_options.get(model, {})}
+                    "model_options": cfg.model_options.get(model, {}),
+                    "pair_types": cfg.data.get("pair_types", {}).get("pairs")}
         pending += len(texts - set(_read_index(_feature_index(feature_store_root(), feature_spec(training)))))
     return pending, len(texts) * len(models)
 
@@ -483,7 +490,7 @@ def _error_of(e: BaseException) -> dict:
 def run_cell(task: Task) -> Outcome:
     """Train and score one cell in a temporary folder; return the files' contents. Never raises.
 
-    Outcome: {"cell_id", "status": "done" | "failed", "files": {name: text}, "timing": {"train_seconds",
+    Outcome: {"cell_id", "status": "done" | "failed", "files": {name: text or bytes}, "timing": {"train_seconds",
     "total_seconds"}, "versions", "worker", "started", "finished", "error", "traceback"}.
     A cell of an external model runs its command instead (bench/external.py).
     """
@@ -516,13 +523,18 @@ def run_cell(task: Task) -> Outcome:
                     out.update(_error_of(e))
                 train_seconds = time.perf_counter() - t1
                 keep = CELL_FILES if out["status"] == "done" else ("train_log.jsonl", "config.json")
-                out["files"] = {n: (Path(tmp) / n).read_text(encoding="utf-8") for n in keep if (Path(tmp) / n).is_file()}
+                out["files"] = {n: _read_output(Path(tmp) / n) for n in keep if (Path(tmp) / n).is_file()}
     except Exception as e:  # setup failed (imports, temporary folder, GPU queue): still an outcome
         out.update(_error_of(e))
         out["status"] = "failed"
     out["finished"] = time.time()
     out["timing"] = {"train_seconds": train_seconds, "total_seconds": time.perf_counter() - t0}
     return out
+
+
+def _read_output(path: Path) -> str | bytes:
+    """A cell file's contents: bytes for the binary ones (.npz), text for the rest."""
+    return path.read_bytes() if path.suffix == ".npz" else path.read_text(encoding="utf-8")
 
 
 def _worker_name() -> str:

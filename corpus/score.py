@@ -20,6 +20,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .io import CorpusError, Doc, cap_problems, is_intra, load_docs, read_json, sentence_sets, shown, validate_docs
+from .pair_types import is_allowed, restrict_labels
 
 Fact = tuple[str, str, str]
 BUCKETS = ("intra", "inter", "frequent", "long_tail")
@@ -121,15 +122,21 @@ def _counts() -> dict[str, int]:
 
 
 def score(gold_docs: list[Doc], preds: list[dict], train_facts: Iterable[Fact] | None = None, *,
-          frequent: Iterable[str] | None = None, ign_variant: str = "official") -> dict[str, Any]:
+          frequent: Iterable[str] | None = None, ign_variant: str = "official",
+          pair_types: Iterable[tuple[str, str]] | None = None) -> dict[str, Any]:
     """Score predictions against gold documents with DocRED's official definitions.
 
     `train_facts`: facts of the training set for Ign F1 (without them Ign F1 equals F1).
     `ign_variant`: "official", or "atlop" for ATLOP's Ign precision with 1e-5 in its denominator.
     `frequent`: relation ids of the "frequent" bucket; by default the ten most common gold relations
     (pass the training set's, `frequent_relations(train_docs)`, to follow the literature).
+    `pair_types`: score only pairs of these (head type, tail type) (corpus/pair_types.py): gold labels of
+    other pairs are left out, and so are predictions on other pairs of known documents (counted in
+    n_pred_other_types); every count, and so Ign F1, follows.
     Returns fractions in [0, 1], totals, per-document counts (for resampling) and bucket counts.
     """
+    pair_types = frozenset(map(tuple, pair_types)) if pair_types is not None else None
+    gold_docs = restrict_labels(gold_docs, pair_types)
     facts = frozenset(train_facts or ())
     frequent = frozenset(frequent) if frequent is not None else frequent_relations(gold_docs)
 
@@ -163,13 +170,18 @@ def score(gold_docs: list[Doc], preds: list[dict], train_facts: Iterable[Fact] |
         add(title, h, t, r, "n_gold")
 
     seen: set[tuple] = set()
-    n_pred = tp = tp_in_train = unknown = pred_evi = correct_evi = 0
+    n_pred = tp = tp_in_train = unknown = pred_evi = correct_evi = other_types = 0
     has_evidence = False
     for p in preds:
         key = (p["title"], p["h_idx"], p["t_idx"], p["r"])
         if key in seen:
             continue
         seen.add(key)
+        entities = entities_of.get(p["title"], [])
+        if (pair_types is not None and 0 <= p["h_idx"] < len(entities) and 0 <= p["t_idx"] < len(entities)
+                and not is_allowed({"vertexSet": entities}, p["h_idx"], p["t_idx"], pair_types)):
+            other_types += 1
+            continue
         n_pred += 1
         title, h, t, r = key
         if title not in entities_of:
@@ -196,6 +208,8 @@ def score(gold_docs: list[Doc], preds: list[dict], train_facts: Iterable[Fact] |
         "n_pred": n_pred, "n_gold": len(gold), "tp": tp, "tp_in_train": tp_in_train,
         "n_pred_unknown_title": unknown,
     }
+    if pair_types is not None:
+        result.update(pair_types=sorted(map(list, pair_types)), n_pred_other_types=other_types)
     if has_evidence:
         evi_p = correct_evi / pred_evi if pred_evi else 0.0
         evi_r = correct_evi / tot_evidence if tot_evidence else 0.0
@@ -204,6 +218,33 @@ def score(gold_docs: list[Doc], preds: list[dict], train_facts: Iterable[Fact] |
     result["per_doc"] = {"title": order, **{k: [per_doc[t][k] for t in order] for k in ("n_pred", "n_gold", "tp", "tp_in_train")}}
     result["breakdown"] = {**buckets, "per_relation": dict(sorted(per_relation.items()))}
     return result
+
+
+def average_precision(scores: Any, relevant: Any, n_relevant: float | None = None, weights: Any = None) -> float:
+    """Area under the precision-recall curve of a ranking, as sklearn's `average_precision_score` computes it.
+
+    Items are ranked by `scores`, highest first; at each distinct score (tied items enter together)
+    P_k = relevant items scoring >= it / items scoring >= it, R_k = relevant items scoring >= it / n_relevant, and
+    AP = sum_k (R_k - R_(k-1)) P_k. No interpolation, so AP depends on the order of the scores alone (any strictly
+    increasing transform of them leaves it unchanged). `n_relevant` (default: the relevant items given) counts the
+    relevant items that were never ranked as well (a ranking cut at some depth), which therefore lower recall: with
+    every relevant item ranked this is sklearn's value. `weights` (default 1) counts each item that many times, as a
+    bootstrap over documents does with a document's items. 0 when nothing is relevant.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    relevant = np.asarray(relevant, dtype=bool)
+    weights = np.ones(len(scores)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if n_relevant is None:
+        n_relevant = float(weights[relevant].sum())
+    if not n_relevant or not len(scores):
+        return 0.0
+    order = np.argsort(-scores, kind="stable")
+    hits = np.cumsum(np.where(relevant[order], weights[order], 0.0))   # relevant items down to each rank
+    seen = np.cumsum(weights[order])                                    # all items down to each rank
+    ends = np.r_[np.flatnonzero(np.diff(scores[order])), len(scores) - 1]  # the last rank of each tied group
+    hits, seen = hits[ends], seen[ends]
+    precision = _ratio(hits, seen)
+    return float(np.sum(np.diff(hits, prepend=0.0) * precision) / n_relevant)
 
 
 def score_files(gold_path: str | os.PathLike, pred_path: str | os.PathLike, train_path: str | os.PathLike | None = None,
@@ -226,4 +267,4 @@ def format_score(result: dict) -> str:
 
 
 __all__ = ["score", "score_files", "load_train_facts", "facts_from_docs", "load_preds", "check_preds",
-           "prf", "frequent_relations", "format_score", "BUCKETS", "COUNT_FIELDS", "IGN_VARIANTS", "N_FREQUENT"]
+           "prf", "average_precision", "frequent_relations", "format_score", "BUCKETS", "COUNT_FIELDS", "IGN_VARIANTS", "N_FREQUENT"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import io
 import math
 import platform
 import random
@@ -43,10 +44,11 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_json, atomic_write_text, dumps_json,
-                              facts_from_docs, score)
+from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_bytes, atomic_write_json, atomic_write_text,
+                              dumps_json, facts_from_docs, score)
+from docrobust.corpus.pair_types import pair_types_of
 from docrobust.corpus.registry import suggest, type_name, type_ok
-from docrobust.corpus.score import frequent_relations
+from docrobust.corpus.score import average_precision, frequent_relations
 
 from .encoder import MAX_LEN, WINDOW, load_encoder
 from .features import batches_by_length, collate, featurize, featurize_cached, stack_labels
@@ -55,7 +57,7 @@ from .pooling import pair_inputs_from_rows
 from .registry import MODELS, DocREModel, build_model
 from .store import FeatureStore
 
-__all__ = ["TrainConfig", "TrainingError", "choose_offset", "decode", "predict", "store_features", "train"]
+__all__ = ["TrainConfig", "TrainingError", "choose_offset", "decode", "predict", "ranking", "store_features", "train"]
 
 LARGE_HIDDEN = 1024  # encoders this wide (BERT/RoBERTa-large) get the papers' smaller encoder lr
 
@@ -101,6 +103,7 @@ class TrainConfig:
     calibrate_threshold: bool = False
     marker: str | None = None
     dedup_mentions: bool = False
+    pair_types: list[list[str]] | None = None
     early_stopping: int | None = None
     save_checkpoint: bool = False
     save_train_logits: bool = False
@@ -152,6 +155,8 @@ RANGES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "seed": ("in [0, 2**32)", lambda v: 0 <= v < 2 ** 32),   # numpy's seed range
     "device": ("auto, cpu, cuda, cuda:N or mps", lambda v: re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None),
     "marker": ("one word without spaces", lambda v: bool(v) and not any(c.isspace() for c in v)),
+    "pair_types": ("a non-empty list of [head type, tail type] pairs",
+                   lambda v: bool(v) and all(len(p) == 2 for p in v)),
 }
 
 
@@ -317,6 +322,28 @@ def predict(model: torch.nn.Module, loss_fn, features: list[dict], relations: Re
                   top_k=top_k)
 
 
+RANKING_DEPTH = 100_000  # test triples kept per run for the threshold-free score: about 0.7 MB for 500 documents
+
+
+def ranking(loss_fn, features: list[dict], logits: list[Tensor], depth: int = RANKING_DEPTH) -> dict[str, np.ndarray]:
+    """The `depth` best-scored (document, pair, relation) triples of a split, for its threshold-free score.
+
+    A triple's score is its logit above the loss's own threshold (z_r - z_TH, or z_r for the zero-threshold losses):
+    the decision is score > 0, so ranking by it asks how well the model orders triples, whatever its threshold.
+    Returns score [K] (float32, descending), doc [K] (index into `features`), relevant [K] (a gold label) and
+    n_candidates (every triple of the split); the average precision over it (corpus.score.average_precision with
+    recall counted against all gold triples) is the run's threshold-free score.
+    """
+    scores = [(z[:, 1:] - loss_fn.threshold(z)).numpy().astype(np.float32).ravel() for z in logits]
+    score_all = np.concatenate(scores)
+    keep = np.argpartition(-score_all, depth - 1)[:depth] if depth < len(score_all) else np.arange(len(score_all))
+    keep = keep[np.argsort(-score_all[keep], kind="stable")]
+    doc = np.repeat(np.arange(len(features), dtype=np.int32), [len(s) for s in scores])
+    relevant = np.concatenate([np.asarray(f["labels"])[:, 1:].astype(bool).ravel() for f in features])
+    return {"score": score_all[keep], "doc": doc[keep], "relevant": relevant[keep],
+            "n_candidates": np.int64(len(score_all))}
+
+
 OFFSETS = [round(0.1 * k, 1) for k in range(-30, 31)]  # threshold offsets tried by calibration, in logit units
 
 
@@ -396,8 +423,11 @@ def train(config: TrainConfig, train_docs: list[dict], dev_docs: list[dict], tes
     "step" | "epoch") as it is written.
 
     Writes result.json (test predictions, or dev when no test set), metrics.json, train_log.jsonl,
-    config.json and, with save_checkpoint, checkpoint.pt into out_dir; returns the metrics:
+    config.json, ranking.npz (with a test set: its best-scored triples, see `ranking`) and, with save_checkpoint,
+    checkpoint.pt into out_dir; returns the metrics:
     {"best_epoch", "dev": score of the best epoch, "test": score (with a test set), "epochs": [...],
+    "ranking" (with a test set): {"ap": threshold-free average precision on test, "depth", "n_candidates",
+    "relevant_ranked"},
     "calibrated" (with calibrate_threshold), "seconds": {"features", "train", "score"}, "train_seconds"}.
     Inputs are not modified.
     """
@@ -410,9 +440,9 @@ def train(config: TrainConfig, train_docs: list[dict], dev_docs: list[dict], tes
 def _featurize(docs: list[dict], tokenizer, relations: RelationInventory, config: TrainConfig, cache_dir) -> list[dict]:
     if cache_dir is None:
         return featurize(docs, tokenizer, relations, max_len=config.max_len, marker=config.marker,
-                         dedup_mentions=config.dedup_mentions)
+                         dedup_mentions=config.dedup_mentions, pair_types=pair_types_of(config.pair_types))
     return featurize_cached(docs, tokenizer, relations, cache_dir, max_len=config.max_len, marker=config.marker,
-                            dedup_mentions=config.dedup_mentions)
+                            dedup_mentions=config.dedup_mentions, pair_types=pair_types_of(config.pair_types))
 
 
 def with_stored_rows(model: DocREModel, tokenizer, splits: list[list[dict] | None], config: TrainConfig,
@@ -456,12 +486,19 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
         raise CorpusError("training needs at least one training and one dev document")
     facts = frozenset(train_facts) if train_facts is not None else facts_from_docs(train_docs)
     frequent = frozenset(frequent) if frequent is not None else frequent_relations(train_docs)
+    pair_types = pair_types_of(config.pair_types)   # None: every pair
+
+    def scored(docs: list[dict], preds: list[dict]) -> dict[str, Any]:
+        """The official score, on the pairs of the pair-type filter."""
+        return score(docs, preds, facts, frequent=frequent, pair_types=pair_types)
 
     with transformers_bars(config.progress):
         tokenizer, encoder = load_encoder(config.encoder)
     train_feats = _featurize(train_docs, tokenizer, relations, config, cache_dir)
     dev_feats = _featurize(dev_docs, tokenizer, relations, config, cache_dir)
     test_feats = _featurize(test_docs, tokenizer, relations, config, cache_dir) if test_docs is not None else None
+    if pair_types is not None:  # a training document without a kept pair has nothing to train on
+        train_feats = [f for f in train_feats if f["hts"]]
     if config.kd_teacher_logits:
         train_feats = [dict(f) for f in train_feats]  # teacher rows go on copies, never on cached features
         load_teacher_logits(config.kd_teacher_logits, train_feats, 1 + len(relations))
@@ -506,7 +543,7 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
         t1 = time.perf_counter()
         dev_logits = predict_logits(model, dev_feats, config.eval_batch_size, device)
         dev_preds = decode(loss_fn, dev_feats, dev_logits, relations, top_k=config.top_k)
-        dev_score = score(dev_docs, dev_preds, facts, frequent=frequent)
+        dev_score = scored(dev_docs, dev_preds)
         score_seconds += time.perf_counter() - t1
         record = {"epoch": epoch, "loss": mean_loss, "dev_f1": dev_score["f1"],
                   "dev_ign_f1": dev_score["ign_f1"], "seconds": time.perf_counter() - t0}
@@ -525,14 +562,19 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
     test_logits = predict_logits(model, test_feats, config.eval_batch_size, device) if test_feats is not None else None
     if test_logits is not None:
         result = decode(loss_fn, test_feats, test_logits, relations, top_k=config.top_k)
-        metrics["test"] = score(test_docs, result, facts, frequent=frequent)
+        metrics["test"] = scored(test_docs, result)
+        ranked = ranking(loss_fn, test_feats, test_logits, RANKING_DEPTH)
+        metrics["ranking"] = {"ap": average_precision(ranked["score"], ranked["relevant"], metrics["test"]["n_gold"]),
+                              "depth": len(ranked["score"]), "n_candidates": int(ranked["n_candidates"]),
+                              "relevant_ranked": int(ranked["relevant"].sum())}
+        write_ranking(out_dir / "ranking.npz", ranked)
     if config.calibrate_threshold:
         offset = choose_offset(loss_fn, dev_feats, best["logits"], config.top_k)
-        metrics["calibrated"] = {"offset": offset, "dev": score(dev_docs, decode(
-            loss_fn, dev_feats, best["logits"], relations, top_k=config.top_k, offset=offset), facts, frequent=frequent)}
+        metrics["calibrated"] = {"offset": offset, "dev": scored(dev_docs, decode(
+            loss_fn, dev_feats, best["logits"], relations, top_k=config.top_k, offset=offset))}
         if test_logits is not None:
-            metrics["calibrated"]["test"] = score(test_docs, decode(
-                loss_fn, test_feats, test_logits, relations, top_k=config.top_k, offset=offset), facts, frequent=frequent)
+            metrics["calibrated"]["test"] = scored(test_docs, decode(
+                loss_fn, test_feats, test_logits, relations, top_k=config.top_k, offset=offset))
     score_seconds += time.perf_counter() - t1
     metrics["train_seconds"] = time.perf_counter() - started
     metrics["seconds"] = {"features": features_seconds, "score": score_seconds,
@@ -586,6 +628,13 @@ def run_epoch(model, loss_fn, optimizer, scheduler, features: list[dict], config
                  "seconds": time.perf_counter() - t0})
             window = []
     return total / max(1, i), i
+
+
+def write_ranking(path: Path, ranked: dict[str, np.ndarray]) -> None:
+    """ranking.npz (compressed), written atomically."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **ranked)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def save_checkpoint(path: Path, state: dict[str, Tensor], config: TrainConfig, relations: RelationInventory) -> None:

@@ -64,7 +64,7 @@ def render_html(report: Report) -> str:
 
     return TEMPLATES.get_template("report.html.j2").render(
         title=f"DocRE robustness report: {name}", subtitle=subtitle(report), invalid=validity_lines(report),
-        invalid_title=validity_title(report) if not report.valid else None, notices=notices(report),
+        invalid_title=validity_title(report), notices=notices(report),
         headline=figures.get("f1_vs_rate"), summary_table=table_view(summary_table(report)),
         findings=findings(report), sections=[blocks(s) for s in sections(report)],
         provenance=[table_view(t) for t in provenance(report)], warnings=report.warnings, long_table=LONG_TABLE,

@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+import numpy as np
+
 from docrobust.reports.plots import draw_figures
-from docrobust.reports.tables import (CLEAN, Results, auc_table, cell_scores, comparisons, resolve_baseline,
-                                      robustness, summarize, validity, wilcoxon_table)
+from docrobust.reports.stats import Resamples
+from docrobust.reports.tables import (CLEAN, SCORE_KINDS, Resampled, Results, auc_table, bands, cell_scores,
+                                      comparisons, convergence, resample_cells, resolve_baseline, retention, robustness,
+                                      summarize, validity, wilcoxon_table)
 
 MARKS = {"p_bootstrap_holm": "†", "p_permutation_holm": "‡"}
 TEST_NAMES = {"p_bootstrap_holm": "paired bootstrap over documents",
@@ -40,13 +44,25 @@ class Report:
     auc: pd.DataFrame
     comparisons: pd.DataFrame
     wilcoxon: pd.DataFrame
-    invalid: pd.DataFrame  # tables.validity: signs of under-trained models; any row withholds significance
+    invalid: pd.DataFrame  # tables.validity per score kind: a row withholds the comparisons of its metric
+    retention: pd.DataFrame  # tables.retention: which loss keeps more of its clean score, per score kind
+    convergence: pd.DataFrame  # tables.convergence: systems whose dev F1 still rose at their last epoch
     figures: dict = field(default_factory=dict)  # name -> (FigureSpec, Figure)
     warnings: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
-        return self.invalid.empty
+        """Whether F1 as trained can carry a comparison (its significance marks and statements)."""
+        return self.valid_metric("f1")
+
+    def valid_metric(self, metric: str) -> bool:
+        """Whether `metric` (a SCORE_KINDS key) is in the results and passed its validity check."""
+        return metric in self.metrics and (self.invalid.empty or not (self.invalid["metric"] == metric).any())
+
+    @property
+    def metrics(self) -> list[str]:
+        """The score kinds (SCORE_KINDS) that the finished cells carry."""
+        return [m for m in SCORE_KINDS if f"{m}_mean" in self.summary and self.summary[f"{m}_mean"].notna().any()]
 
     @property
     def has_clean(self) -> bool:
@@ -81,16 +97,23 @@ def build_report(
     figures: bool = True,
     min_clean_f1: float = MIN_CLEAN_F1,
 ) -> Report:
-    """Compute every table (and, unless figures=False, every figure) of the report."""
+    """Compute every table (and, unless figures=False, every figure) of the report.
+
+    One draw of `resamples` resamples of the test documents serves every statistic: the figures' bands, the paired
+    comparisons and the retention comparisons.
+    """
     scores = cell_scores(results)
-    summary = summarize(scores, confidence)
     baseline = resolve_baseline(list(dict.fromkeys(results.done["loss"])), baseline)
-    compared = comparisons(results, baseline, resamples, seed, confidence)
+    draw = Resamples.draw(results.n_docs, resamples, seed) if results.n_docs else None
+    resampled = resample_cells(results, draw) if draw else Resampled([], {})
+    summary = bands(summarize(scores, confidence), scores, resampled, confidence)
+    compared = comparisons(results, baseline, resamples, seed, confidence, resamples=draw)
+    kept = retention(scores, resampled, baseline, results.n_docs, confidence)
     return Report(
         results, baseline, alpha, confidence, resamples, min_clean_f1, scores, summary, robustness(summary),
-        auc_table(summary), compared, wilcoxon_table(scores, baseline), validity(summary, min_clean_f1),
-        draw_figures(summary) if figures and not summary.empty else {},
-        [*results.warnings, *_resolution_warning(len(compared), resamples, alpha)],
+        auc_table(summary), compared, wilcoxon_table(scores, baseline), validity(summary, min_clean_f1), kept,
+        convergence(scores), draw_figures(summary) if figures and not summary.empty else {},
+        [*results.warnings, *_resolution_warning(max(len(compared), len(kept)), resamples, alpha)],
     )
 
 
@@ -170,40 +193,64 @@ def _mark_legend(report: Report) -> str:
 
 # ---------------------------------------------------------------- the summary
 
+SCORE_NAMES = {"f1": "F1", "f1_calibrated": "dev-calibrated F1", "ap": "threshold-free AP"}  # in the box
+
+
 def validity_lines(report: Report) -> list[str]:
-    """The validity box's reasons, one line each with its numbers (empty when the check passes)."""
+    """The validity box's reasons, one line each with its numbers (empty when every check passes): per score kind,
+    a clean score below the floor or a score that rises with noise; then systems still improving at their last epoch."""
     lines = []
-    floor = report.invalid[report.invalid["kind"] == "floor"]
-    if not floor.empty:
-        items = [f"{system(r.model, r.loss)} {pct(r.f1)}%" for r in floor.itertuples()]
-        lines.append(f"Clean F1 below the {report.min_clean_f1:.0%} floor that trained DocRE models exceed: "
-                     f"{_listing(items)}.")
-    rise = report.invalid[report.invalid["kind"] == "rise"]
-    if not rise.empty:
-        items = [f"{system(r.model, r.loss)} at {r.noise} ({pct(r.f1_clean)}% clean → {pct(r.f1)}%"
-                 + (f", seed spread {pct(r.spread)} points)" if r.spread > 0 else ", one seed)") for r in rise.itertuples()]
-        lines.append(f"F1 rises with label noise beyond the seed spread: {_listing(items)}.")
-        over = rise[rise["precision_clean"] < rise["recall_clean"]].drop_duplicates(["model", "loss"])
-        if not over.empty:
-            items = [f"{system(r.model, r.loss)} (precision {pct(r.precision_clean)}%, recall {pct(r.recall_clean)}%)"
-                     for r in over.itertuples()]
-            one = len(over) == 1
-            lines.append(f"On clean labels, {_listing(items)} over-predict{'s' if one else ''}: removing positives "
-                         f"makes {'it' if one else 'them'} predict less, which raises F1. Compare the "
-                         "dev-calibrated scores, or look at the threshold.")
+    for metric in report.metrics:
+        rows = report.invalid[report.invalid["metric"] == metric] if not report.invalid.empty else report.invalid
+        name = SCORE_NAMES[metric]
+        floor = rows[rows["kind"] == "floor"]
+        if not floor.empty:
+            items = [f"{system(r.model, r.loss)} {pct(r.f1)}%" for r in floor.itertuples()]
+            lines.append(f"Clean {name} below the {report.min_clean_f1:.0%} floor that trained DocRE models exceed: "
+                         f"{_listing(items)}.")
+        rise = rows[rows["kind"] == "rise"]
+        if not rise.empty:
+            items = [f"{system(r.model, r.loss)} at {r.noise} ({pct(r.f1_clean)}% clean → {pct(r.f1)}%"
+                     + (f", seed spread {pct(r.spread)} points)" if r.spread > 0 else ", one seed)")
+                     for r in rise.itertuples()]
+            lines.append(f"{name[0].upper()}{name[1:]} rises with label noise beyond the seed spread: {_listing(items)}.")
+            over = rise[rise["precision_clean"] < rise["recall_clean"]].drop_duplicates(["model", "loss"])
+            if metric == "f1" and not over.empty:
+                items = [f"{system(r.model, r.loss)} (precision {pct(r.precision_clean)}%, recall {pct(r.recall_clean)}%)"
+                         for r in over.itertuples()]
+                one = len(over) == 1
+                lines.append(f"On clean labels, {_listing(items)} over-predict{'s' if one else ''}: removing positives "
+                             f"makes {'it' if one else 'them'} predict less, which raises F1. Compare the "
+                             "dev-calibrated scores, or the threshold-free ranking score.")
+    for r in report.convergence.itertuples():
+        lines.append(f"Under-trained: dev F1 still rising at the last epoch in {r.n_cells if r.n_rising == r.n_cells else r.n_rising} "
+                     f"of {r.n_cells} cells of {system(r.model, r.loss)} (best epochs "
+                     f"{_listing([str(e) for e in r.best_epochs])} of {r.budget}): comparing it measures its training "
+                     "budget as much as its loss.")
     return lines
 
 
 def validity_title(report: Report) -> tuple[str, str]:
-    """The validity box's heading and advice: under-trained models (clean F1 below the floor) or F1 that rises
-    with noise in models that train (over-prediction, or training that has not converged)."""
-    if (report.invalid["kind"] == "floor").any():
+    """The validity box's heading and what it withholds: every comparison when no score kind passes (models that
+    are under-trained, or whose scores rise with noise), else only those of the score kinds that failed."""
+    failed = [m for m in report.metrics if not report.valid_metric(m)]
+    passed = [m for m in report.metrics if report.valid_metric(m)]
+    if not failed:
+        return ("Some systems had not converged when training ended.",
+                "Their comparisons below are stated; read them with that in mind.")
+    if not passed and (report.invalid["kind"] == "floor").any():
         return ("These models are under-trained: the comparisons below are not interpretable.",
-                "Train longer (more steps or documents; <code>--profile paper</code> on GPUs), or lower the floor "
-                "with <code>--min-clean-f1</code> if your task's models sit lower.")
-    return ("F1 rises with label noise: the comparisons below are not interpretable.",
-            "Label noise does not help a model that is trained and thresholded well: check the precision and recall "
-            "named above, the dev-calibrated scores, or train longer.")
+                "Significance marks (†‡) and statements are withheld. Train longer (more steps or documents; "
+                "<code>--profile paper</code> on GPUs), or lower the floor with <code>--min-clean-f1</code> if your "
+                "task's models sit lower.")
+    if not passed:
+        return ("F1 rises with label noise: the comparisons below are not interpretable.",
+                "Significance marks (†‡) and statements are withheld. Label noise does not help a model that is trained "
+                "and thresholded well: check the precision and recall named above, or train longer.")
+    names = lambda ms: _listing([SCORE_NAMES[m] for m in ms])  # noqa: E731
+    return (f"{names(failed)[0].upper()}{names(failed)[1:]} cannot carry a comparison here; {names(passed)} can.",
+            f"Significance marks (†‡) and statements about {names(failed)} are withheld; the findings below compare "
+            f"{names(passed)}, which the reasons above do not concern.")
 
 
 def notices(report: Report) -> list[str]:
@@ -233,14 +280,15 @@ def summary_table(report: Report) -> Table:
     rates = sorted({r for r in summary.loc[summary["noise_family"] != CLEAN, "rate"]})
     clean = summary[summary["noise_family"] == CLEAN].set_index(["model", "loss"])
     auc = report.auc.set_index(["model", "loss", "noise_family"])["auc"] if not report.auc.empty else pd.Series(dtype=float)
-    calibrated = report.results.calibrated
-    variants = [("f1", "as trained"), ("f1_calibrated", "dev-calibrated")] if calibrated else [("f1", "")]
+    calibrated, ranked = report.results.calibrated, "ap" in report.metrics
+    variants = ([("f1", "as trained")] + [("f1_calibrated", "dev-calibrated")] * calibrated
+                + [("ap", "threshold-free AP")] * ranked) if calibrated or ranked else [("f1", "")]
     rows = []
     for family in families or [None]:
         for model, loss in dict.fromkeys(zip(summary["model"], summary["loss"])):
             for metric, label in variants:
                 row = {"model · loss": system(model, loss), "noise": family or "–"}
-                if calibrated:
+                if len(variants) > 1:
                     row["threshold"] = label
                 f1_clean = clean[f"{metric}_mean"].get((model, loss), float("nan"))
                 if report.has_clean:
@@ -259,11 +307,16 @@ def summary_table(report: Report) -> Table:
             if report.has_clean else "Test F1 in %, mean over seeds (no clean cell: absolute scores).")
     if calibrated:
         note += " Dev-calibrated: the decision threshold shifted by an offset chosen on the dev split."
+    if ranked:
+        note += (" Threshold-free AP: average precision of the test triples ranked by their score above the model's "
+                 "threshold, recall counted against every gold triple (no threshold is involved).")
     return Table("F1 by noise rate", note, pd.DataFrame(rows))
 
 
 def findings(report: Report) -> list[str]:
-    """A few sentences, each with its numbers, stating only what the statistics support."""
+    """A few sentences, each with its numbers, stating only what the statistics support: the clean scores; per noise
+    family and valid score kind, which loss keeps more of its clean score (tables.retention, with its test); whether
+    a loss loses more under wrong labels than under missing ones; the as-trained F1 differences when F1 is valid."""
     summary, out = report.summary, []
     if summary.empty:
         return out
@@ -280,23 +333,102 @@ def findings(report: Report) -> list[str]:
         out.append(f"A threshold calibrated on dev changes clean F1 by {points(gain.min())} to {points(gain.max())} points.")
     for family in _families(report):
         rows = summary[summary["noise_family"] == family]
-        top = rows[rows["rate"] == rows["rate"].max()]
-        rate = float(top["rate"].iloc[0])
-        if report.has_clean:
-            f1_clean = clean.set_index(["model", "loss"])["f1_mean"]
-            base = {(r.model, r.loss): f1_clean.get((r.model, r.loss), math.nan) for r in top.itertuples()}
-            ranked = sorted(top.itertuples(), key=lambda r: -r.f1_mean / base[r.model, r.loss]
-                            if base[r.model, r.loss] > 0 else math.inf)  # most kept first; no clean F1 last
-            items = [f"{system(r.model, r.loss)} {kept(r.f1_mean, base[r.model, r.loss])} "
-                     f"({pct(base[r.model, r.loss])} → {pct(r.f1_mean)})" for r in ranked]
-            out.append(f"At {family} {rate:g}, the share of clean F1 kept is {_listing(items)}.")
-        else:
-            items = [f"{system(r.model, r.loss)} {pct(r.f1_mean)}%" for r in top.sort_values("f1_mean", ascending=False).itertuples()]
-            out.append(f"At {family} {rate:g}, F1 is {_listing(items)}.")
+        rate = float(rows["rate"].max())
+        stated = [m for m in report.metrics if report.valid_metric(m)]
+        if report.valid or not stated:
+            out.append(_kept_sentence(report, family, rate))
         if report.valid:
             out.extend(_comparison_sentence(report, family, rate))
-    if not report.valid and not report.comparisons.empty:
+        out.extend(_retention_sentences(report, stated, family, rate))
+    out.extend(_fp_vs_fn_sentences(report))
+    if not any(report.valid_metric(m) for m in report.metrics) and not report.comparisons.empty:
         out.append("No comparison is stated: the validity check above failed.")
+    elif not report.valid and len(report.metrics) > 1:
+        out.append("F1 as trained is not compared: see the box above.")
+    return out
+
+
+def _kept_sentence(report: Report, family: str, rate: float) -> str:
+    """The share of clean F1 (as trained) each system keeps at a family's rate, most kept first (no test)."""
+    summary = report.summary
+    top = summary[(summary["noise_family"] == family) & (summary["rate"] == rate)]
+    if not report.has_clean:
+        items = [f"{system(r.model, r.loss)} {pct(r.f1_mean)}%" for r in top.sort_values("f1_mean", ascending=False).itertuples()]
+        return f"At {family} {rate:g}, F1 is {_listing(items)}."
+    f1_clean = summary[summary["noise_family"] == CLEAN].set_index(["model", "loss"])["f1_mean"]
+    base = {(r.model, r.loss): f1_clean.get((r.model, r.loss), math.nan) for r in top.itertuples()}
+    ranked = sorted(top.itertuples(), key=lambda r: -r.f1_mean / base[r.model, r.loss]
+                    if base[r.model, r.loss] > 0 else math.inf)  # most kept first; no clean F1 last
+    items = [f"{system(r.model, r.loss)} {kept(r.f1_mean, base[r.model, r.loss])} "
+             f"({pct(base[r.model, r.loss])} → {pct(r.f1_mean)})" for r in ranked]
+    return f"At {family} {rate:g}, the share of clean F1 kept is {_listing(items)}."
+
+
+def _retention_rows(report: Report, metrics: list[str], comparison: str, **where) -> pd.DataFrame:
+    """retention rows of one comparison kind for these score kinds, matching `where` (column -> value)."""
+    table = report.retention
+    if table.empty:
+        return table
+    keep = (table["comparison"] == comparison) & table["metric"].isin(metrics)
+    for column, value in where.items():
+        keep &= table[column] == value
+    return table[keep]
+
+
+def _test_phrase(report: Report, r) -> str:
+    """'Δ +22.0 points, 95% CI [+15.0, +29.0], p < 0.001' of a retention row (p after Holm)."""
+    return (f"Δ {points(r.delta)} points, {report.confidence:.0%} CI [{points(r.ci_low)}, {points(r.ci_high)}], "
+            f"{p_phrase(r.p_holm)}" + ("" if r.p_holm < report.alpha else ", not significant"))
+
+
+def _tested_on(rows: pd.DataFrame) -> str:
+    first = rows.iloc[0]
+    return (f"paired bootstrap over {first['n_docs']} test documents, {first['n_seeds']} seed(s), "
+            "Holm over the report's comparisons")
+
+
+def _direction(report: Report, rows: pd.DataFrame) -> str | None:
+    """'more' / 'less' when every significant delta among `rows` is positive / negative, 'mixed' when they
+    disagree, None when none is significant."""
+    signs = set(np.sign(rows.loc[rows["p_holm"] < report.alpha, "delta"]))
+    return None if not signs else "mixed" if len(signs) > 1 else ("more" if signs == {1.0} else "less")
+
+
+def _retention_sentences(report: Report, metrics: list[str], family: str, rate: float) -> list[str]:
+    """At a family's rate, per loss: the share of its clean score it keeps against the baseline's, in each score kind."""
+    rows = _retention_rows(report, metrics, "noise", noise_family=family, rate=rate)
+    out = []
+    for (model, loss), group in rows.groupby(["model", "loss"], sort=False):
+        direction = _direction(report, group)
+        verdict = (f"neither {loss} nor {group['baseline'].iloc[0]} keeps significantly more" if direction is None else
+                   f"the score kinds disagree on {loss} and {group['baseline'].iloc[0]}" if direction == "mixed" else
+                   f"{system(model, loss)} keeps {direction} of its clean score than {model} · "
+                   f"{group['baseline'].iloc[0]}")
+        items = [f"{SCORE_NAMES[r.metric]} {r.kept:.0%} vs {r.kept_baseline:.0%} ({_test_phrase(report, r)})"
+                 for r in group.itertuples()]
+        out.append(f"At {family} {rate:g}, {verdict} — share of the clean score kept, {system(model, loss)} vs "
+                   f"{group['baseline'].iloc[0]}: {_listing(items)}; {_tested_on(group)}.")
+    return out
+
+
+def _fp_vs_fn_sentences(report: Report) -> list[str]:
+    """Open question 2: does a loss lose more, relative to the baseline, under wrong labels than under missing ones?
+    (retention's "fp vs fn" rows: the difference of the two retention differences)."""
+    rows = _retention_rows(report, [m for m in report.metrics if report.valid_metric(m)], "fp vs fn")
+    out = []
+    for (model, loss, noise), group in rows.groupby(["model", "loss", "noise"], sort=False):
+        fp, fn = noise.split(" vs ")
+        baseline = group["baseline"].iloc[0]
+        direction = _direction(report, group)
+        verdict = (f"{system(model, loss)} does not lose significantly more or less than {baseline} under wrong labels "
+                   "than under missing ones" if direction is None else
+                   "the score kinds disagree on whether wrong or missing labels cost more" if direction == "mixed" else
+                   f"{system(model, loss)} loses {'less' if direction == 'more' else 'more'} than {baseline} under "
+                   "wrong labels than under missing ones")
+        items = [f"{SCORE_NAMES[r.metric]} {points(r.kept)} under {fp} vs {points(r.kept_baseline)} under {fn} "
+                 f"({_test_phrase(report, r)})" for r in group.itertuples()]
+        out.append(f"Wrong vs missing labels: {verdict} — the share of the clean score kept, {loss} minus {baseline}, "
+                   f"in points: {_listing(items)}; {_tested_on(group)}.")
     return out
 
 
@@ -360,6 +492,20 @@ def comparison_table(report: Report, family: str) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
+def retention_table(report: Report) -> pd.DataFrame:
+    t = report.retention
+    return pd.DataFrame({
+        "score": t["metric"].map(SCORE_NAMES), "model": t["model"], "loss": t["loss"], "vs": t["baseline"],
+        "noise": t["noise"], "seeds": t["n_seeds"],
+        "kept (%)": [pct(k, 1) if c == "noise" else points(k) for k, c in zip(t["kept"], t["comparison"])],
+        "kept vs (%)": [pct(k, 1) if c == "noise" else points(k) for k, c in zip(t["kept_baseline"], t["comparison"])],
+        "Δ (pts)": t["delta"].map(points),
+        f"{report.confidence:.0%} CI": [f"[{points(lo)}, {points(hi)}]" for lo, hi in zip(t["ci_low"], t["ci_high"])],
+        "p": t["p"].map(pval), "p Holm": t["p_holm"].map(pval),
+        "valid": ["yes" if report.valid_metric(m) else "no" for m in t["metric"]],
+    }).reset_index(drop=True)
+
+
 def bucket_table(report: Report) -> pd.DataFrame:
     s = report.summary
     return pd.DataFrame({"model": s["model"], "loss": s["loss"], "noise": s["noise"],
@@ -387,6 +533,16 @@ def sections(report: Report) -> list[Section]:
             "(mean F1 over seeds at each rate): the curve's average F1, in %; a flat curve at f gives f.",
             [Table("Robustness AUC", "", report.auc.drop(columns="has_clean").assign(auc=report.auc["auc"].map(pct))
                    .rename(columns={"noise_family": "noise family", "auc": "AUC (%)"}))]))
+    if not report.retention.empty:
+        out.append(Section(
+            "Share of the clean score kept",
+            "kept = mean over seeds of a score on the noisy cell / on the clean cell; Δ = kept(loss) − kept(baseline) in "
+            "points; fp vs fn: Δ under a false-positive cell minus Δ under the false-negative cell nearest in rate. "
+            f"Percentile CI and p from a paired bootstrap over test documents ({report.n_resamples:,} resamples, seeds "
+            "held; the threshold-free AP resampled through log-spaced rank bins, shifted by their error on the observed "
+            "documents); Holm over this table. Comparisons of a score kind that failed the validity check are "
+            "printed for completeness and support no claim.",
+            [Table("Share of the clean score kept", "", retention_table(report))]))
     if not report.comparisons.empty:
         intro = (f"ΔF1 = mean over seeds of F1(loss) − F1({report.baseline}) on the same test documents; percentile CI "
                  f"and p from a paired bootstrap over documents ({report.n_resamples:,} resamples); p perm from "

@@ -5,7 +5,8 @@
       plan.json                 the matrix: one {cell_id, config_hash, model, loss, noise, seed} per cell, in run order
       results.csv (+ .parquet)  one row per finished cell of the plan (COLUMNS), written from records in memory
       cells/<cell_id>/          cell.json (a CellRecord's metadata), metrics.json (done cells: the trainer's scores
-                                with per-document counts), result.json, train_log.jsonl, config.json, manifest.json
+                                with per-document counts), result.json, train_log.jsonl, config.json, manifest.json,
+                                ranking.npz (the test triples the model scored best: its threshold-free score)
       noisy/<key>.json          cached noisy training sets (+ <key>.manifest.json)
       .cache/                   input-file hashes (FileHashCache), tokenized features
 
@@ -46,7 +47,7 @@ STATUSES = ("done", "failed")  # what a finished cell can be; "pending" and "sta
 SCORES = ("precision", "recall", "f1", "ign_f1")
 COLUMNS = ("cell_id", "model", "loss", "noise", "noise_family", "rate", "achieved_rate", "seed", "status",
            *SCORES, "calibrated_f1", "train_seconds", "config_hash", "error")
-CELL_FILES = ("metrics.json", "result.json", "train_log.jsonl", "config.json", "manifest.json")
+CELL_FILES = ("metrics.json", "result.json", "train_log.jsonl", "config.json", "manifest.json", "ranking.npz")
 PLAN_FIELDS = ("cell_id", "config_hash", "model", "loss", "noise", "seed")
 TEMP_PREFIXES = (".tmp-", ".old-")
 
@@ -161,6 +162,7 @@ class CellRecord:
     test: Scores | None = field(init=False, repr=False)
     dev: Scores | None = field(init=False, repr=False)
     calibrated: Calibrated | None = field(init=False, repr=False)
+    ap: float | None = field(init=False, repr=False)  # threshold-free test score (metrics.json "ranking.ap")
 
     def __post_init__(self) -> None:
         for name in ("cell_id", "model", "loss", "noise", "noise_family", "config_hash"):
@@ -172,7 +174,7 @@ class CellRecord:
             raise CorpusError("fields 'rate' and 'achieved_rate' must be numbers")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise CorpusError(f"field 'seed' must be an integer, got {self.seed!r}")
-        test = dev = calibrated = None
+        test = dev = calibrated = ap = None
         if self.status == "done":
             if not isinstance(self.metrics, dict):
                 raise CorpusError("a done cell needs its metrics.json")
@@ -185,11 +187,25 @@ class CellRecord:
                     raise CorpusError("field 'calibrated.offset' must be a number")
                 calibrated = Calibrated(float(offset), Scores.parse(_get(cal, "dev", "calibrated"), "calibrated.dev"),
                                         Scores.parse(_get(cal, "test", "calibrated"), "calibrated.test"))
+            if self.metrics.get("ranking") is not None:
+                ap = _get(self.metrics["ranking"], "ap", "ranking")
+                if not _is_number(ap) or not 0 <= ap <= 1:
+                    raise CorpusError("field 'ranking.ap' must be a number in [0, 1]")
         elif not self.error:
             raise CorpusError("a failed cell needs its error")
+        object.__setattr__(self, "ap", None if ap is None else float(ap))
         object.__setattr__(self, "test", test)
         object.__setattr__(self, "dev", dev)
         object.__setattr__(self, "calibrated", calibrated)
+
+    def training_epochs(self) -> tuple[int, int, int] | None:
+        """(best epoch, epochs run, epoch budget) of a done cell trained by epochs, else None: what tells a run whose
+        dev F1 was still rising when its budget ended (best epoch among the last ones, no early stop)."""
+        budget = (self.config.get("training") or {}).get("epochs") if isinstance(self.config, dict) else None
+        epochs, best = (self.metrics or {}).get("epochs"), (self.metrics or {}).get("best_epoch")
+        if not (isinstance(epochs, list) and epochs and all(isinstance(v, int) for v in (best, budget))):
+            return None
+        return best, len(epochs), budget
 
     def to_json(self) -> dict:
         """cell.json: the metadata (metrics.json is written beside it)."""
@@ -311,8 +327,8 @@ class ResultsStore:
         except OSError as e:
             raise CorpusError(f"{path}: {e.strerror or e}") from None
 
-    def write_cell(self, record: CellRecord, files: Mapping[str, str] = {}) -> None:
-        """Persist one cell: cell.json, metrics.json (done cells) and `files` (name -> text) built in
+    def write_cell(self, record: CellRecord, files: Mapping[str, str | bytes] = {}) -> None:
+        """Persist one cell: cell.json, metrics.json (done cells) and `files` (name -> text or bytes) built in
         `cells/.tmp-*`, then renamed to `cells/<cell_id>` (replacing an older one).
 
         Replacing takes two renames (old away, new in); a kill between them leaves the cell pending, never
@@ -327,7 +343,10 @@ class ResultsStore:
         try:
             tmp.chmod(0o755)  # mkdtemp makes it private; results are for sharing
             for name, text in contents.items():
-                (tmp / name).write_text(text, encoding="utf-8")
+                if isinstance(text, bytes):
+                    (tmp / name).write_bytes(text)
+                else:
+                    (tmp / name).write_text(text, encoding="utf-8")
             _fsync_dir_files(tmp)
             target = self.cells_dir / cell_id
             if target.exists():
@@ -340,6 +359,23 @@ class ResultsStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    def read_ranking(self, cell_id: str, n_docs: int) -> dict[str, np.ndarray]:
+        """A done cell's ranking.npz (models/train.py `ranking`): score, doc and relevant arrays of one length, in
+        rank order, doc indices into the cell's n_docs test documents; CorpusError naming the file otherwise."""
+        path = self.cells_dir / cell_id / "ranking.npz"
+        try:
+            with np.load(path) as npz:
+                arrays = {k: npz[k] for k in ("score", "doc", "relevant")}
+        except (OSError, KeyError, ValueError, EOFError) as e:
+            raise CorpusError(f"{path}: not a readable ranking ({e})") from None
+        n = len(arrays["score"])
+        if any(a.ndim != 1 or len(a) != n for a in arrays.values()) or arrays["doc"].dtype.kind not in "iu" \
+                or (n and not 0 <= arrays["doc"].min() <= arrays["doc"].max() < n_docs) \
+                or np.any(np.diff(arrays["score"]) > 0):
+            raise CorpusError(f"{path}: score, doc and relevant must be arrays of one length, in rank order, "
+                              f"with doc indices below {n_docs}")
+        return arrays
 
     def states(self, plan: Iterable[PlannedCell]) -> dict[str, CellState]:
         """cell_id -> CellState for every planned cell, each folder read once."""

@@ -65,6 +65,82 @@ def _weighted_sums(weights: np.ndarray, docs: np.ndarray, max_weight: float) -> 
     return (weights.astype(dtype, copy=False) @ flat.astype(dtype)).astype(np.float64).reshape(-1, n_seeds, n_counts)
 
 
+RANK_BINS = 32  # log-spaced rank bins of a cell's ranking in the resampled threshold-free score
+
+
+def rank_bins(doc: np.ndarray, relevant: np.ndarray, n_docs: int, n_bins: int = RANK_BINS) -> np.ndarray:
+    """(D, B, 2) counts [relevant, ranked] of a ranking's items (given in rank order) per document and rank bin.
+
+    Bin b holds ranks k with floor(B log k / log(K + 1)) = b for a ranking of depth K: log-spaced, so that each bin
+    spans the same ratio of ranks, over which precision changes little.
+    """
+    depth = len(doc)
+    rank = np.arange(1, depth + 1)
+    bins = np.minimum((n_bins * np.log(rank) / np.log(depth + 1)).astype(np.int64), n_bins - 1)
+    flat = np.asarray(doc, dtype=np.int64) * n_bins + bins
+    ranked = np.bincount(flat, minlength=n_docs * n_bins)
+    hits = np.bincount(flat, weights=np.asarray(relevant, dtype=float), minlength=n_docs * n_bins)
+    return np.stack([hits, ranked], axis=-1).reshape(n_docs, n_bins, 2)
+
+
+def binned_ap(sums: np.ndarray, n_gold: np.ndarray) -> np.ndarray:
+    """Average precision of a ranking summarized by rank bins: (..., B, 2) [relevant, ranked] -> (...).
+
+    AP ~ sum_b rel_b P_b / n_gold with P_b the precision halfway through bin b,
+    (relevant before b + rel_b / 2) / (ranked before b + ranked_b / 2): the exact AP up to the variation of
+    precision inside a bin. It serves resampling, where only its variation is used (see resampled_ap).
+    """
+    hits, ranked = sums[..., 0], sums[..., 1]
+    precision = np.divide(np.cumsum(hits, axis=-1) - hits / 2, np.cumsum(ranked, axis=-1) - ranked / 2,
+                          out=np.zeros(hits.shape), where=ranked > 0)
+    total = (hits * precision).sum(axis=-1)
+    return np.divide(total, n_gold, out=np.zeros(np.shape(total)), where=np.asarray(n_gold) > 0)
+
+
+def resampled_scores(weights: np.ndarray, docs: np.ndarray, outside: np.ndarray, max_weight: float,
+                     chunk: int = 256) -> dict[str, np.ndarray]:
+    """Micro scores of C cells under each resample of the documents: docs (C, D, 4) per-document counts, outside
+    (C, 4) counts outside any document -> {metric: (R, C)} for METRICS (float32), the same draws for every cell."""
+    out = {m: np.empty((weights.shape[0], docs.shape[0]), dtype=np.float32) for m in METRICS}
+    for start in range(0, docs.shape[0], chunk):
+        part = slice(start, start + chunk)
+        scores = prf(_weighted_sums(weights, docs[part], max_weight) + outside[part])
+        for m in METRICS:
+            out[m][:, part] = scores[m]
+    return out
+
+
+def resampled_ap(weights: np.ndarray, bins: np.ndarray, n_gold: np.ndarray, exact: np.ndarray,
+                 chunk: int = 32) -> np.ndarray:
+    """The threshold-free score of C cells under each resample of the documents -> (R, C) (float32).
+
+    bins (C, D, B, 2) from rank_bins, n_gold (C, D) gold triples per document, exact (C,) each cell's exact AP.
+    A resample's AP is the binned AP of its weighted counts, shifted by the cell's binning error on the observed
+    documents (exact - binned), so that resamples vary as the binned AP does around the exact value.
+    """
+    n_cells, n_docs, n_bins, _ = bins.shape
+    out = np.empty((weights.shape[0], n_cells), dtype=np.float32)
+    w = weights.astype(np.float32, copy=False)
+    for start in range(0, n_cells, chunk):
+        part = slice(start, start + chunk)
+        c = bins[part].shape[0]
+        flat = bins[part].transpose(1, 0, 2, 3).reshape(n_docs, c * n_bins * 2).astype(np.float32)
+        sums = (w @ flat).reshape(-1, c, n_bins, 2)                     # (R, c, B, 2)
+        gold = w @ n_gold[part].T.astype(np.float32)                    # (R, c)
+        observed = binned_ap(bins[part].sum(axis=1), n_gold[part].sum(axis=1))
+        out[:, part] = binned_ap(sums, gold) + (exact[part] - observed)
+    return out
+
+
+def percentile_test(boot: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(low, high, p) of a statistic's bootstrap draws (R, ...) along axis 0: the percentile interval and the
+    two-sided p-value that inverts it, p = 2 min(P*(x* <= 0), P*(x* >= 0)) with add-one smoothing (as paired_test)."""
+    n = boot.shape[0]
+    low, high = np.quantile(boot, [(1 - confidence) / 2, (1 + confidence) / 2], axis=0)
+    tail = np.minimum(np.sum(boot <= 0, axis=0), np.sum(boot >= 0, axis=0))
+    return low, high, np.minimum(1.0, 2 * (1 + tail) / (n + 1))
+
+
 def f1_difference(sums_a: np.ndarray, sums_b: np.ndarray) -> np.ndarray:
     """Mean over seeds of micro-F1(a) - micro-F1(b): (..., S, 4) summed counts -> (...)."""
     return (prf(sums_a)["f1"] - prf(sums_b)["f1"]).mean(axis=-1)
@@ -112,9 +188,7 @@ def paired_test(
 
     both = _weighted_sums(resamples.weights, np.concatenate([a, b]), resamples.max_weight)  # (R, 2S, 4)
     boot = f1_difference(both[:, : a.shape[0]] + offset_a, both[:, a.shape[0] :] + offset_b)  # (R,)
-    low, high = np.quantile(boot, [(1 - confidence) / 2, (1 + confidence) / 2])
-    tail = min(np.sum(boot <= 0), np.sum(boot >= 0))
-    p_boot = min(1.0, 2 * (1 + tail) / (n + 1))
+    low, high, p_boot = percentile_test(boot, confidence)
 
     shift = _weighted_sums(resamples.swaps, b - a, 1.0)  # (R, S, 4): what swapped documents move from b to a
     perm = f1_difference(total_a + shift, total_b - shift)

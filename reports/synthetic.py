@@ -9,17 +9,20 @@ Generative model per cell (model i, loss j, noise rate r, seed s) and test docum
     tp_in_train_d ~ Binomial(tp_d, 0.3)
 Bucket counts split the totals binomially (intra 60%, frequent 70%), so every bucket is consistent. A small
 `quality` (e.g. 0.02) gives under-trained models, with clean F1 of a few percent. With calibrated=True every
-done cell also carries a dev-calibrated score (recall + 0.05 at a threshold offset of -0.5).
+done cell also carries a dev-calibrated score (recall + 0.05 at a threshold offset of -0.5). With ranked=True it
+also carries a test ranking (ranking.npz and its AP): each document's n_gold_d gold triples score N(1 + 3 recall, 1)
+and 30 n_gold_d other triples N(0, 1), the best RANKING_DEPTH kept.
 """
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from docrobust.corpus import sha256_json
-from docrobust.corpus.score import BUCKETS
+from docrobust.corpus.score import BUCKETS, average_precision
 from docrobust.reports.results import CellRecord, PlannedCell, ResultsStore, Scores, cell_id_for
 
 VERSIONS = {"docrobust": "0.1.0", "torch": "2.13.0", "transformers": "5.0.0", "python": "3.11.2"}
@@ -42,6 +45,19 @@ def draw_scores(rng: np.random.Generator, n_docs: int, recall: float, fp_rate: f
     return Scores(tuple(f"doc{d:04d}" for d in range(n_docs)), docs, 0, {b: buckets[b] for b in BUCKETS})
 
 
+RANKING_DEPTH = 100_000  # as models/train.py keeps
+
+
+def draw_ranking(rng: np.random.Generator, n_gold: np.ndarray, recall: float) -> dict[str, np.ndarray]:
+    """A test ranking (models/train.py `ranking` layout) for documents with these gold counts."""
+    n_items = 31 * n_gold
+    doc = np.repeat(np.arange(len(n_gold), dtype=np.int32), n_items)
+    relevant = np.concatenate([np.arange(n) < g for n, g in zip(n_items, n_gold)])
+    score = (rng.normal(0, 1, len(doc)) + relevant * (1 + 3 * recall)).astype(np.float32)
+    keep = np.argsort(-score, kind="stable")[:RANKING_DEPTH]
+    return {"score": score[keep], "doc": doc[keep], "relevant": relevant[keep], "n_candidates": np.int64(len(doc))}
+
+
 def spec_for(family: str, rate: float) -> str:
     """A real noise spec of `family` (steps joined by '+') with total rate `rate`, split evenly over its steps."""
     if family == "clean":
@@ -61,6 +77,7 @@ def write_synthetic_results(
     clean: bool = True,
     quality: float = 0.55,
     calibrated: bool = False,
+    ranked: bool = False,
     seed: int = 0,
 ) -> Path:
     """Write bench.json, plan.json, cells/ and results.csv for models × losses × noise cells × seeds.
@@ -94,6 +111,15 @@ def write_synthetic_results(
                 better = min(0.95, recall + 0.05)
                 metrics["calibrated"] = {"offset": -0.5, "dev": draw_scores(rng, dev.docs.shape[0], better, fp_rate).to_json(),
                                          "test": draw_scores(rng, n_docs, better, fp_rate).to_json()}
+        files = {"result.json": "[]\n"} if metrics else {}
+        if metrics and ranked:
+            ranking = draw_ranking(rng, test.docs[:, 2].astype(int), recall)
+            metrics["ranking"] = {"ap": average_precision(ranking["score"], ranking["relevant"], test.docs[:, 2].sum()),
+                                  "depth": len(ranking["score"]), "n_candidates": int(ranking["n_candidates"]),
+                                  "relevant_ranked": int(ranking["relevant"].sum())}
+            buf = io.BytesIO()
+            np.savez_compressed(buf, **ranking)
+            files["ranking.npz"] = buf.getvalue()
         record = CellRecord(
             cell.cell_id, model, loss, spec, family, rate, cell_seed, "failed" if failed else "done", cell.config_hash,
             achieved_rate=rate * (1 + rng.normal(0, 0.02)) if rate else 0.0, config=config,
@@ -102,7 +128,7 @@ def write_synthetic_results(
             error="RuntimeError: CUDA out of memory" if failed else None,
             traceback="Traceback (most recent call last):\n  ...\nRuntimeError: CUDA out of memory" if failed else None,
             worker="synthetic:0", metrics=metrics)
-        store.write_cell(record, {"result.json": "[]\n"} if metrics else {})
+        store.write_cell(record, files)
         records.append(record)
     store.write_bench_json({
         "name": "synthetic", "profile": "test", "encoder": "minilm",

@@ -374,12 +374,12 @@ def screenshot(html: Path, out: Path, profile: Path, css: str = "") -> np.ndarra
 
 
 @needs_chromium
-def test_first_screen_shows_the_headline_figure_and_the_summary_table(written, tmp_path):
+def test_first_screen_shows_the_findings_and_the_headline_figure(written, tmp_path):
     """Hiding an element (its space kept) changes the first screen exactly when it is on the first screen."""
     html = Path(written["html"])
     full = screenshot(html, tmp_path / "full.png", tmp_path / "profile")
     assert full.shape[:2] == (900, 1280) and full.std() > 0.05
-    for element, min_height in (("#headline img", 250), ("#summary-table table", 80)):  # 4 rows + header ≈ 110 px
+    for element, min_height in (("#summary .findings", 60), ("#headline img", 250)):
         hidden = screenshot(html, tmp_path / "hidden.png", tmp_path / "profile", f"{element} {{ visibility: hidden }}")
         rows, columns = np.nonzero(np.abs(full - hidden).max(axis=2) > 0.1)
         assert rows.size > 2000, f"{element} is not on the first screen"
@@ -424,7 +424,7 @@ def test_pdf_opens_with_the_summary_and_a_quick_run_fits_in_8_pages(tmp_path):
     write_report(folder, tmp_path / "r.html", tmp_path / "r.pdf", resamples=1000)
     first = pdf_text(tmp_path / "r.pdf", 1, 1)
     for text in ("DocRE robustness report: synthetic", "These models are under-trained", "F1 by noise rate",
-                 "clean F1", "F1 @ 0.3", "Without noise, F1 ranges from", "Test F1 versus the rate"):
+                 "clean F1", "F1 @ 0.3", "Without noise, F1 ranges from", "Test scores versus the rate"):
         assert text in first, text
     n_pages = pdf_pages(tmp_path / "r.pdf")
     assert 2 <= n_pages <= 8
@@ -527,12 +527,82 @@ def test_reports_need_neither_torch_nor_other_layers():
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+def test_bands_follow_the_document_resampling_not_t_over_two_seeds(tmp_path):
+    """Two seeds give t = 12.7, so a t-interval of the mean spans most of the axis; the figure's bands are the
+    percentile interval of the mean over seeds when the 500 test documents are resampled (seeds held)."""
+    folder = write_synthetic_results(tmp_path / "run", **{**QUICK, "seeds": (0, 1), "n_docs": 500})
+    report = build_report(load_results(folder), resamples=2000, figures=False)
+    summary = report.summary
+    # an independent bootstrap: draw document indices, recompute each seed's micro F1, average over the seeds
+    rng, widths = np.random.default_rng(1), []
+    for row in summary.itertuples():
+        cells = report.scores[(report.scores["loss"] == row.loss) & (report.scores["noise"] == row.noise)]["cell_id"]
+        counts = np.stack([load_results(folder).test(c).docs for c in cells])        # (S, D, 4)
+        draws = rng.integers(0, counts.shape[1], size=(2000, counts.shape[1]))
+        sums = counts[:, draws].sum(axis=2)                                            # (S, R, 4)
+        p, r = sums[..., 0] / sums[..., 1], sums[..., 0] / sums[..., 2]
+        boot = (2 * p * r / (p + r)).mean(axis=0)
+        low, high = np.quantile(boot, [0.025, 0.975])
+        assert row.f1_lo == pytest.approx(low, abs=0.004) and row.f1_hi == pytest.approx(high, abs=0.004)
+        if row.f1_mean > 0.1:   # near 0 F1 every interval shrinks
+            widths.append((row.f1_hi - row.f1_lo, 2 * row.f1_ci))
+    bands_, t_bands = np.array(widths).T
+    # the document bands are alike from cell to cell; t(1)'s follow how far two seeds happen to fall apart
+    assert bands_.max() < 2 * bands_.min() and t_bands.max() > 10 * t_bands.min(), widths
+
+
 def test_f1_bands_stay_inside_0_to_100_with_two_wide_seeds(tmp_path):
-    """Two seeds give t = 12.7: an interval of the mean can reach below 0 F1, which the figure must not draw."""
-    folder = write_synthetic_results(tmp_path / "run", quality=0.05, seeds=(0, 1), **{k: v for k, v in QUICK.items()
+    folder = write_synthetic_results(tmp_path / "run", quality=0.01, seeds=(0, 1), **{k: v for k, v in QUICK.items()
                                                                                      if k != "seeds"})
     summary = build_report(load_results(folder), resamples=200, figures=False).summary
-    assert ((summary["f1_mean"] - summary["f1_ci"]) < 0).any()   # the unclipped band would cross 0
+    summary["f1_lo"] -= 0.05   # a band that would cross 0 F1, which the figure must not draw
     fig = FIGURES["f1_vs_rate"].draw(summary)
-    bands = [c for ax in fig.axes for c in ax.collections if len(c.get_paths())]
+    bands = [c for ax in fig.axes for c in ax.collections if type(c).__name__ == "FillBetweenPolyCollection"]
     assert bands and all(0 <= v <= 100 for c in bands for p in c.get_paths() for v in p.vertices[:, 1])
+
+
+def _make_f1_rise(folder: Path, cell: str = "atlop__cmm__fn-uniform-0.6__s0") -> None:
+    """A noisy cell that predicts every gold triple it had missed: F1 as trained rises with noise."""
+    path = folder / "cells" / cell / "metrics.json"
+    metrics = json.loads(path.read_text())
+    per_doc = metrics["test"]["per_doc"]
+    per_doc["n_pred"] = [p + g - t for p, g, t in zip(per_doc["n_pred"], per_doc["n_gold"], per_doc["tp"])]
+    per_doc["tp"] = list(per_doc["n_gold"])
+    path.write_text(json.dumps(metrics))
+
+
+@needs_chromium
+@needs_poppler
+def test_first_page_states_the_calibrated_comparison_when_f1_as_trained_is_not_interpretable(tmp_path):
+    """As-trained F1 trips the validity box; the dev-calibrated scores still answer, on PDF page 1, with their test;
+    and a folder whose calibrated scores do not differ says so."""
+    options = {**QUICK, "n_docs": 300, "seeds": (0,), "calibrated": True}
+    differ = write_synthetic_results(tmp_path / "differ", **options)
+    _make_f1_rise(differ)
+    same = write_synthetic_results(tmp_path / "same", **options)
+    _make_f1_rise(same)
+    for cell in (same / "cells").iterdir():   # cmm's calibrated counts become atl's: nothing to tell them apart
+        if "__cmm__" in cell.name:
+            twin = json.loads((same / "cells" / cell.name.replace("__cmm__", "__atl__") / "metrics.json").read_text())
+            metrics = json.loads((cell / "metrics.json").read_text())
+            metrics["calibrated"] = twin["calibrated"]
+            (cell / "metrics.json").write_text(json.dumps(metrics))
+
+    for folder, expect_significant in ((differ, True), (same, False)):
+        report = build_report(load_results(folder), resamples=4000, figures=False)
+        assert not report.valid and report.valid_metric("f1_calibrated")
+        row = report.retention[(report.retention["metric"] == "f1_calibrated")
+                               & (report.retention["noise"] == "fn-uniform:0.6")].iloc[0]
+        assert (row["p_holm"] < 0.05) == expect_significant, row
+        write_report(folder, tmp_path / f"{folder.name}.html", tmp_path / f"{folder.name}.pdf", resamples=4000)
+        page1 = " ".join(pdf_text(tmp_path / f"{folder.name}.pdf", 1, 1).split())
+        assert "F1 cannot carry a comparison here; dev-calibrated F1 can." in page1
+        stated = (f"dev-calibrated F1 {row['kept']:.0%} vs {row['kept_baseline']:.0%} (Δ {100 * row['delta']:+.1f} "
+                  f"points, 95% CI [{100 * row['ci_low']:+.1f}, {100 * row['ci_high']:+.1f}], ")
+        assert stated in page1, page1
+        if expect_significant:
+            assert "At fn-uniform 0.6, atlop · cmm keeps more of its clean score than atlop · atl" in page1
+            assert f"p = {row['p_holm']:.3f})" in page1 or "p < 0.001)" in page1
+        else:
+            assert "At fn-uniform 0.6, neither cmm nor atl keeps significantly more" in page1
+            assert f"p = {row['p_holm']:.3f}, not significant)" in page1

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
+
 import pytest
 from conftest import make_doc
 
@@ -178,3 +180,41 @@ def test_cli_json(some_data_dir, tmp_path):
     n_gold = sum(len({(x["h"], x["t"], x["r"]) for x in d["labels"]}) for d in gold)
     assert result["precision"] == 1.0 and math.isclose(result["recall"], len(preds) / n_gold)
     assert 0 <= result["ign_f1"] <= result["f1"] <= 1
+
+
+# ---------------------------------------------------------------- the threshold-free score
+
+def test_average_precision_equals_sklearns_with_ties_and_ignores_monotone_transforms():
+    from sklearn.metrics import average_precision_score
+
+    from docrobust.corpus.score import average_precision
+
+    # by hand: ranks 1 (hit), 2-3 tied (one hit), 4 (miss): AP = 1/2 * 1 + 1/2 * 2/3
+    assert average_precision([0.9, 0.5, 0.5, 0.1], [True, False, True, False]) == pytest.approx(1 / 2 + 1 / 3)
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(1, 80))
+        scores = rng.integers(0, 6, n).astype(float) + rng.choice([0.0, 0.25], n)  # many ties
+        relevant = rng.random(n) < 0.3
+        if not relevant.any():
+            continue
+        expected = average_precision_score(relevant, scores)
+        assert average_precision(scores, relevant) == pytest.approx(expected, abs=1e-12)
+        for transform in (np.exp, lambda x: 3 * x - 7, lambda x: np.arctan(x) ** 3):
+            assert average_precision(transform(scores), relevant) == pytest.approx(expected, abs=1e-12)
+        # relevant items never ranked (a ranking cut short) lower recall: AP scales by ranked / all relevant
+        assert average_precision(scores, relevant, 2 * relevant.sum()) == pytest.approx(expected / 2, abs=1e-12)
+
+
+def test_average_precision_is_one_for_a_perfect_ranking_and_the_base_rate_for_a_random_one():
+    from docrobust.corpus.score import average_precision
+
+    rng = np.random.default_rng(1)
+    relevant = rng.random(200_000) < 0.02
+    assert average_precision(relevant.astype(float) + rng.random(len(relevant)) * 0.5, relevant) == 1.0
+    assert average_precision(rng.random(len(relevant)), relevant) == pytest.approx(relevant.mean(), rel=0.1)
+    # weights count items: doubling every weight changes nothing, weighting one document's items moves AP
+    scores = rng.random(1000)
+    rel = rng.random(1000) < 0.3
+    assert average_precision(scores, rel, weights=np.full(1000, 2.0)) == pytest.approx(average_precision(scores, rel))
+    assert average_precision([], []) == 0.0 and average_precision([0.3, 0.1], [False, False]) == 0.0

@@ -83,6 +83,28 @@ def test_output_files_agree_with_scorer(overfit_run, relations):
     assert not (out / "checkpoint.pt").exists()
 
 
+def test_the_ranking_is_the_threshold_free_score_sklearn_computes(docs, relations, tiny_encoder_dir, tmp_path,  # noqa: F811
+                                                                 monkeypatch):
+    """With the whole test ranking kept, metrics' AP is sklearn's average precision of the gold labels against the
+    scores above the threshold, and ranking.npz holds every candidate triple, best first."""
+    from sklearn.metrics import average_precision_score
+
+    import docrobust.models.train as train_module
+
+    monkeypatch.setattr(train_module, "RANKING_DEPTH", 10 ** 9)
+    subset = docs[:6]
+    metrics = train(tiny_config(tiny_encoder_dir, epochs=3), subset, subset, subset, relations=relations, out_dir=tmp_path)
+    with np.load(tmp_path / "ranking.npz") as npz:
+        ranked = {k: npz[k] for k in npz.files}
+    n_pairs = sum(len(d["vertexSet"]) * (len(d["vertexSet"]) - 1) for d in subset)
+    assert len(ranked["score"]) == int(ranked["n_candidates"]) == n_pairs * len(relations) == metrics["ranking"]["depth"]
+    assert np.all(np.diff(ranked["score"]) <= 0) and set(ranked["doc"]) == set(range(6))
+    assert int(ranked["relevant"].sum()) == metrics["test"]["n_gold"] == metrics["ranking"]["relevant_ranked"]
+    assert metrics["ranking"]["ap"] == pytest.approx(average_precision_score(ranked["relevant"], ranked["score"]),
+                                                     abs=1e-12)
+    assert 0 < metrics["ranking"]["ap"] < 1
+
+
 def test_nan_loss_stops_with_step(docs, relations, tiny_encoder_dir, tmp_path, monkeypatch):  # noqa: F811
     from docrobust.models import losses
 
