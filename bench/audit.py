@@ -49,6 +49,7 @@ from docrobust import __version__
 from docrobust.corpus import (CorpusError, Doc, RelationInventory, atomic_write_bytes, atomic_write_json,
                               atomic_write_text, read_json, sha256_file, sha256_json, triples)
 from docrobust.corpus.align import align
+from docrobust.corpus.score import average_precision
 from docrobust.noise import apply_changes
 
 __all__ = ["AUDIT_FINE_TUNING", "AUDIT_TRAINING", "COLUMNS", "Audit", "FoldTrainer", "apply_audit", "assign_folds",
@@ -564,8 +565,7 @@ def list_metrics(ranked: np.ndarray, true_cells: np.ndarray, n_true: int) -> dic
         k = min(k, len(hits))
         out[f"precision@{name}"] = float(cum[k - 1] / k) if k else 0.0
         out[f"recall@{name}"] = float(cum[k - 1] / n_true) if k and n_true else 0.0
-    ranks = np.flatnonzero(hits) + 1
-    out["average_precision"] = float(np.sum(cum[ranks - 1] / ranks) / n_true) if n_true else 0.0
+    out["average_precision"] = average_precision(-np.arange(len(hits)), hits, n_true)  # the list's order, no ties
     return out
 
 
