@@ -244,3 +244,17 @@ def test_unlabeled_files_are_refused_where_labels_are_needed(tmp_path, capsys, m
         code, err = run(argv, capsys)
         assert code == 2 and err.count("\n") == 1 and "bare.json: no document has a label" in err and message in err, err
     assert leftovers(tmp_path) == ["bare.json", "pred.json"]
+
+
+def test_bench_run_refuses_an_input_among_the_files_it_rewrites(tmp_path, capsys):
+    from test_safety import bench_toml
+
+    results = tmp_path / "results"
+    (results / "noisy").mkdir(parents=True)
+    toml = bench_toml(tmp_path / "bench")
+    (results / "noisy" / "train.json").write_bytes((tmp_path / "bench" / "train.json").read_bytes())
+    toml.write_text(toml.read_text().replace(str(tmp_path / "bench" / "train.json"), str(results / "noisy" / "train.json")))
+    before = snapshot(tmp_path)
+    code, err = run(["bench", "run", str(toml), "--out", str(results), "--quiet", "--no-report"], capsys)
+    assert code == 2 and "overlaps the input" in err and err.count("\n") == 1, err
+    assert snapshot(tmp_path) == before

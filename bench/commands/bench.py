@@ -9,7 +9,7 @@ import click
 
 from docrobust.bench.config import BenchConfig, load_config, preflight_problems
 from docrobust.bench.runner import cell_statuses, default_results_dir, documents_to_encode, hash_cache, run_bench
-from docrobust.corpus import CorpusError
+from docrobust.corpus import CorpusError, check_io
 from docrobust.reports.results import ResultsStore
 from docrobust.corpus.data import CONVERTED, REGISTRY
 
@@ -20,11 +20,17 @@ OUT = click.option("--out", "-o", type=click.Path(file_okay=False), default=None
 
 
 def _load(ctx: click.Context, config: str, profile: str | None, out: str | None, *,
-          missing_data: list | None = None) -> tuple[BenchConfig, ResultsStore]:
-    """The validated config and its results folder; input files are hashed once per (path, size, mtime)."""
+          missing_data: list | None = None, writes: bool = False) -> tuple[BenchConfig, ResultsStore]:
+    """The validated config and its results folder; input files are hashed once per (path, size, mtime). With
+    `writes` (bench run), no input may be among the files and folders of RESULTS that the runner rewrites."""
     store = ResultsStore(out or _default_out(config, profile))
     hashes = hash_cache(store)
     cfg = load_config(config, profile, ctx.obj["data_dir"], hash_file=hashes, missing_data=missing_data)
+    if writes:
+        inputs = [config, *(v["path"] for v in cfg.data.values() if "path" in v),
+                  *(p for files in cfg.noise_files.values() for p in files)]
+        rewritten = [store.root / name for name in ("report.html", "report.pdf")] + store.records()
+        check_io(inputs, [p for p in rewritten if not p.is_dir()], [p for p in rewritten if p.is_dir()], force=True)
     if store.root.is_dir():
         hashes.save()
     return cfg, store
@@ -104,7 +110,7 @@ def _counts(statuses: dict[str, str]) -> str:
 def run(ctx: click.Context, config: str, profile: str | None, out: str | None, retry_failed: bool, no_report: bool,
         quiet: bool, n_jobs: int | None) -> None:
     """Run every cell without a current result; exit status 1 when any cell failed."""
-    cfg, store = _load(ctx, config, profile, out)
+    cfg, store = _load(ctx, config, profile, out, writes=True)
     summary = run_bench(cfg, store.root, retry_failed=retry_failed, quiet=quiet, n_jobs=n_jobs, report=not no_report)
     click.echo(f"{_counts(summary.statuses)}; ran {len(summary.ran)} in {summary.wall_seconds:.1f} s -> {summary.results_dir}")
     for cell_id in summary.failed:
