@@ -315,11 +315,13 @@ def _score(task: dict, out: Path, files: dict[str, str]) -> str | None:
         return f"the command exited 0 but wrote no {{out}}/result.json (files there: {_listing(out)})"
     try:
         preds = check_preds(read_json(result), "{out}/result.json")
+        pair_types = task["training"].get("pair_types")   # bench.toml's data.pair_types: only those pairs count
         metrics: dict[str, Any] = {"test": score(task["test_docs"], preds, task["train_facts"],
-                                                 frequent=task["frequent"])}
+                                                 frequent=task["frequent"], pair_types=pair_types)}
         if (out / "dev_result.json").is_file():
             dev = check_preds(read_json(out / "dev_result.json"), "{out}/dev_result.json")
-            metrics["dev"] = score(task["dev_docs"], dev, task["train_facts"], frequent=task["frequent"])
+            metrics["dev"] = score(task["dev_docs"], dev, task["train_facts"], frequent=task["frequent"],
+                                   pair_types=pair_types)
     except CorpusError as e:
         return "; ".join(e.problems[:3]).replace(str(out), "{out}")
     files["result.json"] = dumps_json(preds) + "\n"
