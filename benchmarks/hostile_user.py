@@ -612,6 +612,12 @@ def overlaps(h: Hostile, folder: Path, good: Path) -> None:
                                                "--out", f("audit/candidates.csv")], True),
         ("noise fit --out over HIGH", ["noise", "fit", f("low.json"), f("train.json"), "--out", f("train.json")], False),
     ]
+    bench = write_bench(folder / "overlap-bench")   # a data file inside the results folder's noisy/
+    (folder / "overlap-bench" / "results" / "noisy").mkdir(parents=True)
+    shutil.copy(folder / "overlap-bench" / "train.json", folder / "overlap-bench" / "results" / "noisy" / "train.json")
+    bench.write_text(bench.read_text().replace("overlap-bench/train.json", "overlap-bench/results/noisy/train.json"))
+    cases.append(("bench run with an input among the files it rewrites", ["bench", "run", str(bench), "--out",
+                                                                         str(bench.parent / "results"), "--quiet"], False))
     before = {p: sha(p) for p in folder.rglob("*") if p.is_file()}
     for what, argv, takes_force in cases:
         for force in ([], ["--force"]) if takes_force else ([],):
@@ -782,6 +788,10 @@ def crashes(h: Hostile, folder: Path, good: Path) -> None:
     h.run('--out ""', gen + [""])
     h.run("train --out . --force", ["train", "--train", str(good), "--dev", str(good), "--encoder", "minilm",
                                     "--relations", "infer", "--out", ".", "--force"], expect="holds the current folder")
+    rel2id = folder / "rel2id-twice.json"
+    rel2id.write_text(json.dumps({"Na": 0, "P1": 1, "P2": 1, "P3": 2}))
+    h.run("a rel2id with a column twice", ["data", "validate", str(good), "--relations", str(rel2id)],
+          expect="share column 1")
     deep_toml = folder / "deep.toml"
     deep_toml.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
     h.run("a 5,000-deep TOML array", ["bench", "check", str(deep_toml)], expect="nested too deeply")
