@@ -3,8 +3,10 @@
 For the baseline loss (ATL): clean test F1 >= 30% (mean over seeds); F1(clean) > F1(fn 0.3) > F1(fn 0.6), each
 step larger than the seed spread (the larger max-min range over seeds of the two settings) and significant by
 the paired bootstrap over test documents (10,000 resamples, all seeds, p < 0.05); mixed:1.0 (DocRED's own
-labels) below clean. Then every loss's F1 as trained and dev-calibrated, per setting. A measurement, not a gate:
-the exit status is 0 unless the folder cannot be read.
+labels) below clean. For every loss: wrong labels (fp-type) move its dev-calibrated F1 beyond the seed spread, and
+its training levelled off (in most cells the best dev epoch is not among the last two of a budget run to the end).
+Then every loss's F1 as trained, dev-calibrated and threshold-free AP per setting, and the report's findings (its
+first page's answer). A measurement, not a gate: the exit status is 0 unless the folder cannot be read.
 
     python benchmarks/quick_goals.py results/quick
 """
@@ -15,11 +17,14 @@ from statistics import mean
 
 import numpy as np
 
+from docrobust.reports import build_report, load_results
+from docrobust.reports.report import findings
 from docrobust.reports.results import ResultsStore
 from docrobust.reports.stats import Resamples, paired_test
 
 BASELINE = "atl"
 LADDER = ("clean", "fn-uniform:0.3", "fn-uniform:0.6")
+FP = "fp-type:0.3"
 CLEAN_F1_GOAL = 0.30
 
 
@@ -54,11 +59,26 @@ def main(root: str) -> None:
     if base["mixed:1.0"]:
         checks.append((f"mixed:1.0 (DocRED's labels) F1 {100 * mean(base['mixed:1.0']):.1f}% below clean "
                        f"{100 * mean(base['clean']):.1f}%", mean(base["mixed:1.0"]) < mean(base["clean"])))
+    for loss in sorted({loss for loss, _ in cells}):
+        clean = [r.calibrated.test.micro()["f1"] for r in cells.get((loss, "clean"), []) if r.calibrated]
+        wrong = [r.calibrated.test.micro()["f1"] for r in cells.get((loss, FP), []) if r.calibrated]
+        if clean and wrong:
+            spread = max(max(clean) - min(clean), max(wrong) - min(wrong))
+            step = mean(clean) - mean(wrong)
+            checks.append((f"{loss}: {FP} moves dev-calibrated F1 by {100 * step:+.1f} points (clean "
+                           f"{100 * mean(clean):.1f} -> {100 * mean(wrong):.1f}), beyond the seed spread "
+                           f"{100 * spread:.1f}", abs(step) > spread))
+        runs = [r.training_epochs() for rs in cells.values() for r in rs if r.loss == loss and r.training_epochs()]
+        rising = [best >= run - 1 and run >= budget for best, run, budget in runs]
+        checks.append((f"{loss} levelled off: best dev epoch among the last two of a full budget in {sum(rising)} of "
+                       f"{len(runs)} cells (best epochs {sorted({b for b, _, _ in runs})}, epochs run "
+                       f"{sorted({n for _, n, _ in runs})})", 2 * sum(rising) < len(runs)))
 
     print(f"quick benchmark goals ({root}):")
     for text, ok in checks:
         print(f"  [{'met' if ok else 'NOT MET'}] {text}")
-    print(f"\ntest F1 (%), mean over seeds, as trained [dev-calibrated]; precision / recall as trained:")
+    print(f"\ntest F1 (%), mean over seeds, as trained [dev-calibrated] {{threshold-free AP}}; precision / recall "
+          "as trained:")
     noises = sorted({noise for _, noise in cells}, key=lambda n: (n != "clean", n))
     for loss in sorted({loss for loss, _ in cells}):
         parts = []
@@ -67,10 +87,16 @@ def main(root: str) -> None:
             if records:
                 micro = [r.test.micro() for r in records]
                 calibrated = [r.calibrated.test.micro()["f1"] for r in records if r.calibrated is not None]
+                ap = [r.ap for r in records if r.ap is not None]
                 parts.append(f"{noise} {100 * mean(m['f1'] for m in micro):.1f}"
                              + (f" [{100 * mean(calibrated):.1f}]" if calibrated else "")
+                             + (f" {{{100 * mean(ap):.1f}}}" if ap else "")
                              + f" ({100 * mean(m['precision'] for m in micro):.0f}/{100 * mean(m['recall'] for m in micro):.0f})")
         print(f"  {loss}: " + "; ".join(parts))
+    report = build_report(load_results(root), figures=False)
+    print("\nthe report's findings (its first page):")
+    for line in findings(report):
+        print(f"  - {line}")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,10 @@ class TrainConfig:
     """Every training option; the defaults are the papers' GPU settings.
 
     lr_encoder None means 5e-5, or 3e-5 for encoders with hidden size >= 1024. loss None means the
-    model's `default_loss`. early_stopping is a patience in epochs (None: train all epochs).
+    model's `default_loss`. early_stopping is a patience in epochs (None: train all epochs). select_by is what
+    picks the epoch (and what early stopping waits on): "f1", the dev F1 as trained (ATLOP's rule), or
+    "calibrated_f1", the dev F1 after a threshold offset chosen on dev at that epoch, for losses whose threshold
+    still drifts once their ranking has levelled off.
     kd_teacher_logits is a .pt/.npy array [training pairs, 1 + R] in training-feature order (as written
     by a run with save_train_logits); kd_weight scales the MSE between student and teacher logits.
     max_train_docs / max_eval_docs keep the first documents of the training / dev and test sets.
@@ -105,6 +108,7 @@ class TrainConfig:
     dedup_mentions: bool = False
     pair_types: list[list[str]] | None = None
     early_stopping: int | None = None
+    select_by: str = "f1"
     save_checkpoint: bool = False
     save_train_logits: bool = False
     kd_teacher_logits: str | None = None
@@ -155,6 +159,7 @@ RANGES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "seed": ("in [0, 2**32)", lambda v: 0 <= v < 2 ** 32),   # numpy's seed range
     "device": ("auto, cpu, cuda, cuda:N or mps", lambda v: re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None),
     "marker": ("one word without spaces", lambda v: bool(v) and not any(c.isspace() for c in v)),
+    "select_by": ("f1 or calibrated_f1", lambda v: v in ("f1", "calibrated_f1")),
     "pair_types": ("a non-empty list of [head type, tail type] pairs",
                    lambda v: bool(v) and all(len(p) == 2 for p in v)),
 }
@@ -544,12 +549,17 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
         dev_logits = predict_logits(model, dev_feats, config.eval_batch_size, device)
         dev_preds = decode(loss_fn, dev_feats, dev_logits, relations, top_k=config.top_k)
         dev_score = scored(dev_docs, dev_preds)
+        record = {"epoch": epoch, "loss": mean_loss, "dev_f1": dev_score["f1"], "dev_ign_f1": dev_score["ign_f1"]}
+        if config.select_by == "calibrated_f1":
+            offset = choose_offset(loss_fn, dev_feats, dev_logits, config.top_k)
+            record["dev_calibrated_f1"] = scored(dev_docs, decode(loss_fn, dev_feats, dev_logits, relations,
+                                                                  top_k=config.top_k, offset=offset))["f1"]
         score_seconds += time.perf_counter() - t1
-        record = {"epoch": epoch, "loss": mean_loss, "dev_f1": dev_score["f1"],
-                  "dev_ign_f1": dev_score["ign_f1"], "seconds": time.perf_counter() - t0}
+        record["seconds"] = time.perf_counter() - t0
         epochs.append(record)
-        if dev_score["f1"] > best["f1"]:
-            best = {"f1": dev_score["f1"], "epoch": epoch, "score": dev_score, "preds": dev_preds, "logits": dev_logits,
+        selected = record["dev_calibrated_f1" if config.select_by == "calibrated_f1" else "dev_f1"]
+        if selected > best["f1"]:
+            best = {"f1": selected, "epoch": epoch, "score": dev_score, "preds": dev_preds, "logits": dev_logits,
                     "state": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
         log({"event": "epoch", **record, "best_epoch": best["epoch"]})
         if config.early_stopping is not None and epoch - best["epoch"] >= config.early_stopping:

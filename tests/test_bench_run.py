@@ -21,6 +21,7 @@ from docrobust.bench.config import load_config
 from docrobust.bench.runner import cell_statuses, run_bench
 from docrobust.reports.results import COLUMNS, ResultsStore
 from docrobust.corpus import facts_from_docs, load_docs, read_json, score
+from docrobust.corpus.score import average_precision
 from docrobust.reports import write_report
 
 TRAIN, DEV, TEST = (0, 4), (4, 6), (0, 2)
@@ -89,7 +90,11 @@ def test_matrix_results_agree_with_the_scorer(tiny_run, data_dir):
         record = read_json(folder / "cell.json")
         assert record["status"] == "done" and record["config_hash"] == cell.config_hash and record["error"] is None
         assert sorted(p.name for p in folder.iterdir()) == ["cell.json", "config.json", "manifest.json",
-                                                             "metrics.json", "result.json", "train_log.jsonl"]
+                                                             "metrics.json", "ranking.npz", "result.json",
+                                                             "train_log.jsonl"]
+        ranked = store.read_ranking(cell.cell_id, len(test))   # the threshold-free score as the report reads it
+        assert average_precision(ranked["score"], ranked["relevant"], read_json(folder / "metrics.json")["test"]
+                                 ["n_gold"]) == pytest.approx(read_json(folder / "metrics.json")["ranking"]["ap"])
         recomputed = score(test, read_json(folder / "result.json"), facts_from_docs(train))
         stored = read_json(folder / "metrics.json")["test"]
         for key in ("precision", "recall", "f1", "ign_f1"):
@@ -141,7 +146,7 @@ def test_report_tables_of_a_real_run_equal_the_recomputation(tiny_run, tmp_path)
     written = write_report(summary.results_dir, tmp_path / "report.html", resamples=200)
     assert written["n_cells"] == 8 and written["n_failed"] == written["n_pending"] == 0
     assert check_printed_numbers(html_tables(tmp_path / "report.html"), recompute(summary.results_dir),
-                                 ["fn-uniform"]) == 8 * 4 + 8 * 4 + 4 * 2
+                                 ["fn-uniform"]) == 8 * 4 + 8 * 4 + 4 * 2 * 2   # F1 and AP rows of the summary
 
 
 def counting(calls: list):

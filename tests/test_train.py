@@ -105,6 +105,19 @@ def test_the_ranking_is_the_threshold_free_score_sklearn_computes(docs, relation
     assert 0 < metrics["ranking"]["ap"] < 1
 
 
+def test_select_by_calibrated_f1_picks_the_epoch_of_the_best_calibrated_dev_f1(docs, relations, tiny_encoder_dir,  # noqa: F811
+                                                                               tmp_path):
+    subset = docs[:6]
+    metrics = train(tiny_config(tiny_encoder_dir, epochs=4, select_by="calibrated_f1", calibrate_threshold=True),
+                    subset, subset, None, relations=relations, out_dir=tmp_path)
+    calibrated = [e["dev_calibrated_f1"] for e in metrics["epochs"]]
+    assert metrics["best_epoch"] == 1 + int(np.argmax(calibrated))
+    # the dev calibration of the kept epoch is the one metrics report
+    assert metrics["calibrated"]["dev"]["f1"] == pytest.approx(max(calibrated))
+    with pytest.raises(CorpusError, match="select_by"):
+        tiny_config(tiny_encoder_dir, select_by="ign_f1")
+
+
 def test_nan_loss_stops_with_step(docs, relations, tiny_encoder_dir, tmp_path, monkeypatch):  # noqa: F811
     from docrobust.models import losses
 
