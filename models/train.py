@@ -74,7 +74,9 @@ class TrainConfig:
     model's `default_loss`. early_stopping is a patience in epochs (None: train all epochs). select_by is what
     picks the epoch (and what early stopping waits on): "f1", the dev F1 as trained (ATLOP's rule), or
     "calibrated_f1", the dev F1 after a threshold offset chosen on dev at that epoch, for losses whose threshold
-    still drifts once their ranking has levelled off.
+    still drifts once their ranking has levelled off. An epoch is the new best only when it beats the best by more
+    than early_stopping_delta (as Keras' min_delta), so a plateau's noise neither moves the kept epoch nor delays
+    early stopping.
     kd_teacher_logits is a .pt/.npy array [training pairs, 1 + R] in training-feature order (as written
     by a run with save_train_logits); kd_weight scales the MSE between student and teacher logits.
     max_train_docs / max_eval_docs keep the first documents of the training / dev and test sets.
@@ -108,6 +110,7 @@ class TrainConfig:
     dedup_mentions: bool = False
     pair_types: list[list[str]] | None = None
     early_stopping: int | None = None
+    early_stopping_delta: float = 0.0
     select_by: str = "f1"
     save_checkpoint: bool = False
     save_train_logits: bool = False
@@ -151,7 +154,7 @@ def _at_least(low: float, strict: bool = False) -> tuple[str, Callable[[Any], bo
 RANGES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     **dict.fromkeys(("epochs", "batch_size", "eval_batch_size", "early_stopping", "log_every", "max_train_docs",
                      "max_eval_docs", "num_threads"), _at_least(1)),
-    **dict.fromkeys(("lr_encoder", "weight_decay", "max_grad_norm", "kd_weight"), _at_least(0)),
+    **dict.fromkeys(("lr_encoder", "weight_decay", "max_grad_norm", "kd_weight", "early_stopping_delta"), _at_least(0)),
     **dict.fromkeys(("lr_head", "adam_eps"), _at_least(0, strict=True)),
     "warmup": ("in [0, 1)", lambda v: 0 <= v < 1),
     "max_len": (f"between 16 and {MAX_LEN} (the encoder reads a document as at most two windows of {WINDOW} "
@@ -558,7 +561,7 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
         record["seconds"] = time.perf_counter() - t0
         epochs.append(record)
         selected = record["dev_calibrated_f1" if config.select_by == "calibrated_f1" else "dev_f1"]
-        if selected > best["f1"]:
+        if "epoch" not in best or selected > best["f1"] + config.early_stopping_delta:
             best = {"f1": selected, "epoch": epoch, "score": dev_score, "preds": dev_preds, "logits": dev_logits,
                     "state": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
         log({"event": "epoch", **record, "best_epoch": best["epoch"]})

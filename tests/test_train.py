@@ -116,6 +116,10 @@ def test_select_by_calibrated_f1_picks_the_epoch_of_the_best_calibrated_dev_f1(d
     assert metrics["calibrated"]["dev"]["f1"] == pytest.approx(max(calibrated))
     with pytest.raises(CorpusError, match="select_by"):
         tiny_config(tiny_encoder_dir, select_by="ign_f1")
+    # with a delta no epoch can beat, the first is kept and early stopping ends the run `patience` epochs later
+    metrics = train(tiny_config(tiny_encoder_dir, epochs=4, early_stopping=2, early_stopping_delta=1.0), subset, subset,
+                    None, relations=relations, out_dir=tmp_path / "delta")
+    assert metrics["best_epoch"] == 1 and len(metrics["epochs"]) == 3
 
 
 def test_nan_loss_stops_with_step(docs, relations, tiny_encoder_dir, tmp_path, monkeypatch):  # noqa: F811
