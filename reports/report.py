@@ -286,7 +286,10 @@ def summary_table(report: Report) -> Table:
     rows = []
     for family in families or [None]:
         for model, loss in dict.fromkeys(zip(summary["model"], summary["loss"])):
+            mine = summary[(summary["model"] == model) & (summary["loss"] == loss)]
             for metric, label in variants:
+                if metric != "f1" and mine[f"{metric}_mean"].isna().all():   # e.g. an external model: no ranking
+                    continue
                 row = {"model · loss": system(model, loss), "noise": family or "–"}
                 if len(variants) > 1:
                     row["threshold"] = label
