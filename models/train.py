@@ -315,12 +315,14 @@ def decode(loss_fn, features: list[dict], logits: list[Tensor], relations: Relat
 
     The loss decides the threshold (`loss_fn.predict`), raised by `offset`; at most `top_k` relations per pair.
     """
-    predictions = []
-    for f, z in zip(features, logits):
-        pairs, columns = loss_fn.predict(shift_threshold(z, offset), top_k)[:, 1:].nonzero(as_tuple=True)  # cells set
-        predictions += [{"title": f["title"], "h_idx": f["hts"][p][0], "t_idx": f["hts"][p][1], "r": relations.ids[c]}
-                        for p, c in zip(pairs.tolist(), columns.tolist())]
-    return predictions
+    if not features:
+        return []
+    # one predict over every pair (it decides row by row), then each row back to its document and pair
+    rows, columns = loss_fn.predict(shift_threshold(torch.cat(logits), offset), top_k)[:, 1:].nonzero(as_tuple=True)
+    hts = [ht for f in features for ht in f["hts"]]
+    titles = [f["title"] for f in features for _ in f["hts"]]
+    return [{"title": titles[p], "h_idx": hts[p][0], "t_idx": hts[p][1], "r": relations.ids[c]}
+            for p, c in zip(rows.tolist(), columns.tolist())]
 
 
 def predict(model: torch.nn.Module, loss_fn, features: list[dict], relations: RelationInventory, *,
@@ -357,17 +359,31 @@ OFFSETS = [round(0.1 * k, 1) for k in range(-30, 31)]  # threshold offsets tried
 
 def choose_offset(loss_fn, features: list[dict], logits: list[Tensor], top_k: int = 4) -> float:
     """The threshold offset (from OFFSETS) with the best micro F1 against these features' labels; ties go
-    to the offset nearest 0. Used on the dev set only, never on test."""
-    z = torch.cat(logits)
+    to the offset nearest 0. Used on the dev set only, never on test.
+
+    Exactly what `decode` would predict at each offset, from one pass: relation r of a pair is predicted at offset
+    o iff it is among the top_k relations (m_r, the relations scoring above it, < k), z_r - o > t (the loss's
+    threshold), and, when it is the k-th (m_r = k - 1), z_r - o >= z_0 (column 0 then ranks above it in the top-k
+    cut, which ranks every column). So each candidate is predicted on an interval of offsets, and F1 at every
+    offset is a count over the candidates.
+    """
+    z = torch.cat(logits)                                                        # [P, 1 + R]
     gold = torch.from_numpy(np.concatenate([f["labels"][:, 1:] for f in features])).bool()
     n_gold = int(gold.sum())
-    best_f1, best = -1.0, 0.0
-    for offset in sorted(OFFSETS, key=abs):
-        pred = loss_fn.predict(shift_threshold(z, offset), top_k)[:, 1:].bool()
-        f1 = 2 * int((pred & gold).sum()) / max(1, int(pred.sum()) + n_gold)
-        if f1 > best_f1:
-            best_f1, best = f1, offset
-    return best
+    relations = z[:, 1:]
+    k = min(top_k, z.shape[1]) if top_k > 0 else relations.shape[1] + 1
+    descending = (-relations).sort(dim=1).values
+    above = torch.searchsorted(descending, (-relations).contiguous(), side="left")  # [P, R]: relations above each
+    candidate = above < k                                                        # [P, R]
+    strict = (relations - loss_fn.threshold(z))[candidate]                       # predicted iff o < strict
+    loose = torch.where(above == k - 1, relations - z[:, :1], torch.full_like(relations, math.inf))[candidate]
+    hit = gold[candidate]
+    order = sorted(OFFSETS, key=abs)
+    offsets = torch.tensor(order, dtype=z.dtype)[:, None]                         # [O, 1]
+    predicted = (offsets < strict) & (offsets <= loose)                          # [O, candidates]
+    n_pred, tp = predicted.sum(1), (predicted & hit).sum(1)
+    f1 = 2 * tp / (n_pred + n_gold).clamp(min=1)
+    return order[int(torch.argmax(f1))]   # argmax is the first best: the offset nearest 0 wins ties
 
 
 def versions() -> dict[str, str]:

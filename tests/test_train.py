@@ -274,3 +274,32 @@ def test_a_frozen_encoder_with_span_pooling_learns_from_stored_features(docs, re
     assert runtime["entity_pooling"] == "span" and runtime["encoded_docs"] == 20
     assert metrics["test"]["f1"] >= 0.2, metrics["epochs"]
     assert metrics["calibrated"]["dev"]["f1"] >= metrics["dev"]["f1"]   # the offset is chosen on dev, 0 included
+
+
+def test_choose_offset_is_what_decoding_at_each_offset_would_choose():
+    """choose_offset counts each offset's predictions from intervals; decoding at every offset (the loss's own
+    predict on shifted logits) must choose the same, ties and top-k cuts included, for TH and zero thresholds."""
+    from docrobust.models.losses import build_loss
+    from docrobust.models.train import OFFSETS, choose_offset, shift_threshold
+
+    def by_decoding(loss_fn, labels, z, top_k):
+        gold = torch.from_numpy(labels[:, 1:]).bool()
+        best_f1, best = -1.0, 0.0
+        for offset in sorted(OFFSETS, key=abs):
+            pred = loss_fn.predict(shift_threshold(z, offset), top_k)[:, 1:].bool()
+            f1 = 2 * int((pred & gold).sum()) / max(1, int(pred.sum()) + int(gold.sum()))
+            if f1 > best_f1:
+                best_f1, best = f1, offset
+        return best
+
+    rng = np.random.default_rng(0)
+    for trial in range(120):
+        n_pairs, n_rel = int(rng.integers(1, 200)), int(rng.integers(1, 12))
+        z = torch.from_numpy(rng.normal(0, 2, (n_pairs, 1 + n_rel)).astype(np.float32))
+        if trial % 3 == 0:
+            z = torch.round(z * 2) / 2   # ties between relations, and with the offsets' grid
+        labels = (rng.random((n_pairs, 1 + n_rel)) < 0.15).astype(np.float32)
+        for name in ("atl", "bce", "balanced-softmax"):
+            for top_k in (4, 2, 1, 0):
+                assert choose_offset(build_loss(name), [{"labels": labels}], [z], top_k) == \
+                    by_decoding(build_loss(name), labels, z, top_k), (trial, name, top_k)
