@@ -14,6 +14,7 @@ Needs the real data (DOCROBUST_DATA or --data-dir); builds the tiny test encoder
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import statistics
 import sys
@@ -30,8 +31,9 @@ from docrobust.bench.config import load_config  # noqa: E402
 from docrobust.bench.runner import cell_statuses, hash_cache, run_bench  # noqa: E402
 from docrobust.corpus import atomic_write_json, score  # noqa: E402
 from docrobust.corpus.data import resolve_data_dir  # noqa: E402
+from docrobust.corpus.score import average_precision  # noqa: E402
 from docrobust.reports.results import CellRecord, ResultsStore  # noqa: E402
-from docrobust.reports.synthetic import draw_scores  # noqa: E402
+from docrobust.reports.synthetic import draw_ranking, draw_scores  # noqa: E402
 
 TOML = """
 name = "bench"
@@ -101,9 +103,18 @@ def plan_seconds(tmp: Path, data_dir: Path, encoder: Path) -> tuple[float, int]:
     store = ResultsStore(tmp / "plan" / "results")
     rng = np.random.default_rng(0)
     for cell in load_config(toml, None, data_dir, check_names=False).cells():  # results present
-        metrics = {"test": draw_scores(rng, 500, 0.5, 0.3).to_json(), "dev": draw_scores(rng, 100, 0.5, 0.3).to_json()}
+        test = draw_scores(rng, 500, 0.5, 0.3)
+        ranked = draw_ranking(rng, test.docs[:, 2].astype(int), 0.5)   # what a trained cell adds: its test ranking
+        metrics = {"test": test.to_json(), "dev": draw_scores(rng, 100, 0.5, 0.3).to_json(), "best_epoch": 12,
+                   "epochs": [{"epoch": e, "loss": 0.1, "dev_f1": 0.3, "dev_ign_f1": 0.3, "dev_calibrated_f1": 0.3,
+                               "seconds": 4.0} for e in range(1, 17)],
+                   "ranking": {"ap": average_precision(ranked["score"], ranked["relevant"], test.docs[:, 2].sum()),
+                               "depth": len(ranked["score"]), "n_candidates": int(ranked["n_candidates"]),
+                               "relevant_ranked": int(ranked["relevant"].sum())}}
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **ranked)
         store.write_cell(CellRecord(cell.cell_id, cell.model, cell.loss, cell.noise, "fn-uniform", 0.0, cell.seed, "done",
-                                    cell.config_hash, metrics=metrics))
+                                    cell.config_hash, metrics=metrics), {"ranking.npz": buf.getvalue()})
     hash_cache(store)  # warm the file-hash cache as a first plan would
     cache = hash_cache(store)
     load_config(toml, None, data_dir, check_names=False, hash_file=cache)

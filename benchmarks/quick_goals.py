@@ -65,7 +65,7 @@ def main(root: str) -> None:
         if clean and wrong:
             spread = max(max(clean) - min(clean), max(wrong) - min(wrong))
             step = mean(clean) - mean(wrong)
-            checks.append((f"{loss}: {FP} moves dev-calibrated F1 by {100 * step:+.1f} points (clean "
+            checks.append((f"{loss}: {FP} changes dev-calibrated F1 by {-100 * step:+.1f} points (clean "
                            f"{100 * mean(clean):.1f} -> {100 * mean(wrong):.1f}), beyond the seed spread "
                            f"{100 * spread:.1f}", abs(step) > spread))
         runs = [r.training_epochs() for rs in cells.values() for r in rs if r.loss == loss and r.training_epochs()]
