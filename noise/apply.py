@@ -93,8 +93,9 @@ def check_spec(spec: str, data_dir: str | os.PathLike | None = None, relations: 
     names read and checked as the models read them (an annotator model=, a profile=, an fp-flip matrix= against
     `relations` when given), and a model= the annotator needs. `noise generate` and `bench check` both call it."""
     problems = []
-    for step in parse_spec(spec):
-        where = f"noise spec {spec!r}, step {str(step)!r}"
+    steps = parse_spec(spec)
+    for step in steps:
+        where = f"noise spec {spec!r}, step {str(step)!r}: " if len(steps) > 1 else ""  # one step: the spec says it
         try:
             if step.name == "annotator" and "model" not in step.options:
                 raise CorpusError("annotator needs model=annotator.json (from `docrobust noise fit LOW HIGH --out ...`)")
@@ -106,7 +107,7 @@ def check_spec(spec: str, data_dir: str | os.PathLike | None = None, relations: 
                 elif option == "matrix":
                     read_confusion(value, relations)
         except CorpusError as e:
-            problems += [f"{where}: {p}" for p in e.problems]
+            problems += [f"{where}{p}" for p in e.problems]
     if problems:
         raise CorpusError(problems)
 
