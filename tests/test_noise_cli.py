@@ -59,6 +59,24 @@ def test_generate_refuses_to_overwrite_without_force(small_file, tmp_path):
     assert out.read_text() == dumps_json(apply_noise(load_docs(small_file), "fn-uniform:0.5", 2)[0])
 
 
+def test_a_pair_left_by_a_kill_between_the_renames_is_replaced_without_force(small_file, tmp_path):
+    """write_noisy renames the documents, then the manifest: a kill between them leaves new documents beside the old
+    manifest, which is no result; the rerun replaces it without --force. Documents without a manifest of ours may be
+    anybody's file and still need --force."""
+    out = tmp_path / "noisy.json"
+    args = ["noise", "generate", str(small_file), "--spec", "fn-uniform:0.5", "--out", str(out)]
+    assert CliRunner().invoke(cli, args + ["--seed", "1"]).exit_code == 0
+    out.write_text(small_file.read_text())   # the next run's documents landed, its manifest did not
+    assert read_noisy(out) is None
+    assert CliRunner().invoke(cli, args + ["--seed", "2"]).exit_code == 0
+    assert read_noisy(out) is not None and read_noisy(out)[1]["seed"] == 2
+
+    other = tmp_path / "mine.json"
+    other.write_text("[]")
+    refused = CliRunner().invoke(cli, args[:-1] + [str(other)])
+    assert "exists; pass --force" in str(refused.exception) and other.read_text() == "[]"
+
+
 def test_generate_mixed_and_real_take_their_inputs_from_files(small_docs, small_file, tmp_path):
     low = [dict(d, labels=d["labels"][:1]) for d in small_docs]
     save_docs(low, tmp_path / "low.json")

@@ -10,7 +10,7 @@ from docrobust.corpus.data import REGISTRY, resolve_path
 from docrobust.corpus.pairs import PAIRS, pair_paths
 from docrobust.corpus.relations import relation_names
 from docrobust.noise import (NOISE_MODELS, apply_noise, check_spec, manifest_path, measure_profile, needs_low_docs,
-                             needs_profile, parse_spec, spec_files, write_noisy)
+                             needs_profile, parse_spec, read_noisy, spec_files, write_noisy)
 
 
 @click.group()
@@ -25,6 +25,17 @@ def list_() -> None:
         usage = model.name + (":RATE" if model.takes_rate else "")
         usage += "".join(f",{k}={'PATH' if v is None else v}" for k, v in model.options.items())
         click.echo(f"{usage:<32} {model.summary}")
+
+
+def _interrupted(out: Path) -> bool:
+    """OUT.json beside a manifest of ours that describes other documents: a generate killed between write_noisy's
+    two renames, which is no result and may be replaced without --force. (Documents without any manifest may be
+    anybody's file: those still need --force.)"""
+    try:
+        manifest = read_json(manifest_path(out))
+    except (CorpusError, OSError):
+        return False
+    return isinstance(manifest, dict) and "output_sha256" in manifest and out.is_file() and read_noisy(out) is None
 
 
 @noise.command()
@@ -48,7 +59,7 @@ def generate(obj: dict, input: str, spec: str, seed: int, out: str, low: str | N
     source, low_path, profile_path = (resolve_path(p, data_dir) if p else None for p in (input, low, profile))
     out_path = Path(out)
     check_io([source, low_path, profile_path, *spec_files(spec, data_dir)], [out_path, manifest_path(out_path)],
-             force=force)
+             force=force or _interrupted(out_path))
     check_spec(spec, data_dir)
     noisy, manifest = apply_noise(
         load_docs(source), spec, seed, source_sha256=sha256_file(source),
