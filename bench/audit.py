@@ -135,9 +135,8 @@ class FoldTrainer:
     def __init__(self, config, docs: list[Doc], relations: RelationInventory, *, feature_store=None, cache_dir=None,
                  log_dir: str | Path | None = None):
         from docrobust.models.encoder import load_encoder
-        from docrobust.models.features import featurize, featurize_cached
         from docrobust.models.registry import build_model
-        from docrobust.models.train import resolve_device, transformers_bars, with_stored_rows
+        from docrobust.models.train import _featurize, resolve_device, transformers_bars, with_stored_rows
 
         self.config, self.relations, self.log_dir = config, relations, log_dir
         self.device = resolve_device(config.device)
@@ -145,8 +144,7 @@ class FoldTrainer:
         started = time.perf_counter()
         with transformers_bars(config.progress):
             self.tokenizer, self.encoder = load_encoder(config.encoder)
-        self.features = (featurize(docs, self.tokenizer, relations, config.max_len, config.marker) if cache_dir is None
-                         else featurize_cached(docs, self.tokenizer, relations, cache_dir, config.max_len, config.marker))
+        self.features = _featurize(docs, self.tokenizer, relations, config, cache_dir)  # as train(): every option
         self.encoded = 0
         if config.freeze_encoder:
             model = build_model(config.model, self.encoder, 1 + len(relations), **config.model_options)

@@ -50,7 +50,8 @@ def parse_options(pairs: tuple[str, ...], flag: str) -> dict:
 @click.option("--lr-encoder", type=float, help="Encoder learning rate [default: 5e-5, 3e-5 for large encoders].")
 @click.option("--lr-head", type=float, help="Learning rate of everything above the encoder [default: 1e-4].")
 @click.option("--max-len", type=int, help="Tokens per document, special tokens included [default: 1024, the most].")
-@click.option("--marker", help="Mention marker, one word piece of the encoder's tokenizer [default: *, as ATLOP].")
+@click.option("--marker", help="Mention marker, one word piece of the encoder's tokenizer, or 'typed' (DocuNet's "
+              "[unused] markers) [default: the model's: * for ATLOP and KD-DocRE, typed for DocuNet].")
 @click.option("--max-train-docs", type=int, help="Train on the first N training documents.")
 @click.option("--max-eval-docs", type=int, help="Evaluate on the first N dev and test documents.")
 @click.option("--train-facts", metavar="FILE", help="Facts for Ign F1 (.fact or DocRED JSON) [default: the training file's].")
