@@ -62,6 +62,19 @@ def run_one(name: str, options: dict, spec: str, train_docs: list[dict], dev_doc
     return row
 
 
+def dev_slice(training: dict, specs: list[str]) -> tuple[list[dict], list[dict], RelationInventory, dict]:
+    """The quick profile's split of Re-DocRED dev (0-449 train, 450-499 select), its relations, the encoder's rows
+    of both stored once (`training`'s encoder), and the training documents under each noise spec (seed 0)."""
+    from docrobust.models.train import TrainConfig, store_features
+
+    data = resolve_data_dir()
+    dev = load_docs(data / "redocred/dev_revised.json")
+    train_docs, dev_docs = dev[:450], dev[450:]
+    relations = RelationInventory.load(data / "meta/rel2id.json")
+    store_features(TrainConfig.from_dict({**training, "num_threads": os.cpu_count()}), [train_docs, dev_docs], relations)
+    return train_docs, dev_docs, relations, {spec: noise.apply_noise(train_docs, spec, 0)[0] for spec in specs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="results/cmm-grid")
@@ -69,16 +82,9 @@ def main() -> None:
     parser.add_argument("--noise", nargs="+", default=list(NOISE))
     parser.add_argument("-j", "--n-jobs", type=int, default=2)
     args = parser.parse_args()
-    data = resolve_data_dir()
-    dev = load_docs(data / "redocred/dev_revised.json")
-    train_docs, dev_docs = dev[:450], dev[450:]
-    relations = RelationInventory.load(data / "meta/rel2id.json")
+    train_docs, dev_docs, relations, noisy = dev_slice(TRAINING, args.noise)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-
-    from docrobust.models.train import TrainConfig, store_features
-    store_features(TrainConfig.from_dict({**TRAINING, "num_threads": os.cpu_count()}), [train_docs, dev_docs], relations)
-    noisy = {spec: noise.apply_noise(train_docs, spec, 0)[0] for spec in args.noise}
     rows = Parallel(n_jobs=args.n_jobs, backend="loky")(
         delayed(run_one)(name, options, spec, noisy[spec], dev_docs, relations, args.epochs, out)
         for spec in args.noise for name, options in settings())

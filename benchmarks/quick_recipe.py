@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 from pathlib import Path
 
 from joblib import Parallel, delayed
 
-from docrobust import noise
-from docrobust.corpus import RelationInventory, atomic_write_json, load_docs
-from docrobust.corpus.data import resolve_data_dir
+from cmm_grid import dev_slice  # the same dev slice, stored rows and noisy sets (a script's folder is on sys.path)
+from docrobust.corpus import atomic_write_json
 
 TRAINING = dict(model="atlop", encoder="minilm", freeze_encoder=True, calibrate_threshold=True, batch_size=4,
                 select_by="calibrated_f1",
@@ -70,16 +68,9 @@ def main() -> None:
     parser.add_argument("--emb-size", type=int, default=128, help="the ATLOP head's emb_size (block_size 16)")
     parser.add_argument("-j", "--n-jobs", type=int, default=2)
     args = parser.parse_args()
-    data = resolve_data_dir()
-    dev = load_docs(data / "redocred/dev_revised.json")
-    train_docs, dev_docs = dev[:450], dev[450:]
-    relations = RelationInventory.load(data / "meta/rel2id.json")
+    train_docs, dev_docs, relations, noisy = dev_slice(TRAINING, args.noise)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-
-    from docrobust.models.train import TrainConfig, store_features
-    store_features(TrainConfig.from_dict({**TRAINING, "num_threads": os.cpu_count()}), [train_docs, dev_docs], relations)
-    noisy = {spec: noise.apply_noise(train_docs, spec, 0)[0] for spec in args.noise}
     jobs = [(loss, lr, spec) for spec in args.noise for loss in args.losses for lr in args.lrs]
     rows = Parallel(n_jobs=args.n_jobs, backend="loky")(
         delayed(run_one)(loss, lr, spec, noisy[spec], dev_docs, relations, args, out) for loss, lr, spec in jobs)

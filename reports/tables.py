@@ -195,16 +195,18 @@ def resample_cells(results: Results, resamples: Resamples) -> Resampled:
     if not ids:
         return Resampled(ids, values)
 
-    def fill(metric: str, columns: list[int], scores: list[Scores], key: str = "f1") -> None:
+    def fill(columns: list[int], scores: list[Scores], keys: dict[str, str]) -> None:
+        """values[metric][:, columns] = the resampled score `keys[metric]` of `scores`, from one resampling."""
         if columns:
             docs, outside = np.stack([x.docs for x in scores]), np.stack([x.outside() for x in scores])
-            values[metric][:, columns] = resampled_scores(resamples.weights, docs, outside, resamples.max_weight)[key]
+            resampled = resampled_scores(resamples.weights, docs, outside, resamples.max_weight)
+            for metric, key in keys.items():
+                values[metric][:, columns] = resampled[key]
 
     tests = [results.test(c) for c in ids]
-    fill("f1", list(range(len(ids))), tests)
-    fill("ign_f1", list(range(len(ids))), tests, "ign_f1")
+    fill(list(range(len(ids))), tests, {"f1": "f1", "ign_f1": "ign_f1"})
     calibrated = [i for i, c in enumerate(ids) if results.records[c].calibrated is not None]
-    fill("f1_calibrated", calibrated, [results.records[ids[i]].calibrated.test for i in calibrated])
+    fill(calibrated, [results.records[ids[i]].calibrated.test for i in calibrated], {"f1_calibrated": "f1"})
     ranked = [i for i, c in enumerate(ids) if c in results.rankings]
     if ranked:
         values["ap"][:, ranked] = resampled_ap(
@@ -251,6 +253,9 @@ def retention(scores: pd.DataFrame, resampled: Resampled, baseline: str, n_docs:
     rows, boots = [], []
     clean_noise = {r.noise for r in scores.itertuples() if r.noise_family == CLEAN}
     noisy = scores[scores["noise_family"] != CLEAN].drop_duplicates(["noise"])
+    if len(clean_noise) != 1:   # retention needs the one clean cell
+        return pd.DataFrame(columns=columns + ["p_holm"])
+    (clean,) = clean_noise
     for metric in SCORE_KINDS:
         if metric not in resampled.values or scores[metric].isna().all():
             continue
@@ -258,10 +263,9 @@ def retention(scores: pd.DataFrame, resampled: Resampled, baseline: str, n_docs:
             for loss in [x for x in dict.fromkeys(scores["loss"]) if x != baseline]:
                 for cell in noisy.itertuples():
                     seeds = [s for s in sorted(set(scores["seed"])) if all(
-                        (model, l, n, s) in cell_of for l in (loss, baseline) for n in (cell.noise, *clean_noise))]
-                    if not seeds or len(clean_noise) != 1:
+                        (model, l, n, s) in cell_of for l in (loss, baseline) for n in (cell.noise, clean))]
+                    if not seeds:
                         continue
-                    (clean,) = clean_noise
                     kept, boot = {}, {}
                     for system in (loss, baseline):
                         ids = {n: [cell_of[model, system, n, s] for s in seeds] for n in (cell.noise, clean)}
