@@ -36,14 +36,17 @@ quick: $(BIN)/docrobust system-deps data
 	$(BIN)/docrobust bench run bench.toml --profile $(PROFILE) --out $(RESULTS)
 	$(BIN)/python benchmarks/quick_goals.py $(RESULTS)
 
+# The import layering (pyproject.toml's [tool.importlinter]) is checked first.
 # A failed download shows its error and the tests go on: real-data tests then skip, each saying why (-rs),
 # except under CI=true, where they fail.
 test: $(BIN)/docrobust system-deps
 	@$(BIN)/docrobust data download $(QUICK_DATA) >/dev/null || \
 	  echo "warning: the data download above failed: real-data tests will $$([ "$$CI" = true ] && echo fail || echo skip)"
+	$(BIN)/python .ci/lint_imports.py
 	$(BIN)/python -m pytest -q -rs -p no:cacheprovider --timeout 600 tests
 
 test-fast: $(BIN)/docrobust
+	$(BIN)/python .ci/lint_imports.py
 	$(BIN)/python -m pytest -q -rs -x -m "not slow" tests
 
 bench: $(BIN)/docrobust

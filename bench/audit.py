@@ -46,8 +46,9 @@ from typing import Any
 import numpy as np
 
 from docrobust import __version__
-from docrobust.corpus import (CorpusError, Doc, RelationInventory, atomic_write_bytes, atomic_write_json,
-                              atomic_write_text, read_json, sha256_file, sha256_json, triples)
+from docrobust.base import (DocrobustError, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json,
+                            sha256_file, sha256_json)
+from docrobust.corpus import Doc, RelationInventory, triples
 from docrobust.corpus.align import align
 from docrobust.corpus.score import average_precision
 from docrobust.noise import apply_changes
@@ -83,7 +84,7 @@ Key = tuple[str, int, int, str]                            # (title, h, t, r)
 def assign_folds(n_docs: int, folds: int, seed: int) -> np.ndarray:
     """Fold index per document: a seeded permutation dealt round-robin, so fold sizes differ by at most one."""
     if not 2 <= folds <= n_docs:
-        raise CorpusError(f"--folds {folds}: cross-fitting needs at least 2 folds and at most one per document "
+        raise DocrobustError(f"--folds {folds}: cross-fitting needs at least 2 folds and at most one per document "
                           f"({n_docs} documents)")
     fold_of = np.empty(n_docs, dtype=np.int64)
     fold_of[np.random.default_rng(seed).permutation(n_docs)] = np.arange(n_docs) % folds
@@ -318,7 +319,7 @@ def run_audit(docs: list[Doc], relations: RelationInventory, config, out_dir: st
     labels = np.concatenate([doc_labels(d, relations, len(p)) for d, p in zip(docs, hts)])
     margins = np.concatenate(per_doc).astype(np.float32)
     if margins.shape != labels.shape:
-        raise CorpusError(f"the scorer returned margins of shape {margins.shape}, expected {labels.shape} "
+        raise DocrobustError(f"the scorer returned margins of shape {margins.shape}, expected {labels.shape} "
                           "(every ordered entity pair x relation)")
     t0 = time.perf_counter()
     quality = label_quality(margins, labels, adjust=adjust)
@@ -370,10 +371,10 @@ def read_summary(folder: str | Path, train_path: str | Path | None = None) -> di
     """audit.json of `folder`; with train_path, refuse it unless it audited that very file (same sha256)."""
     folder = Path(folder)
     if not (folder / SUMMARY).is_file():
-        raise CorpusError(f"{folder}: no {SUMMARY} here; give a folder written by `docrobust audit TRAIN.json --out FOLDER`")
+        raise DocrobustError(f"{folder}: no {SUMMARY} here; give a folder written by `docrobust audit TRAIN.json --out FOLDER`")
     summary = read_json(folder / SUMMARY)
     if train_path is not None and summary.get("input_sha256") != sha256_file(train_path):
-        raise CorpusError(f"{train_path}: is not the file audited in {folder} (that was {summary.get('input')})")
+        raise DocrobustError(f"{train_path}: is not the file audited in {folder} (that was {summary.get('input')})")
     return summary
 
 
@@ -410,7 +411,7 @@ def read_audit(folder: str | Path, train_path: str | Path | None = None) -> Audi
     folder = Path(folder)
     summary = read_summary(folder, train_path)
     if not (folder / SCORES).is_file() or sha256_file(folder / SCORES) != summary["hashes"][SCORES]:
-        raise CorpusError(f"{folder / SCORES}: missing or changed since the audit wrote it; run the audit again")
+        raise DocrobustError(f"{folder / SCORES}: missing or changed since the audit wrote it; run the audit again")
     with np.load(folder / SCORES) as z:
         shape = tuple(z["shape"].tolist())
         labels = np.unpackbits(z["labels"], count=shape[0] * shape[1]).reshape(shape).astype(bool)
@@ -425,12 +426,12 @@ def read_list(path: Path) -> list[dict[str, Any]]:
         with open(path, newline="", encoding="utf-8-sig") as f:  # a spreadsheet program re-saves with a BOM
             rows = list(csv.DictReader(f))
     except FileNotFoundError:
-        raise CorpusError(f"{path}: no such file; give the folder written by `docrobust audit`") from None
+        raise DocrobustError(f"{path}: no such file; give the folder written by `docrobust audit`") from None
     for i, row in enumerate(rows, start=2):
         try:
             row["h_idx"], row["t_idx"], row["score"] = int(row["h_idx"]), int(row["t_idx"]), float(row["score"])
         except (KeyError, TypeError, ValueError):
-            raise CorpusError(f"{path}: line {i}: needs integer h_idx, t_idx and a numeric score") from None
+            raise DocrobustError(f"{path}: line {i}: needs integer h_idx, t_idx and a numeric score") from None
     return rows
 
 
@@ -438,7 +439,7 @@ def _audited_relations(audit_dir: Path) -> set[str]:
     """The relation ids of the audit's inventory (audit.json), or none when the folder has no readable summary."""
     try:
         ids = read_json(audit_dir / SUMMARY).get("relations", {}).get("ids", [])
-    except (CorpusError, AttributeError):
+    except (DocrobustError, AttributeError):
         return set()
     return {r for r in ids if isinstance(r, str)} if isinstance(ids, list) else set()
 
@@ -452,16 +453,16 @@ def apply_audit(docs: list[Doc], audit_dir: str | Path, *, add_top: int | None =
     modified, and docrobust.noise.replay(docs, manifest) rebuilds the result."""
     audit_dir = Path(audit_dir)
     if add_top is not None and add_above is not None:
-        raise CorpusError("audit apply: --add-top and --add-above are exclusive; give one")
+        raise DocrobustError("audit apply: --add-top and --add-above are exclusive; give one")
     if add_top is None and add_above is None and drop_below is None:
-        raise CorpusError("audit apply: give --add-top K or --add-above S, and/or --drop-below S")
+        raise DocrobustError("audit apply: give --add-top K or --add-above S, and/or --drop-below S")
     for flag, value in (("--add-above", add_above), ("--drop-below", drop_below)):
         if value is not None and not math.isfinite(value):
-            raise CorpusError(f"audit apply: {flag} {value}: give a finite score (every comparison with it is false)")
+            raise DocrobustError(f"audit apply: {flag} {value}: give a finite score (every comparison with it is false)")
     index: dict[str, int] = {}
     for i, d in enumerate(docs):
         if index.setdefault(d["title"], i) != i:
-            raise CorpusError(f"documents {index[d['title']]} and {i} share the title {d['title']!r}; "
+            raise DocrobustError(f"documents {index[d['title']]} and {i} share the title {d['title']!r}; "
                               "manifests name documents by title, so titles must be unique")
     labels = [d.get("labels", []) for d in docs]
     before = sum(map(len, labels))
@@ -475,18 +476,18 @@ def apply_audit(docs: list[Doc], audit_dir: str | Path, *, add_top: int | None =
         lists[CANDIDATES] = sha256_file(audit_dir / CANDIDATES)
         if add_top is not None:
             if add_top > len(rows):
-                raise CorpusError(f"--add-top {add_top}: {audit_dir / CANDIDATES} holds {len(rows):,} candidates; "
+                raise DocrobustError(f"--add-top {add_top}: {audit_dir / CANDIDATES} holds {len(rows):,} candidates; "
                                   f"run the audit again with --top {add_top} or more")
             chosen, options = rows[:add_top], {"add_top": add_top}
         else:
             chosen, options = [r for r in rows if r["score"] > add_above], {"add_above": add_above}
             if rows and len(chosen) == len(rows):
-                raise CorpusError(f"--add-above {add_above}: all {len(rows):,} candidates in {audit_dir / CANDIDATES} "
+                raise DocrobustError(f"--add-above {add_above}: all {len(rows):,} candidates in {audit_dir / CANDIDATES} "
                                   f"score above it, so the list may stop short of it; run the audit again with a larger --top")
         known = _audited_relations(audit_dir) | {lab["r"] for d in docs for lab in d.get("labels", [])}
         unknown = sorted({r["r"] for r in chosen} - known)
         if unknown:  # a list edited by hand: a relation the audit never scored would enter the training file
-            raise CorpusError(f"{audit_dir / CANDIDATES}: relation {unknown[0]!r} is neither in the audit's relation "
+            raise DocrobustError(f"{audit_dir / CANDIDATES}: relation {unknown[0]!r} is neither in the audit's relation "
                               f"inventory nor in the training file ({len(unknown)} such)")
         steps.append(("audit-add", options, [], [[r["title"], r["h_idx"], r["t_idx"], r["r"], []] for r in chosen]))
     manifest: dict[str, Any] = {
@@ -498,7 +499,7 @@ def apply_audit(docs: list[Doc], audit_dir: str | Path, *, add_top: int | None =
         for title, h, t, *_ in removed + added:
             n = len(docs[index[title]]["vertexSet"]) if title in index else 0
             if not (0 <= h < n and 0 <= t < n and h != t):
-                raise CorpusError(f"audit apply: ({title!r}, {h}, {t}) is not an entity pair of this training file")
+                raise DocrobustError(f"audit apply: ({title!r}, {h}, {t}) is not an entity pair of this training file")
         record = {"name": name, "rate": None, "options": options,
                   "achieved_rate": (len(removed) + len(added)) / before if before else 0.0,
                   "n_removed": len(removed), "n_added": len(added), "n_changed": 0,

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from docrobust.corpus import atomic_write_text
+from docrobust.base import atomic_write_text
 
 TEMPLATE = r"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

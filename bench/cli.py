@@ -2,7 +2,7 @@
 
 Each module in `docrobust.bench.commands` contributes its commands through a `commands` list, so a new
 command is one module; they meet in one registry (COMMANDS), which refuses a name defined twice. Bad input
-raises CorpusError, and an OSError names the file the system refused; either is printed one line per
+raises DocrobustError, and an OSError names the file the system refused; either is printed one line per
 problem (never a traceback) and the command exits with status 2.
 """
 from __future__ import annotations
@@ -14,8 +14,7 @@ import sys
 import click
 
 from docrobust import __version__
-from docrobust.corpus import CorpusError
-from docrobust.corpus.registry import Registry
+from docrobust.base import DocrobustError, Registry
 
 from . import commands as commands_pkg
 
@@ -39,11 +38,11 @@ for _info in sorted(pkgutil.iter_modules(commands_pkg.__path__), key=lambda m: m
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: bad input (CorpusError) and an input or output the system refuses (OSError: a
+    """Console entry point: bad input (DocrobustError) and an input or output the system refuses (OSError: a
     read-only folder, a full disk) become one line per problem on stderr and exit status 2, never a traceback."""
     try:
         status = cli.main(args=argv, prog_name="docrobust", standalone_mode=False)
-    except CorpusError as e:
+    except DocrobustError as e:
         for line in e.problems:  # whoever raises caps long lists ("... and 3,826 more problems")
             click.echo(f"error: {line}", err=True)
         sys.exit(2)

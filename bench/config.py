@@ -40,10 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docrobust.corpus import CorpusError, sha256_file, sha256_json
+from docrobust.base import DocrobustError, sha256_file, sha256_json, suggest
 from docrobust.corpus.data import resolve_path
 from docrobust.corpus.pair_types import pair_types_of
-from docrobust.corpus.registry import suggest
 from docrobust.reports.results import cell_id_for  # the results folder's naming, shared with the reporter
 
 from . import external
@@ -195,23 +194,23 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
     trainer (imports torch). `hash_file(path) -> sha256` lets the caller cache file hashes; default: hash every time.
     `missing_data`: a list that collects (key, file as written) for data files that are not there yet,
     instead of refusing them (`bench plan` shows the matrix before the download).
-    Raises CorpusError with one line per problem.
+    Raises DocrobustError with one line per problem.
     """
     path = Path(path)
     src = path.name
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CorpusError(f"{path}: no such file (write a bench.toml; see the repository's example)") from None
+        raise DocrobustError(f"{path}: no such file (write a bench.toml; see the repository's example)") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise CorpusError(f"{path}: not valid TOML ({e})") from None
+        raise DocrobustError(f"{path}: not valid TOML ({e})") from None
     except RecursionError:
-        raise CorpusError(f"{path}: TOML nested too deeply to read (a bench.toml nests a few levels)") from None
+        raise DocrobustError(f"{path}: TOML nested too deeply to read (a bench.toml nests a few levels)") from None
 
     problems: list[str] = []
     profiles = raw.pop("profile", {})
     if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):
-        raise CorpusError(f"{src}: profile: expected [profile.<name>] tables")
+        raise DocrobustError(f"{src}: profile: expected [profile.<name>] tables")
     _check_schema(raw, SCHEMA, "", problems, src)
     for pname, table in profiles.items():
         _check_schema(table, SCHEMA, f"profile.{pname}.", problems, src)
@@ -219,7 +218,7 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
         known = ", ".join(profiles) or "none defined"
         problems.append(f"{src}: profile {profile!r} does not exist{suggest(profile, profiles)}; known: {known}")
     if problems:
-        raise CorpusError(problems)
+        raise DocrobustError(problems)
 
     over = profiles.get(profile, {}) if profile else {}
     merged = _deep_merge(_deep_merge(copy.deepcopy(DEFAULTS), raw), over)
@@ -233,7 +232,7 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
         if not _has(merged, keys):
             problems.append(f"{src}: {_keypath(keys)}: missing (required)")
     if problems:
-        raise CorpusError(problems)
+        raise DocrobustError(problems)
 
     data = _check_data(merged["data"], data_dir, where, problems, hash_file, missing_data)
     _check_matrix(merged, where, problems)
@@ -250,7 +249,7 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
     if check_names:
         _check_registries(merged, where, problems)
     if problems:
-        raise CorpusError(problems)
+        raise DocrobustError(problems)
     return BenchConfig(source=str(path), name=merged.get("name", path.stem), profile=profile,
                        encoder=merged.get("encoder"), data=data, matrix=merged["matrix"], training=merged["training"],
                        loss_options=merged["loss_options"], model_options=merged["model_options"],
@@ -323,7 +322,7 @@ def _is_type(value: Any, spec: Any) -> bool:
     if spec is _PairTypes:
         try:
             return pair_types_of(value) is not None
-        except CorpusError:
+        except DocrobustError:
             return False
     return isinstance(value, spec)
 
@@ -388,7 +387,7 @@ def _check_matrix(merged: dict, where, problems: list[str]) -> None:
         try:
             noise_suite.parse_spec(spec)
             family, rate = noise_suite.describe_spec(spec)
-        except CorpusError as e:
+        except DocrobustError as e:
             problems.append(f"{where('matrix', 'noise', i)}: {e.problems[0]}")
             continue
         if not 0.0 <= float(rate) <= 1.0:
@@ -406,11 +405,11 @@ def _hash_noise_files(specs: list, data_dir, where, problems: list[str], hash_fi
     for i, spec in enumerate(specs):
         try:
             parse_spec(spec)
-        except CorpusError:
+        except DocrobustError:
             continue  # _check_matrix says why
         try:
             paths = spec_files(spec, data_dir)
-        except CorpusError as e:  # a registered pair whose files are not in the data folder
+        except DocrobustError as e:  # a registered pair whose files are not in the data folder
             problems += [f"{where('matrix', 'noise', i)}: {p}" for p in e.problems]
             continue
         missing = [p for p in paths if not p.is_file()]
@@ -423,7 +422,7 @@ def _hash_noise_files(specs: list, data_dir, where, problems: list[str], hash_fi
 def _normalized(spec: Any, normalize) -> Any:
     try:
         return normalize(spec)
-    except CorpusError:  # reported with its position below
+    except DocrobustError:  # reported with its position below
         return spec
 
 
@@ -491,7 +490,7 @@ def preflight_problems(cfg: BenchConfig, data_dir: str | os.PathLike | None = No
     rel = cfg.data["relations"]
     try:
         inventory = RelationInventory.load(rel["path"]) if "path" in rel else None
-    except CorpusError as e:
+    except DocrobustError as e:
         return [f"{src}: data.relations: {p}" for p in e.problems]
     labels: set[str] = set()
     for key in ("train", "dev", "test", "low"):
@@ -500,7 +499,7 @@ def preflight_problems(cfg: BenchConfig, data_dir: str | os.PathLike | None = No
         entry = cfg.data[key]
         try:
             docs = load_docs(entry["path"], inventory)
-        except CorpusError as e:
+        except DocrobustError as e:
             problems += [f"{src}: data.{key}: {p}" for p in e.problems]
             continue
         lo, hi = entry.get("range") or (0, len(docs))
@@ -515,27 +514,27 @@ def preflight_problems(cfg: BenchConfig, data_dir: str | os.PathLike | None = No
     for i, spec in enumerate(cfg.matrix["noise"]):
         try:
             noise_suite.check_spec(spec, data_dir, relations)
-        except CorpusError as e:
+        except DocrobustError as e:
             problems += [f"{src}: matrix.noise[{i}]: {p}" for p in e.problems]
     for model in cfg.matrix["models"]:
         if model in cfg.models:
             continue  # an external model: its command checks its own options
         try:
             check_model_options(model, cfg.model_options.get(model, {}))
-        except CorpusError as e:
+        except DocrobustError as e:
             problems += [f"{src}: model_options.{model}: {p}" for p in e.problems]
     encoder = cfg.encoder or ""
     if encoder.startswith(("/", "./", "../", "~")) and not Path(encoder).expanduser().is_dir():
         problems.append(f"{src}: encoder: no such folder {encoder!r}")
     try:
         resolve_device(str(cfg.training.get("device", "auto")))
-    except CorpusError as e:
+    except DocrobustError as e:
         problems.append(f"{src}: training.device: {e}")
     return problems
 
 
 def check_model_options(model: str, options: dict) -> None:
-    """CorpusError unless the model's own constructor takes `options` (built on the meta device, with a stand-in
+    """DocrobustError unless the model's own constructor takes `options` (built on the meta device, with a stand-in
     encoder: the sizes are checked, nothing is allocated or loaded); `bench check` and `train` call it first."""
     import torch
 

@@ -39,7 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from docrobust.corpus import CorpusError, atomic_write_json, dumps_json, read_json, score
+from docrobust.base import DocrobustError, atomic_write_json, dumps_json, read_json
+from docrobust.corpus import score
 from docrobust.corpus.score import check_preds
 
 PLACEHOLDERS = ("train", "dev", "test", "out", "seed", "relations", "loss")
@@ -68,7 +69,7 @@ def check_models(tables: dict[str, Any], builtin: Any, execution: dict, base: Pa
             continue
         try:
             tree = tree_hash(workdir)
-        except CorpusError as e:
+        except DocrobustError as e:
             problems.append(f"{where('models', name, 'workdir')}: {e.problems[0]}")
             continue
         specs[name] = {"command": table["command"], "workdir": str(workdir), "env": dict(table.get("env", {})),
@@ -157,7 +158,7 @@ def tree_hash(workdir: Path) -> str:
                        if p.is_file() and not any(part.startswith(".") or part == "__pycache__"
                                                   for part in p.relative_to(workdir).parts))
         if len(files) > MAX_UNTRACKED_FILES:
-            raise CorpusError(f"{workdir} is not in a git repository and holds {len(files):,} files; put the model's "
+            raise DocrobustError(f"{workdir} is not in a git repository and holds {len(files):,} files; put the model's "
                               f"code under git (its tracked files are hashed) or point workdir at the code alone")
     digest = hashlib.sha256()
     for f in files:
@@ -322,7 +323,7 @@ def _score(task: dict, out: Path, files: dict[str, str]) -> str | None:
             dev = check_preds(read_json(out / "dev_result.json"), "{out}/dev_result.json")
             metrics["dev"] = score(task["dev_docs"], dev, task["train_facts"], frequent=task["frequent"],
                                    pair_types=pair_types)
-    except CorpusError as e:
+    except DocrobustError as e:
         return "; ".join(e.problems[:3]).replace(str(out), "{out}")
     files["result.json"] = dumps_json(preds) + "\n"
     files["metrics.json"] = dumps_json(metrics, indent=1) + "\n"

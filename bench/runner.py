@@ -42,11 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_json, dumps_json, facts_from_docs, load_docs,
-                              load_train_facts, read_json, sha256_json, validate_docs)
+from docrobust.base import DocrobustError, Registry, atomic_write_json, dumps_json, read_json, sha256_json
+from docrobust.corpus import RelationInventory, facts_from_docs, load_docs, load_train_facts, validate_docs
 from docrobust.corpus.data import feature_store_root
 from docrobust.corpus.pair_types import restrict_labels
-from docrobust.corpus.registry import Registry
 
 from docrobust.corpus.score import frequent_relations
 
@@ -116,7 +115,7 @@ def run_bench(cfg: BenchConfig, results_dir: str | os.PathLike | None = None, *,
 
     `train_fn` replaces docrobust.models.train.train (same signature; must be importable by workers).
     `n_jobs` overrides execution.n_jobs. Failed cells are recorded, never raised. One run at a time holds
-    the results folder (a second raises CorpusError naming the first's pid).
+    the results folder (a second raises DocrobustError naming the first's pid).
     """
     root = Path(results_dir or default_results_dir(cfg.name, cfg.profile))
     root.mkdir(parents=True, exist_ok=True)
@@ -129,7 +128,7 @@ def run_bench(cfg: BenchConfig, results_dir: str | os.PathLike | None = None, *,
 @contextlib.contextmanager
 def results_lock(root: Path) -> Iterator[None]:
     """Hold RESULTS/.lock exclusively (an fcntl lock, which the kernel releases when the process ends, even by
-    kill -9), with the holder's pid written in it; refuse with CorpusError while another process holds it."""
+    kill -9), with the holder's pid written in it; refuse with DocrobustError while another process holds it."""
     import fcntl
 
     fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
@@ -138,7 +137,7 @@ def results_lock(root: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise CorpusError(f"{root}: another `docrobust bench run` (pid {holder}) is running into this results "
+            raise DocrobustError(f"{root}: another `docrobust bench run` (pid {holder}) is running into this results "
                               "folder; wait for it to finish or give another --out") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -234,7 +233,7 @@ def _write_report(store: ResultsStore, say: Callable[[str], None]) -> tuple[Path
     try:
         write_report(store.root, html, pdf)
     except Exception as e:  # the results are already safe on disk; say why
-        error = str(e) if isinstance(e, CorpusError) else f"{type(e).__name__}: {e}"
+        error = str(e) if isinstance(e, DocrobustError) else f"{type(e).__name__}: {e}"
         say(f"report failed: {error}; rerun `docrobust report {store.root} --out {html} --pdf {pdf}` after fixing it")
         return None, error
     say(f"report: {html} and {pdf}")
@@ -393,7 +392,7 @@ class _Preparer:
         if outcome["status"] == "done":
             try:
                 result = record("done", json.loads(metrics_text or "null"), None, None)
-            except (CorpusError, ValueError) as e:
+            except (DocrobustError, ValueError) as e:
                 result = record("failed", None, f"the trainer's metrics.json breaks the results contract: {e}", None)
         else:
             result = record("failed", None, outcome.get("error") or "failed without an error message",
@@ -416,7 +415,7 @@ def _feature_index(store_root: Path, spec: str) -> Path:
 def _read_index(path: Path) -> list[str]:
     try:
         return read_json(path)
-    except (OSError, CorpusError):
+    except (OSError, DocrobustError):
         return []
 
 
@@ -433,7 +432,7 @@ def documents_to_encode(cfg: BenchConfig) -> tuple[int, int] | None:
     try:
         docs = [d for key in SPLITS_ENCODED for d in _split(read_json(cfg.data[key]["path"]), cfg.data[key]["path"],
                                                              cfg.data[key].get("range"))]
-    except (OSError, CorpusError, KeyError):
+    except (OSError, DocrobustError, KeyError):
         return None
     texts = {_text_hash(d) for d in docs}
     pending = 0
@@ -455,9 +454,9 @@ def _split(raw: Any, path: str, rng: list[int] | None) -> list[dict]:
     source = path if rng is None else f"{path}[{rng[0]}:{rng[1]}]"
     problems = validate_docs(docs, source=source)
     if problems:
-        raise CorpusError(problems)
+        raise DocrobustError(problems)
     if rng is not None and len(docs) < rng[1] - rng[0]:
-        raise CorpusError(f"{path}: range {rng} asks for documents past the file's {len(raw)}")
+        raise DocrobustError(f"{path}: range {rng} asks for documents past the file's {len(raw)}")
     return docs
 
 
@@ -634,19 +633,19 @@ def dask_backend(tasks: Iterable[Task], execution: dict) -> Iterator[Outcome]:
     try:
         from dask.distributed import Client, as_completed
     except ImportError:
-        raise CorpusError("execution.backend = \"dask\" needs dask[distributed]: pip install 'docrobust[dask]'") from None
+        raise DocrobustError("execution.backend = \"dask\" needs dask[distributed]: pip install 'docrobust[dask]'") from None
 
     try:
         client = Client(execution["scheduler"], timeout=30, set_as_default=False)
     except OSError as e:
-        raise CorpusError(f"execution.scheduler: cannot reach the Dask scheduler at {execution['scheduler']!r} "
+        raise DocrobustError(f"execution.scheduler: cannot reach the Dask scheduler at {execution['scheduler']!r} "
                           f"({e}); start it with `dask scheduler`") from None
     try:
         need = execution["gpus_per_run"]
         resources = {"GPU": need} if need else {}
         workers = client.scheduler_info(n_workers=-1)["workers"].values()
         if need and not any(w.get("resources", {}).get("GPU", 0) >= need for w in workers):
-            raise CorpusError(f"execution.gpus_per_run = {need}: no Dask worker declares that many GPU resources; "
+            raise DocrobustError(f"execution.gpus_per_run = {need}: no Dask worker declares that many GPU resources; "
                               f"start workers with `--resources GPU=1` or set gpus_per_run = 0 for CPU workers")
         tasks = iter(tasks)
 

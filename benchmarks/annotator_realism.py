@@ -31,7 +31,8 @@ from noise_realism import ROOT, write_toml
 from docrobust import noise
 from docrobust.bench.config import _deep_merge, load_config
 from docrobust.bench.runner import run_bench
-from docrobust.corpus import atomic_write_json, load_docs, sha256_json
+from docrobust.base import atomic_write_json, sha256_json
+from docrobust.corpus import load_docs
 from docrobust.corpus.align import align
 from docrobust.corpus.data import resolve_data_dir
 from docrobust.noise.annotator import BASELINES, evaluate, fit_annotator, marginal, miss_probabilities

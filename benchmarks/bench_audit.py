@@ -32,7 +32,8 @@ from pathlib import Path
 
 from docrobust.bench.audit import (AUDIT_FINE_TUNING, AUDIT_TRAINING, apply_audit, read_audit, run_audit, score_audit,
                                    truth_from_docs, truth_from_manifest)
-from docrobust.corpus import RelationInventory, atomic_write_json, load_docs, save_docs
+from docrobust.base import atomic_write_json
+from docrobust.corpus import RelationInventory, load_docs, save_docs
 from docrobust.corpus.align import align
 from docrobust.corpus.data import resolve_data_dir
 from docrobust.models.train import TrainConfig, train

@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from docrobust.corpus import load_docs, save_docs, sha256_file
+from docrobust.base import sha256_file
+from docrobust.corpus import load_docs, save_docs
 from docrobust.corpus.data import resolve_data_dir
 from docrobust.noise import NOISE_MODELS, apply_noise, measure_profile
 from docrobust.noise.annotator import fit_stages, pair_data

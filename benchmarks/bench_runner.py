@@ -29,7 +29,8 @@ sys.path.insert(0, str(REPO / "tests"))  # tiny_encoder.py
 
 from docrobust.bench.config import load_config  # noqa: E402
 from docrobust.bench.runner import cell_statuses, hash_cache, run_bench  # noqa: E402
-from docrobust.corpus import atomic_write_json, score  # noqa: E402
+from docrobust.base import atomic_write_json
+from docrobust.corpus import score
 from docrobust.corpus.data import resolve_data_dir  # noqa: E402
 from docrobust.corpus.score import average_precision  # noqa: E402
 from docrobust.reports.results import CellRecord, ResultsStore  # noqa: E402

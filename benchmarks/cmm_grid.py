@@ -26,7 +26,8 @@ from pathlib import Path
 from joblib import Parallel, delayed
 
 from docrobust import noise
-from docrobust.corpus import RelationInventory, atomic_write_json, load_docs
+from docrobust.base import atomic_write_json
+from docrobust.corpus import RelationInventory, load_docs
 from docrobust.corpus.data import resolve_data_dir
 
 GRID_M = (0.1, 0.2, 0.3, 0.4)

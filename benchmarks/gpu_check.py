@@ -28,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from docrobust.corpus import RelationInventory, atomic_write_json, load_docs, load_train_facts
+from docrobust.base import atomic_write_json
+from docrobust.corpus import RelationInventory, load_docs, load_train_facts
 from docrobust.corpus.data import resolve_data_dir
 from docrobust.models.train import TrainConfig, train
 

@@ -25,7 +25,8 @@ from statistics import mean
 from docrobust import noise
 from docrobust.bench.config import _deep_merge, load_config
 from docrobust.bench.runner import run_bench
-from docrobust.corpus import atomic_write_json, load_docs
+from docrobust.base import atomic_write_json
+from docrobust.corpus import load_docs
 from docrobust.corpus.data import resolve_data_dir
 from docrobust.reports.results import ResultsStore
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from joblib import Parallel, delayed
 
 from cmm_grid import dev_slice  # the same dev slice, stored rows and noisy sets (a script's folder is on sys.path)
-from docrobust.corpus import atomic_write_json
+from docrobust.base import atomic_write_json
 
 TRAINING = dict(model="atlop", encoder="minilm", freeze_encoder=True, calibrate_threshold=True, batch_size=4,
                 select_by="calibrated_f1",

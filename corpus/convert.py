@@ -41,7 +41,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .io import CorpusError, Doc, atomic_write_json, read_json, validate_docs
+from docrobust.base import DocrobustError, atomic_write_json, read_json
+from .io import Doc, validate_docs
 
 NO_IDENTIFIER = ("", "-", "-1")   # PubTator's marks of a mention that was typed but not linked
 ID_SEPARATORS = ",|"              # BioRED's composite mentions join identifiers with ',', CDR's with '|'
@@ -148,7 +149,7 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
             continue
         at = piece.find(stripped, cursor)
         if at < 0:
-            raise CorpusError(f"pysbd returned a sentence that is not in the text: {part[:60]!r}")
+            raise DocrobustError(f"pysbd returned a sentence that is not in the text: {part[:60]!r}")
         cursor = at + len(stripped)
         spans.append((start + at, start + at + len(stripped)))
     return spans
@@ -193,7 +194,7 @@ def to_docred(abstracts: list[Abstract], report: ConversionReport | None = None)
     docs = []
     for a in abstracts:
         if a.docid in seen:
-            raise CorpusError(f"{a.where}: document {a.docid} appears twice (also at {seen[a.docid]}); "
+            raise DocrobustError(f"{a.where}: document {a.docid} appears twice (also at {seen[a.docid]}); "
                               "give each file once")
         seen[a.docid] = a.where
         docs.append(_document(a, report))
@@ -284,10 +285,10 @@ def write_rel_info(path: str | os.PathLike, relations: dict[str, str]) -> dict[s
     path = Path(path)
     existing = read_json(path) if path.is_file() else {}
     if not isinstance(existing, dict) or not all(isinstance(v, str) for v in existing.values()):
-        raise CorpusError(f"{path}: not a rel_info file ({{relation id: name}}); move it or write the output elsewhere")
+        raise DocrobustError(f"{path}: not a rel_info file ({{relation id: name}}); move it or write the output elsewhere")
     clash = [r for r, name in relations.items() if r in existing and existing[r] != name]
     if clash:
-        raise CorpusError(f"{path}: relation {clash[0]!r} is named {existing[clash[0]]!r} there and "
+        raise DocrobustError(f"{path}: relation {clash[0]!r} is named {existing[clash[0]]!r} there and "
                           f"{relations[clash[0]]!r} here; write the output to another folder")
     merged = {**existing, **{r: n for r, n in relations.items() if r not in existing}}
     atomic_write_json(path, merged)
@@ -298,4 +299,4 @@ def check_converted(docs: list[Doc], source: str) -> None:
     """The converter's own output must be valid DocRED; a failure here is a converter bug, said as such."""
     problems = validate_docs(docs, source=source)
     if problems:
-        raise CorpusError([f"{source}: the conversion produced invalid DocRED (please report this):"] + problems)
+        raise DocrobustError([f"{source}: the conversion produced invalid DocRED (please report this):"] + problems)

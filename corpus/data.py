@@ -27,8 +27,8 @@ from pathlib import Path
 import typing
 from typing import Callable
 
-from .io import CorpusError, atomic_write_bytes, atomic_write_json, dumps_json, read_json, temporary_beside
-from .registry import suggest
+from docrobust.base import (DocrobustError, atomic_write_bytes, atomic_write_json, dumps_json, read_json, suggest,
+                            temporary_beside)
 
 DEFAULT_DATA_DIR = Path("~/.cache/docrobust")
 MIRROR_ENV = "DOCROBUST_MIRROR"  # base URL of a mirror with the registry's layout (also used by the tests)
@@ -164,7 +164,7 @@ def resolve_path(path: str | os.PathLike, data_dir: str | os.PathLike | None = N
 
 def lookup(name: str) -> DataFile:
     if name not in REGISTRY:
-        raise CorpusError(f"unknown data file {name!r}; known: {', '.join(known_names())}")
+        raise DocrobustError(f"unknown data file {name!r}; known: {', '.join(known_names())}")
     return REGISTRY[name]
 
 
@@ -174,11 +174,11 @@ def known_names() -> list[str]:
 
 
 def expand(names: typing.Iterable[str]) -> list[str]:
-    """Names with each bundle replaced by its files, in order, each once; CorpusError naming an unknown one."""
+    """Names with each bundle replaced by its files, in order, each once; DocrobustError naming an unknown one."""
     out: list[str] = []
     for name in names:
         if name not in BUNDLES and name not in CONVERTED and name not in REGISTRY:
-            raise CorpusError(f"unknown data file {name!r}{suggest(name, known_names())}; "
+            raise DocrobustError(f"unknown data file {name!r}{suggest(name, known_names())}; "
                               f"known: {', '.join(known_names())}")
         out += [n for n in BUNDLES.get(name, (name,)) if n not in out]
     return out
@@ -229,11 +229,11 @@ def download(name: str, data_dir: str | os.PathLike | None = None, *, mirror: st
             os.fsync(out.fileno())
         problem = verify(file, tmp)
         if problem:
-            raise CorpusError(f"{name}: download from {url} failed verification ({problem}); nothing was written")
+            raise DocrobustError(f"{name}: download from {url} failed verification ({problem}); nothing was written")
         os.replace(tmp, target)
         return target
     except (urllib.error.URLError, OSError) as e:
-        raise CorpusError(f"{name}: cannot download {url} ({getattr(e, 'reason', e)}); "
+        raise DocrobustError(f"{name}: cannot download {url} ({getattr(e, 'reason', e)}); "
                           f"put the file at {target} by hand or set {MIRROR_ENV}") from None
     finally:
         tmp.unlink(missing_ok=True)
@@ -252,7 +252,7 @@ def _conversion_problem(target: Path, sources: dict[str, str]) -> str | None:
     try:
         record = read_json(conversion_record_path(target))
         actual = checksum_of(target, "sha256")
-    except (CorpusError, OSError):
+    except (DocrobustError, OSError):
         return "not converted yet"
     if not isinstance(record, dict):
         return "its conversion record is not a JSON object"

@@ -17,7 +17,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from .io import CorpusError, Doc, cap_problems, read_json, shown, validate_docs
+from docrobust.base import DocrobustError, cap_problems, read_json, shown
+from .io import Doc, validate_docs
 
 LABEL_KEYS = ("head", "tail", "relation_id", "relation_text", "evidence")
 MENTION_KEYS = ("name", "sent_id", "pos", "type")
@@ -27,18 +28,18 @@ def _datasets():
     try:
         import datasets
     except ImportError:
-        raise CorpusError("the Hugging Face layout needs the datasets package: pip install 'docrobust[hf]'") from None
+        raise DocrobustError("the Hugging Face layout needs the datasets package: pip install 'docrobust[hf]'") from None
     return datasets
 
 
 def from_hf(rows: Any, source: str = "<dataset>") -> list[Doc]:
-    """DocRED documents from rows in the Hugging Face layout; CorpusError naming row and field for each problem.
+    """DocRED documents from rows in the Hugging Face layout; DocrobustError naming row and field for each problem.
 
     Mention fields beyond the four of DocRED (Re-DocRED's `global_pos`, `index`) are kept when set;
     `relation_text` is dropped (DocRED keeps names in rel_info.json: see `hf_relation_names`).
     """
     if hasattr(rows, "keys") and not hasattr(rows, "features"):   # a DatasetDict: the split must be chosen
-        raise CorpusError(f"{source}: holds the splits {', '.join(rows.keys())}; pick one (ds['train'], --split train)")
+        raise DocrobustError(f"{source}: holds the splits {', '.join(rows.keys())}; pick one (ds['train'], --split train)")
     docs, problems = [], []
     for i, row in enumerate(rows):
         doc, bad = _doc_of_row(row)
@@ -48,7 +49,7 @@ def from_hf(rows: Any, source: str = "<dataset>") -> list[Doc]:
         docs.append(doc)
     problems += validate_docs(docs, source=source, max_problems=10 ** 9) if not problems else []
     if problems:
-        raise CorpusError(cap_problems(problems, source=source))
+        raise DocrobustError(cap_problems(problems, source=source))
     return docs
 
 
@@ -141,25 +142,25 @@ def load_hf(path: str | os.PathLike, split: str | None = None) -> list[dict]:
         try:
             ds = datasets.load_from_disk(str(path))
         except FileNotFoundError as e:
-            raise CorpusError(f"{path}: not a folder written by save_to_disk ({e})") from None
+            raise DocrobustError(f"{path}: not a folder written by save_to_disk ({e})") from None
         if hasattr(ds, "keys"):
             if split is None and len(ds) == 1:
                 split = next(iter(ds.keys()))
             if split not in ds:
-                raise CorpusError(f"{path}: holds the splits {', '.join(ds.keys())}; pick one with --split")
+                raise DocrobustError(f"{path}: holds the splits {', '.join(ds.keys())}; pick one with --split")
             ds = ds[split]
         return list(ds)
     if split is not None:
-        raise CorpusError(f"{path}: --split applies to a saved DatasetDict folder, not to a file")
+        raise DocrobustError(f"{path}: --split applies to a saved DatasetDict folder, not to a file")
     if path.suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
         except ImportError:
-            raise CorpusError("reading parquet needs pyarrow: pip install 'docrobust[parquet]'") from None
+            raise DocrobustError("reading parquet needs pyarrow: pip install 'docrobust[parquet]'") from None
         try:
             return pq.read_table(path).to_pylist()
         except (OSError, ValueError) as e:
-            raise CorpusError(f"{path}: cannot read as parquet ({e})") from None
+            raise DocrobustError(f"{path}: cannot read as parquet ({e})") from None
     return _json_rows(path)
 
 
@@ -168,9 +169,9 @@ def _json_rows(path: Path) -> list[Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CorpusError(f"{path}: no such file") from None
+        raise DocrobustError(f"{path}: no such file") from None
     except UnicodeDecodeError as e:
-        raise CorpusError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise DocrobustError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     if text.lstrip().startswith("["):
         return read_json(path)
     rows = []
@@ -179,7 +180,7 @@ def _json_rows(path: Path) -> list[Any]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as e:
-                raise CorpusError(f"{path}:{n}: not valid JSON Lines ({e.msg}, column {e.colno})") from None
+                raise DocrobustError(f"{path}:{n}: not valid JSON Lines ({e.msg}, column {e.colno})") from None
             except RecursionError:
-                raise CorpusError(f"{path}:{n}: JSON nested too deeply to read") from None
+                raise DocrobustError(f"{path}:{n}: JSON nested too deeply to read") from None
     return rows

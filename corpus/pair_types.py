@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .io import CorpusError, Doc
+from docrobust.base import DocrobustError
+from .io import Doc
 
 PairTypes = frozenset[tuple[str, str]]
 
@@ -23,13 +24,13 @@ __all__ = ["PairTypes", "allowed_pairs", "entity_type", "is_allowed", "pair_type
 
 
 def pair_types_of(value: Any, where: str = "pair_types") -> PairTypes | None:
-    """The filter of a config value ([[head type, tail type], ...]); None for None; CorpusError (naming `where`)
+    """The filter of a config value ([[head type, tail type], ...]); None for None; DocrobustError (naming `where`)
     for anything but a non-empty list of pairs of non-empty strings."""
     if value is None:
         return None
     if (not isinstance(value, (list, tuple)) or not value or not all(
             isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, str) and x for x in p) for p in value)):
-        raise CorpusError(f"{where}: expected a non-empty list of [head type, tail type] pairs, "
+        raise DocrobustError(f"{where}: expected a non-empty list of [head type, tail type] pairs, "
                           f"e.g. [[\"Chemical\", \"Disease\"]], got {value!r}")
     return frozenset((h, t) for h, t in value)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .convert import ID_SEPARATORS, NOVELTY, Abstract, ConversionReport, Mention, Relation, split_ids
-from .io import CorpusError, cap_problems, read_json, shown
+from docrobust.base import DocrobustError, cap_problems, read_json, shown
 
 
 def _lines(path: Path) -> Iterable[str]:
@@ -34,16 +34,16 @@ def _lines(path: Path) -> Iterable[str]:
         with opener(path, "rt", encoding="utf-8") as f:
             yield from f
     except FileNotFoundError:
-        raise CorpusError(f"{path}: no such file") from None
+        raise DocrobustError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise CorpusError(f"{path}: is a folder, expected a PubTator file") from None
+        raise DocrobustError(f"{path}: is a folder, expected a PubTator file") from None
     except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as e:
-        raise CorpusError(f"{path}: not UTF-8 PubTator text ({e})") from None
+        raise DocrobustError(f"{path}: not UTF-8 PubTator text ({e})") from None
 
 
 def read_pubtator(paths: Iterable[str | os.PathLike], id_separator: str = ID_SEPARATORS,
                   report: ConversionReport | None = None) -> list[Abstract]:
-    """Abstracts of PubTator files, in order of first appearance; one CorpusError listing every bad line.
+    """Abstracts of PubTator files, in order of first appearance; one DocrobustError listing every bad line.
 
     A relation of a PMID whose text no file gives (a relation file covering more documents than the abstracts
     given) is dropped and counted in `report`."""
@@ -99,7 +99,7 @@ def read_pubtator(paths: Iterable[str | os.PathLike], id_separator: str = ID_SEP
         problems.append(f"{', '.join(map(str, paths))}: relations but no document text (PMID|t| and PMID|a| lines); "
                         "give the abstracts file too")
     if problems:
-        raise CorpusError(cap_problems(problems))
+        raise DocrobustError(cap_problems(problems))
     return list(docs.values())
 
 
@@ -122,13 +122,13 @@ _CDG_RELATION = {"type": str, "subj": str, "obj": str}
 
 def read_chemdisgene(paths: Iterable[str | os.PathLike], id_separator: str = ID_SEPARATORS,
                      report: ConversionReport | None = None) -> list[Abstract]:
-    """Abstracts of ChemDisGene JSON files; one CorpusError naming file, document and field for every problem."""
+    """Abstracts of ChemDisGene JSON files; one DocrobustError naming file, document and field for every problem."""
     out: list[Abstract] = []
     problems: list[str] = []
     for path in map(Path, paths):
         data = read_json(path)
         if not isinstance(data, list):
-            raise CorpusError(f"{path}: expected a JSON list of ChemDisGene documents, got {type(data).__name__}")
+            raise DocrobustError(f"{path}: expected a JSON list of ChemDisGene documents, got {type(data).__name__}")
         for i, doc in enumerate(data):
             where = f"{path}: document {i}"
             bad = list(_field_problems(doc, _CDG_DOC, ""))
@@ -152,7 +152,7 @@ def read_chemdisgene(paths: Iterable[str | os.PathLike], id_separator: str = ID_
                 [rel for r in doc.get("relation", []) for rel in
                  split_relation(r["type"], r["subj"], r["obj"], id_separator, report)], where))
     if problems:
-        raise CorpusError(cap_problems(problems))
+        raise DocrobustError(cap_problems(problems))
     return out
 
 

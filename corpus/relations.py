@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .io import INFER_HINT, CorpusError, Doc, read_json
+from docrobust.base import DocrobustError, read_json
+from .io import INFER_HINT, Doc
 
 NO_RELATION = "Na"
 
@@ -38,7 +39,7 @@ class RelationInventory:
         try:
             return self._column[rid]
         except KeyError:
-            raise CorpusError(f"relation {rid!r} is not in the relation inventory") from None
+            raise DocrobustError(f"relation {rid!r} is not in the relation inventory") from None
 
     def name(self, rid: str) -> str:
         return self.names.get(rid, rid)
@@ -66,11 +67,11 @@ class RelationInventory:
         path = Path(path)
         files = [path]
         if not path.exists():
-            raise CorpusError(f"{path}: no such file or folder {INFER_HINT}")
+            raise DocrobustError(f"{path}: no such file or folder {INFER_HINT}")
         if path.is_dir():
             files = [p / n for p in (path, path / "meta") for n in ("rel2id.json", "rel_info.json") if (p / n).is_file()]
             if not files:
-                raise CorpusError(f"{path}: no rel2id.json or rel_info.json here or in meta/ {INFER_HINT}")
+                raise DocrobustError(f"{path}: no rel2id.json or rel_info.json here or in meta/ {INFER_HINT}")
         ids, names = None, {}
         for file in files:
             mapping = read_json(file)
@@ -79,7 +80,7 @@ class RelationInventory:
             elif _is_mapping(mapping, str):
                 names = mapping
             else:
-                raise CorpusError(f"{file}: expected a JSON object mapping relation ids to label columns (rel2id, "
+                raise DocrobustError(f"{file}: expected a JSON object mapping relation ids to label columns (rel2id, "
                                   f'{{"P17": 1}}) or to names (rel_info, {{"P17": "country"}})')
         return cls(ids if ids is not None else tuple(names), names)
 
@@ -93,12 +94,12 @@ def _ids_from_rel2id(rel2id: dict[str, int], path: Path) -> tuple[str, ...]:
     columns: dict[int, str] = {}
     for r, c in rel2id.items():
         if r != NO_RELATION and c in columns:
-            raise CorpusError(f"{path}: relations {columns[c]!r} and {r!r} share column {c}; each needs its own")
+            raise DocrobustError(f"{path}: relations {columns[c]!r} and {r!r} share column {c}; each needs its own")
         if r != NO_RELATION:
             columns[c] = r
     expected = set(range(1, len(columns) + 1))
     if set(columns) != expected or rel2id.get(NO_RELATION, 0) != 0:
-        raise CorpusError(f"{path}: relation columns must be 1..{len(columns)} with {NO_RELATION} = 0")
+        raise DocrobustError(f"{path}: relation columns must be 1..{len(columns)} with {NO_RELATION} = 0")
     return tuple(columns[c] for c in sorted(columns))
 
 
@@ -112,7 +113,7 @@ def inventory_for(spec: str | None, data_dir: str | os.PathLike, *, infer_if_mis
         return RelationInventory.load(inventory_path(spec, data_dir))
     try:
         return RelationInventory.load(data_dir)
-    except CorpusError:
+    except DocrobustError:
         if infer_if_missing:
             return None
         raise

@@ -19,7 +19,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .io import CorpusError, Doc, cap_problems, is_intra, load_docs, read_json, sentence_sets, shown, validate_docs
+from docrobust.base import DocrobustError, cap_problems, read_json, shown
+from .io import Doc, is_intra, load_docs, sentence_sets, validate_docs
 from .pair_types import is_allowed, restrict_labels
 
 Fact = tuple[str, str, str]
@@ -50,18 +51,18 @@ def load_train_facts(path: str | os.PathLike) -> frozenset[Fact]:
         return frozenset(tuple(x) for x in data)
     problems = validate_docs(data, source=str(path))
     if problems:
-        raise CorpusError([f"{path}: neither a .fact list of [head name, tail name, relation] nor DocRED documents"] + problems)
+        raise DocrobustError([f"{path}: neither a .fact list of [head name, tail name, relation] nor DocRED documents"] + problems)
     return facts_from_docs(data)
 
 
 def check_preds(preds: Any, source: str = "<predictions>") -> list[dict]:
-    """Raise CorpusError unless `preds` is a list of {"title", "h_idx", "t_idx", "r"[, "evidence"]}."""
+    """Raise DocrobustError unless `preds` is a list of {"title", "h_idx", "t_idx", "r"[, "evidence"]}."""
     if not isinstance(preds, list):
-        raise CorpusError(f"{source}: expected a JSON list of predictions, got {type(preds).__name__}")
+        raise DocrobustError(f"{source}: expected a JSON list of predictions, got {type(preds).__name__}")
     problems = cap_problems((f"{source}: prediction {i}: {p}" for i, pred in enumerate(preds)
                              for p in _prediction_problems(pred)), source=source)
     if problems:
-        raise CorpusError(problems)
+        raise DocrobustError(problems)
     return preds
 
 
@@ -103,7 +104,7 @@ def prf(counts: Any, ign_variant: str = "official") -> dict[str, np.ndarray]:
     and for every bootstrap resample of a report at once.
     """
     if ign_variant not in IGN_VARIANTS:
-        raise CorpusError(f"unknown Ign F1 variant {ign_variant!r}; known: {', '.join(IGN_VARIANTS)}")
+        raise DocrobustError(f"unknown Ign F1 variant {ign_variant!r}; known: {', '.join(IGN_VARIANTS)}")
     tp, n_pred, n_gold, tp_in_train = np.moveaxis(np.asarray(counts, dtype=float), -1, 0)
     precision, recall = _ratio(tp, n_pred), _ratio(tp, n_gold)
     ign_precision = _ratio(tp - tp_in_train, n_pred - tp_in_train + IGN_VARIANTS[ign_variant])

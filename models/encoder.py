@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from docrobust.corpus import CorpusError
+from docrobust.base import DocrobustError
 
 __all__ = ["ALIASES", "MAX_LEN", "WINDOW", "encode", "load_encoder", "resolve_encoder", "special_ids", "window_end_ids"]
 
@@ -68,7 +68,7 @@ def load_encoder(name_or_path: str) -> tuple:
     source = resolve_encoder(name_or_path)
     local = os.path.isdir(source)
     if local and not os.path.isfile(os.path.join(source, "config.json")):
-        raise CorpusError(f"encoder folder {source} has no config.json: pass a folder written by save_pretrained, "
+        raise DocrobustError(f"encoder folder {source} has no config.json: pass a folder written by save_pretrained, "
                           f"a Hugging Face hub id, or one of: {', '.join(ALIASES)}")
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "weights not used" notices for the pooler/LM head are expected
@@ -77,12 +77,12 @@ def load_encoder(name_or_path: str) -> tuple:
         model = AutoModel.from_pretrained(source, local_files_only=local, attn_implementation="eager")
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CorpusError(f"cannot load encoder {name_or_path!r} ({first}): pass a local folder with config.json, "
+        raise DocrobustError(f"cannot load encoder {name_or_path!r} ({first}): pass a local folder with config.json, "
                           f"a Hugging Face hub id reachable from here, or one of: {', '.join(ALIASES)}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
     if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
-        raise CorpusError(f"encoder {name_or_path!r}: its tokenizer has no CLS/SEP tokens; use a BERT or RoBERTa-family encoder")
+        raise DocrobustError(f"encoder {name_or_path!r}: its tokenizer has no CLS/SEP tokens; use a BERT or RoBERTa-family encoder")
     model.config.cls_token_id = tokenizer.cls_token_id
     model.config.sep_token_id = tokenizer.sep_token_id
     model.config.window_end_ids = window_end_ids(tokenizer)
@@ -102,7 +102,7 @@ def special_ids(model: nn.Module) -> tuple[list[int], list[int]]:
     config = model.config
     cls, sep = getattr(config, "cls_token_id", None), getattr(config, "sep_token_id", None)
     if cls is None or sep is None:
-        raise CorpusError("encoder config lacks cls_token_id/sep_token_id: load the encoder with load_encoder()")
+        raise DocrobustError("encoder config lacks cls_token_id/sep_token_id: load the encoder with load_encoder()")
     return [cls], list(getattr(config, "window_end_ids", None) or [sep])
 
 

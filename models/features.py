@@ -42,7 +42,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from docrobust.corpus import CorpusError, RelationInventory, atomic_write_bytes, sha256_json
+from docrobust.base import DocrobustError, atomic_write_bytes, sha256_json
+from docrobust.corpus import RelationInventory
 from docrobust.corpus.pair_types import PairTypes, allowed_pairs
 
 from .encoder import MAX_LEN, WINDOW
@@ -60,7 +61,7 @@ def _marker_id(tokenizer, marker: str) -> int:
     """The single word piece of the mention marker (ATLOP's `*`)."""
     ids = tokenizer(marker, add_special_tokens=False)["input_ids"]
     if len(ids) != 1 or ids[0] == tokenizer.unk_token_id:
-        raise CorpusError(f"tokenizer {tokenizer.name_or_path!r} has no single token for the mention marker {marker!r}: "
+        raise DocrobustError(f"tokenizer {tokenizer.name_or_path!r} has no single token for the mention marker {marker!r}: "
                           f"pass another marker (training option marker, e.g. '#' or '@') that is one word piece")
     return ids[0]
 
@@ -82,7 +83,7 @@ def _mention_markers(tokenizer, marker: str):
 
     def markers(doc: dict, mention: dict) -> tuple[int, int]:
         if mention.get("type") not in typed:
-            raise CorpusError(f"document {doc.get('title')!r}: mention type {mention.get('type')!r} has no DocuNet "
+            raise DocrobustError(f"document {doc.get('title')!r}: mention type {mention.get('type')!r} has no DocuNet "
                               f"typed marker (types {', '.join(DOCUNET_TYPES)}): use the training option marker = '*'")
         return typed[mention["type"]]
     return markers
@@ -143,9 +144,9 @@ def featurize(docs: list[dict], tokenizer, relations: RelationInventory, max_len
     """One ATLOP feature per document (layout, marker and dedup_mentions in the module docstring); `docs` are not
     modified."""
     if max_len < 3:
-        raise CorpusError(f"max_len={max_len} leaves no room for text between CLS and SEP: use at least 3 (ATLOP: 1024)")
+        raise DocrobustError(f"max_len={max_len} leaves no room for text between CLS and SEP: use at least 3 (ATLOP: 1024)")
     if max_len > MAX_LEN:
-        raise CorpusError(f"max_len={max_len}: the encoder reads a document as at most two windows of {WINDOW} "
+        raise DocrobustError(f"max_len={max_len}: the encoder reads a document as at most two windows of {WINDOW} "
                           f"positions; use at most {MAX_LEN}")
     markers = _mention_markers(tokenizer, marker)
     pieces = _word_pieces(docs, tokenizer)
@@ -218,7 +219,7 @@ def batches_by_length(features: list[dict], batch_size: int, shuffle: bool,
     Every feature appears in exactly one batch.
     """
     if batch_size < 1:
-        raise CorpusError(f"batch_size={batch_size}: use at least 1")
+        raise DocrobustError(f"batch_size={batch_size}: use at least 1")
     order = torch.randperm(len(features), generator=generator).tolist() if shuffle else list(range(len(features)))
     order.sort(key=lambda i: len(features[i]["input_ids"]))  # stable: ties keep the random order
     chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]

@@ -64,7 +64,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from docrobust.corpus.registry import Option, Registry, signature_options
+from docrobust.base import Option, Registry, signature_options
 
 __all__ = ["LOSSES", "DocRELoss", "build_loss", "get_label", "register_loss"]
 

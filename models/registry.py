@@ -26,11 +26,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor, nn
 
-from docrobust.corpus import CorpusError
-from docrobust.corpus.registry import Registry, signature_options
+from docrobust.base import DocrobustError, Registry, signature_options
 
 from .encoder import encode, special_ids
 from .features import MARKER
@@ -57,12 +55,12 @@ def build_model(name: str, encoder: nn.Module, num_labels: int, **options: Any) 
     """The model registered as `name` on `encoder`, with num_labels = 1 + relations columns."""
     MODELS.check_options(name, options)
     if num_labels < 2:
-        raise CorpusError(f"num_labels={num_labels}: a model needs the TH column and at least one relation")
+        raise DocrobustError(f"num_labels={num_labels}: a model needs the TH column and at least one relation")
     try:
         return MODELS[name](encoder, num_labels, **options)
     except (ValueError, ZeroDivisionError, RuntimeError) as err:  # option values the model, or torch, cannot use
         zero = " (an option set to 0)" if isinstance(err, ZeroDivisionError) else ""
-        raise CorpusError(f"model {name!r}: {err}{zero}") from None
+        raise DocrobustError(f"model {name!r}: {err}{zero}") from None
 
 
 class DocREModel(nn.Module):

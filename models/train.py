@@ -44,10 +44,10 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from docrobust.corpus import (CorpusError, RelationInventory, atomic_write_bytes, atomic_write_json, atomic_write_text,
-                              dumps_json, facts_from_docs, score)
+from docrobust.base import (DocrobustError, atomic_write_bytes, atomic_write_json, atomic_write_text, dumps_json,
+                            suggest, type_name, type_ok)
+from docrobust.corpus import RelationInventory, facts_from_docs, score
 from docrobust.corpus.pair_types import pair_types_of
-from docrobust.corpus.registry import suggest, type_name, type_ok
 from docrobust.corpus.score import average_precision, frequent_relations
 
 from .encoder import MAX_LEN, WINDOW, load_encoder
@@ -128,7 +128,7 @@ class TrainConfig:
             self.marker = MODELS[self.model].default_marker
         problems = training_problems({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
         if problems:
-            raise CorpusError([f"training option {key}: {reason}" for key, reason in problems])
+            raise DocrobustError([f"training option {key}: {reason}" for key, reason in problems])
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -136,7 +136,7 @@ class TrainConfig:
         allowed = [f.name for f in dataclasses.fields(cls)]
         unknown = [k for k in values if k not in allowed]
         if unknown:
-            raise CorpusError(f"unknown training option {unknown[0]!r}; allowed: {', '.join(allowed)}")
+            raise DocrobustError(f"unknown training option {unknown[0]!r}; allowed: {', '.join(allowed)}")
         return cls(**{k: dict(v) if isinstance(v, dict) else v for k, v in values.items()})
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,7 +213,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CorpusError(f"device {name!r} requested but torch sees no CUDA device; use device='auto' or 'cpu'")
+        raise DocrobustError(f"device {name!r} requested but torch sees no CUDA device; use device='auto' or 'cpu'")
     return torch.device(name)
 
 
@@ -248,7 +248,7 @@ def build_loss_for(name: str, options: dict[str, Any], features: list[dict]):
     try:
         return build_loss(name, **options)
     except (ValueError, TypeError) as e:
-        raise CorpusError(str(e).splitlines()[0]) from e
+        raise DocrobustError(str(e).splitlines()[0]) from e
 
 
 def load_teacher_logits(path: str, features: list[dict], num_columns: int) -> None:
@@ -260,11 +260,11 @@ def load_teacher_logits(path: str, features: list[dict], num_columns: int) -> No
     try:
         array = np.load(path_) if path_.suffix == ".npy" else torch.load(path_, map_location="cpu")
     except FileNotFoundError:
-        raise CorpusError(f"{path}: no such file (kd_teacher_logits)") from None
+        raise DocrobustError(f"{path}: no such file (kd_teacher_logits)") from None
     array = torch.as_tensor(np.asarray(array), dtype=torch.float32)
     n_pairs = sum(len(f["hts"]) for f in features)
     if tuple(array.shape) != (n_pairs, num_columns):
-        raise CorpusError(f"{path}: teacher logits have shape {tuple(array.shape)}, expected ({n_pairs}, {num_columns}) "
+        raise DocrobustError(f"{path}: teacher logits have shape {tuple(array.shape)}, expected ({n_pairs}, {num_columns}) "
                           f"for these training documents (same documents, order, max_train_docs and max_len)")
     for f, rows in zip(features, array.split([len(f["hts"]) for f in features])):
         f["teacher_logits"] = rows
@@ -507,7 +507,7 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
     dev_docs = dev_docs[:config.max_eval_docs]
     test_docs = test_docs[:config.max_eval_docs] if test_docs is not None else None
     if not train_docs or not dev_docs:
-        raise CorpusError("training needs at least one training and one dev document")
+        raise DocrobustError("training needs at least one training and one dev document")
     facts = frozenset(train_facts) if train_facts is not None else facts_from_docs(train_docs)
     frequent = frozenset(frequent) if frequent is not None else frequent_relations(train_docs)
     pair_types = pair_types_of(config.pair_types)   # None: every pair

@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from docrobust import __version__
-from docrobust.corpus import CorpusError, Doc, read_json, sha256_file, sha256_json, triples
+from docrobust.base import DocrobustError, read_json, sha256_file, sha256_json
+from docrobust.corpus import Doc, triples
 from docrobust.corpus.align import align
 
 from .registry import noise_model
@@ -147,17 +148,17 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def check_model(model: Any, where: str) -> dict:
-    """A fitted annotator model (a dict as read from its file), checked; CorpusError naming the field otherwise."""
+    """A fitted annotator model (a dict as read from its file), checked; DocrobustError naming the field otherwise."""
     if not isinstance(model, dict) or model.get("format") != FORMAT:
-        raise CorpusError(f"{where}: not an annotator model (expected format {FORMAT!r}, "
+        raise DocrobustError(f"{where}: not an annotator model (expected format {FORMAT!r}, "
                           "as written by `docrobust noise fit`)")
     feats = model.get("features")
     ok = isinstance(feats, dict) and all(isinstance(feats.get(k), list) for k in ("types", "relations", "mean", "std"))
     if not ok or len(feats["mean"]) != len(NUMERIC) or len(feats["std"]) != len(NUMERIC):
-        raise CorpusError(f"{where}: field 'features' must hold types, relations, and the mean and std of "
+        raise DocrobustError(f"{where}: field 'features' must hold types, relations, and the mean and std of "
                           f"{len(NUMERIC)} numeric features")
     if not (_finite(feats["mean"]) and _finite(feats["std"]) and all(s > 0 for s in feats["std"])):
-        raise CorpusError(f"{where}: field 'features': mean must be finite numbers and std finite numbers > 0")
+        raise DocrobustError(f"{where}: field 'features': mean must be finite numbers and std finite numbers > 0")
     for stage in STAGE_BLOCKS:
         s = model.get("stages", {}).get(stage)
         if s is None and stage in ("add", "independent"):
@@ -165,9 +166,9 @@ def check_model(model: Any, where: str) -> dict:
         if not isinstance(s, dict) or s.get("features") != feature_names(stage, feats["types"], feats["relations"]) \
                 or not isinstance(s.get("coef"), list) or len(s["coef"]) != len(s["features"]) \
                 or not _finite(s["coef"]) or not _finite([s.get("intercept")]):
-            raise CorpusError(f"{where}: field 'stages.{stage}' must hold the stage's features, coef and intercept")
+            raise DocrobustError(f"{where}: field 'stages.{stage}' must hold the stage's features, coef and intercept")
     if not isinstance(model.get("confusion"), dict):
-        raise CorpusError(f"{where}: field 'confusion' must be an object {{relation: {{relation: count}}}}")
+        raise DocrobustError(f"{where}: field 'confusion' must be an object {{relation: {{relation: count}}}}")
     return model
 
 
@@ -216,7 +217,7 @@ def annotator(table: LabelTable, rate: float, rng: np.random.Generator, *, model
     same over pairs, each chosen pair getting one relation drawn from its confusion weights.
     """
     if model is None:
-        raise CorpusError("annotator needs model=annotator.json (from `docrobust noise fit LOW HIGH --out ...`)")
+        raise DocrobustError("annotator needs model=annotator.json (from `docrobust noise fit LOW HIGH --out ...`)")
     fitted = check_model(read_json(model), model)
     pi, q, design = miss_probabilities(fitted, table)
     expected = float(marginal(pi, q, design.pair_of_row).sum())
@@ -267,7 +268,7 @@ def conditional_draw(pi: np.ndarray, q: np.ndarray, group: np.ndarray, k: int, r
     n = len(q)
     possible = int(np.count_nonzero((pi[group] > 0) | (q > 0)))
     if k > possible:
-        raise CorpusError(f"{what}: cannot change {k} triples, only {possible} have a probability > 0; lower the rate")
+        raise DocrobustError(f"{what}: cannot change {k} triples, only {possible} have a probability > 0; lower the rate")
     if k == 0:
         return np.zeros(n, dtype=bool), 0.0, 0
     sizes = np.bincount(group, minlength=len(pi))
@@ -293,7 +294,7 @@ def conditional_draw(pi: np.ndarray, q: np.ndarray, group: np.ndarray, k: int, r
         if len(hit):
             return removed[hit[0]], float(delta), tries + int(hit[0]) + 1
         tries += batch
-    raise CorpusError(f"{what}: no draw of the model removed exactly {k} of {n} triples in {max_tries:,} tries; "
+    raise DocrobustError(f"{what}: no draw of the model removed exactly {k} of {n} triples in {max_tries:,} tries; "
                       "use a rate nearer 1")
 
 
@@ -330,7 +331,7 @@ def pair_data(low_docs: list[Doc], high_docs: list[Doc]) -> PairData:
     """Align LOW with HIGH (by title, same entities) and record the misses and additions of LOW."""
     alignment = align(low_docs, high_docs)
     if not alignment.pairs:
-        raise CorpusError("noise fit: no document of LOW aligns with HIGH (same title and entities); "
+        raise DocrobustError("noise fit: no document of LOW aligns with HIGH (same title and entities); "
                           "are they versions of the same documents?")
     highs = [hi for _, hi in alignment.pairs]
     labels = [hi.get("labels", []) for hi in highs]
@@ -405,7 +406,7 @@ def fit_stages(data: PairData, *, C: float = 1.0) -> dict[str, Any]:
     """The model dict (features, stages, confusion, training summary) fitted to one PairData."""
     table, missed = data.table, data.missed
     if missed.all() or not missed.any():
-        raise CorpusError(f"noise fit: the low version {'misses every' if missed.all() else 'keeps every'} "
+        raise DocrobustError(f"noise fit: the low version {'misses every' if missed.all() else 'keeps every'} "
                           "triple of the aligned documents; there is nothing to fit")
     types, relations = list(table.type_names), list(table.relations)
     design = Design(table, types, relations)
@@ -463,7 +464,7 @@ def fit_annotator(low_docs: list[Doc], high_docs: list[Doc], *, C: float = 1.0, 
     data = pair_data(low_docs, high_docs)
     n_docs = len(data.table.docs)
     if folds < 2 or n_docs < folds:
-        raise CorpusError(f"noise fit: {folds} folds need folds >= 2 and at least as many aligned documents; "
+        raise DocrobustError(f"noise fit: {folds} folds need folds >= 2 and at least as many aligned documents; "
                           f"{n_docs} align")
     fold_of_doc = np.random.default_rng(seed).permutation(n_docs) % folds
     parts = [quality_parts(fit_stages(data.subset(np.flatnonzero(fold_of_doc != f)), C=C),

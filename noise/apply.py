@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from docrobust import __version__
-from docrobust.corpus import (CorpusError, Doc, atomic_write_bytes, atomic_write_json, dumps_json, read_json,
-                              sha256_bytes, sha256_file, sha256_json)
+from docrobust.base import (DocrobustError, atomic_write_bytes, atomic_write_json, dumps_json, read_json, sha256_bytes,
+                            sha256_file, sha256_json)
+from docrobust.corpus import Doc
 
 from docrobust.corpus.pair_types import pair_types_of
 
@@ -57,7 +58,7 @@ def apply_noise(docs: list[Doc], spec: str, seed: int, *, low_docs: list[Doc] | 
     """
     steps = parse_spec(spec)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise CorpusError(f"seed must be an integer >= 0, got {seed!r}")
+        raise DocrobustError(f"seed must be an integer >= 0, got {seed!r}")
     index = _title_index(docs)
     pair_types = pair_types_of(pair_types)
     inputs = {"low_docs": low_docs, "profile": profile, "data_dir": data_dir, "pair_types": pair_types}
@@ -98,7 +99,7 @@ def check_spec(spec: str, data_dir: str | os.PathLike | None = None, relations: 
         where = f"noise spec {spec!r}, step {str(step)!r}: " if len(steps) > 1 else ""  # one step: the spec says it
         try:
             if step.name == "annotator" and "model" not in step.options:
-                raise CorpusError("annotator needs model=annotator.json (from `docrobust noise fit LOW HIGH --out ...`)")
+                raise DocrobustError("annotator needs model=annotator.json (from `docrobust noise fit LOW HIGH --out ...`)")
             for option, value in step.options.items():
                 if option == "model":
                     check_model(read_json(value), value)
@@ -106,16 +107,16 @@ def check_spec(spec: str, data_dir: str | os.PathLike | None = None, relations: 
                     profile_rates(read_profile(value, data_dir))
                 elif option == "matrix":
                     read_confusion(value, relations)
-        except CorpusError as e:
+        except DocrobustError as e:
             problems += [f"{where}{p}" for p in e.problems]
     if problems:
-        raise CorpusError(problems)
+        raise DocrobustError(problems)
 
 
 def replay(docs: list[Doc], manifest: dict) -> list[Doc]:
     """The output of apply_noise rebuilt from its input and manifest alone (no models, no randomness)."""
     if manifest.get("input_sha256_of") == "json" and sha256_json(docs) != manifest.get("input_sha256"):
-        raise CorpusError("replay: these documents are not the manifest's input (sha256 differs)")
+        raise DocrobustError("replay: these documents are not the manifest's input (sha256 differs)")
     index = _title_index(docs)
     labels = [d.get("labels", []) for d in docs]
     for i, record in enumerate(manifest.get("steps", [])):
@@ -129,7 +130,7 @@ def apply_changes(labels: list[list[dict]], index: dict[str, int], record: dict,
 
     def doc_of(title: str) -> tuple[set, dict, list]:
         if title not in index:
-            raise CorpusError(f"{where}: no document titled {title!r}")
+            raise DocrobustError(f"{where}: no document titled {title!r}")
         return per_doc.setdefault(index[title], (set(), {}, []))
 
     for title, h, t, r in record["removed"]:
@@ -143,12 +144,12 @@ def apply_changes(labels: list[list[dict]], index: dict[str, int], record: dict,
         keys = {(lab["h"], lab["t"], lab["r"]) for lab in labels[i]}
         missing = (removed | changed.keys()) - keys
         if missing:
-            raise CorpusError(f"{where}: document {i} has no label (h, t, r) = {sorted(missing)[0]}")
+            raise DocrobustError(f"{where}: document {i} has no label (h, t, r) = {sorted(missing)[0]}")
         kept = [lab if (lab["h"], lab["t"], lab["r"]) not in changed else {**lab, "r": changed[(lab["h"], lab["t"], lab["r"])]}
                 for lab in labels[i] if (lab["h"], lab["t"], lab["r"]) not in removed]
         out[i] = kept + added
         if len({(lab["h"], lab["t"], lab["r"]) for lab in out[i]}) != len(out[i]):
-            raise CorpusError(f"{where}: document {i} would hold a label twice")
+            raise DocrobustError(f"{where}: document {i} would hold a label twice")
     return out
 
 
@@ -157,7 +158,7 @@ def apply_changes(labels: list[list[dict]], index: dict[str, int], record: dict,
 def manifest_path(path: str | os.PathLike) -> Path:
     """OUT.json -> OUT.manifest.json"""
     if not Path(path).name:
-        raise CorpusError(f"{str(path)!r}: not a file name; name the output file")
+        raise DocrobustError(f"{str(path)!r}: not a file name; name the output file")
     return Path(path).with_suffix(".manifest.json")
 
 
@@ -185,7 +186,7 @@ def read_noisy(path: str | os.PathLike) -> tuple[list[Doc], dict] | None:
     try:
         manifest = read_json(manifest_path(path))
         data = Path(path).read_bytes()
-    except (CorpusError, OSError):
+    except (DocrobustError, OSError):
         return None
     if not isinstance(manifest, dict) or manifest.get("output_sha256") != sha256_bytes(data):
         return None
@@ -198,7 +199,7 @@ def _title_index(docs: list[Doc]) -> dict[str, int]:
     index: dict[str, int] = {}
     for i, d in enumerate(docs):
         if d["title"] in index:
-            raise CorpusError(f"documents {index[d['title']]} and {i} share the title {d['title']!r}; "
+            raise DocrobustError(f"documents {index[d['title']]} and {i} share the title {d['title']!r}; "
                               "noise manifests name documents by title, so titles must be unique")
         index[d["title"]] = i
     return index
@@ -213,7 +214,7 @@ def _arguments(model: NoiseModel, step: NoiseStep, inputs: dict[str, Any]) -> di
         if value is None and name not in OPTIONAL_INPUTS:
             how = {"low_docs": "pass low_docs= (CLI: --low LOW.json), an aligned low-quality version of the documents",
                    "profile": f"pass profile= (CLI: --profile P.json) or write {step},profile=P.json"}
-            raise CorpusError(f"{step.name} needs {name}: {how[name]}")
+            raise DocrobustError(f"{step.name} needs {name}: {how[name]}")
         kwargs[name] = value
     return kwargs
 

@@ -3,7 +3,7 @@
 Every model gets the label table, a rate, a numpy Generator and its options, and returns an Edit.
 With N = the positive triples of the original input, an fn model removes exactly round(rate * N)
 triples and an fp model adds or changes exactly round(rate * N); where that many are not available
-it raises CorpusError instead of quietly doing less.
+it raises DocrobustError instead of quietly doing less.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from docrobust.corpus import CorpusError, read_json
+from docrobust.base import DocrobustError, read_json
 from docrobust.corpus.pair_types import PairTypes
 
 from .registry import noise_model
@@ -61,7 +61,7 @@ def fn_pair(table: LabelTable, rate: float, rng: np.random.Generator) -> Edit:
     """
     k = table.count(rate)
     if k > len(table):
-        raise CorpusError(f"fn-pair: cannot remove {k} triples, there are only {len(table)}; lower the rate")
+        raise DocrobustError(f"fn-pair: cannot remove {k} triples, there are only {len(table)}; lower the rate")
     pairs, pair_of_row = np.unique(table.pair, return_inverse=True)
     order = rng.permutation(len(pairs))                       # (p,) pair indices in visiting order
     done = np.cumsum(np.bincount(pair_of_row)[order])         # (p,) triples removed after each pair
@@ -160,7 +160,7 @@ def fp_flip(table: LabelTable, rate: float, rng: np.random.Generator, *, matrix:
         flip.append(row)
         flip_to.append(relations[new])
     if len(flip) < k:
-        raise CorpusError(f"fp-flip: cannot change {k} triples, only {len(flip)} have a confusable relation free "
+        raise DocrobustError(f"fp-flip: cannot change {k} triples, only {len(flip)} have a confusable relation free "
                           "on their pair; lower the rate")
     order = np.argsort(flip)
     return Edit(flip=np.array(flip, dtype=np.int64)[order], flip_to=[flip_to[i] for i in order])
@@ -173,11 +173,11 @@ def read_confusion(path: str, relations: list[str] | None = None) -> dict[str, d
     if not (isinstance(obj, dict) and all(isinstance(row, dict) for row in obj.values()) and all(
             isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
             for row in obj.values() for w in row.values())):
-        raise CorpusError(f"{path}: expected a JSON object {{relation: {{relation: finite weight >= 0}}}}")
+        raise DocrobustError(f"{path}: expected a JSON object {{relation: {{relation: finite weight >= 0}}}}")
     named = sorted(set(obj) | {r for row in obj.values() for r in row})
     unknown = [r for r in named if relations is not None and r not in relations]
     if unknown:
-        raise CorpusError(f"{path}: relation {unknown[0]!r} is not in the relation inventory ({len(unknown)} such)")
+        raise DocrobustError(f"{path}: relation {unknown[0]!r} is not in the relation inventory ({len(unknown)} such)")
     return obj
 
 

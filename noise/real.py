@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from docrobust.corpus import CorpusError, Doc, read_json, triples
+from docrobust.base import DocrobustError, read_json
+from docrobust.corpus import Doc, triples
 from docrobust.corpus.align import align
-from docrobust.corpus.pairs import PAIRS, load_pair
+from .pairs import PAIRS, load_pair
 
 from .models import seen_type_pairs
 from .registry import noise_model
@@ -32,13 +33,13 @@ def mixed(table: LabelTable, rate: float, rng: np.random.Generator, *, low_docs:
     A rate > 0 that means no document (none align, or too few for round(rate * A) >= 1) is refused.
     """
     if rate > 1:
-        raise CorpusError(f"mixed: rate {rate:g} is a fraction of documents and must be at most 1")
+        raise DocrobustError(f"mixed: rate {rate:g} is a fraction of documents and must be at most 1")
     alignment = align(low_docs, table.docs)
     index = {title: i for i, title in enumerate(table.titles)}
     pairs = sorted((index[high["title"]], low) for low, high in alignment.pairs)   # in document order
     k = round(rate * len(pairs))
     if rate > 0 and k == 0:
-        raise CorpusError(f"mixed: rate {rate:g} of {len(pairs)} aligned documents is no document; {len(pairs)} of "
+        raise DocrobustError(f"mixed: rate {rate:g} of {len(pairs)} aligned documents is no document; {len(pairs)} of "
                           f"{len(table.docs)} documents align with the low-quality file ({len(alignment.only_high)} "
                           f"titles missing from it, {len(alignment.entity_mismatch)} with other entities): is it "
                           "a version of the same documents?")
@@ -87,12 +88,12 @@ def measure_profile(low_docs: list[Doc], high_docs: list[Doc]) -> dict[str, Any]
 
 
 def read_profile(value: str, data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The profile a spec's `profile=` names: a registered real-noise pair (docrobust.corpus.pairs, measured
+    """The profile a spec's `profile=` names: a registered real-noise pair (docrobust.noise.pairs, measured
     from its files in the data folder), else a JSON file written by `docrobust noise profile --out`."""
     if value in PAIRS:
         return measure_profile(*load_pair(value, data_dir))
     if not Path(value).exists():
-        raise CorpusError(f"profile={value}: no such file, and {PAIRS.unknown(value)}")
+        raise DocrobustError(f"profile={value}: no such file, and {PAIRS.unknown(value)}")
     return read_json(value)
 
 
@@ -103,7 +104,7 @@ def profile_rates(profile: Any) -> dict[str, tuple[float, float]]:
             isinstance(v, dict) and all(isinstance(v.get(k), (int, float)) and 0 <= v[k] < math.inf
                                         for k in ("fn_rate", "fp_rate"))
             for v in rows.values()):
-        raise CorpusError("profile: expected the output of `docrobust noise profile` "
+        raise DocrobustError("profile: expected the output of `docrobust noise profile` "
                           "({'per_relation': {relation: {'fn_rate': x, 'fp_rate': y}}})")
     return {r: (v["fn_rate"], v["fp_rate"]) for r, v in rows.items()}
 
@@ -125,7 +126,7 @@ def real(table: LabelTable, rate: float, rng: np.random.Generator, *, profile: A
         k_fn, k_fp = round(rate * fn_rate * n_r[c]), round(rate * fp_rate * n_r[c])
         rows = np.flatnonzero(table.r == c)
         if k_fn > len(rows):
-            raise CorpusError(f"real: relation {r} would lose {k_fn} of its {len(rows)} triples; lower the scale")
+            raise DocrobustError(f"real: relation {r} would lose {k_fn} of its {len(rows)} triples; lower the scale")
         remove.append(rows[np.argsort(keys[rows], kind="stable")[:k_fn]])
         if k_fp:
             only_r = np.zeros_like(seen)

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from docrobust.corpus import CorpusError
-from docrobust.corpus.registry import REQUIRED, Option, Registry, first_paragraph, signature_options
+from docrobust.base import REQUIRED, DocrobustError, Option, Registry, first_paragraph, signature_options
+
+from .pairs import PAIRS, pair_paths
 
 INPUTS = ("low_docs", "profile", "pair_types")  # what apply_noise passes to the models that ask for it by name
 SPEC_ONLY_INPUTS = ("profile",)   # ... of which these may also be named in the spec as a file
@@ -81,12 +82,12 @@ def _text(value: Any) -> str:
 
 
 def parse_spec(spec: str) -> list[NoiseStep]:
-    """Steps of a spec string; CorpusError naming the bad part and the valid choices."""
+    """Steps of a spec string; DocrobustError naming the bad part and the valid choices."""
     if not isinstance(spec, str) or not spec.strip():
-        raise CorpusError(f"empty noise spec; give e.g. fn-uniform:0.3 (models: {', '.join(NOISE_MODELS)})")
+        raise DocrobustError(f"empty noise spec; give e.g. fn-uniform:0.3 (models: {', '.join(NOISE_MODELS)})")
     steps = [_parse_step(part.strip(), spec) for part in re.split(r"\s*\+\s*(?=[A-Za-z])", spec.strip())]
     if len(steps) > 1 and any(s.name == "clean" for s in steps):
-        raise CorpusError(f"noise spec {spec!r}: 'clean' means no noise and cannot be combined with other steps")
+        raise DocrobustError(f"noise spec {spec!r}: 'clean' means no noise and cannot be combined with other steps")
     return steps
 
 
@@ -95,31 +96,31 @@ def _parse_step(part: str, spec: str) -> NoiseStep:
     name, has_rate, rate_text = head.partition(":")
     where = f"noise spec {spec!r}, step {part!r}"
     if name.strip() not in NOISE_MODELS:
-        raise CorpusError(f"{where}: {NOISE_MODELS.unknown(name.strip())}")
+        raise DocrobustError(f"{where}: {NOISE_MODELS.unknown(name.strip())}")
     model = NOISE_MODELS[name.strip()]
     rate = None
     if model.takes_rate:
         if not has_rate:
-            raise CorpusError(f"{where}: {model.name} needs a rate, e.g. {model.name}:0.3")
+            raise DocrobustError(f"{where}: {model.name} needs a rate, e.g. {model.name}:0.3")
         try:
             rate = float(rate_text)
         except ValueError:
-            raise CorpusError(f"{where}: rate {rate_text!r} is not a number") from None
+            raise DocrobustError(f"{where}: rate {rate_text!r} is not a number") from None
         if not (math.isfinite(rate) and rate >= 0):
-            raise CorpusError(f"{where}: rate must be a finite number >= 0, got {rate_text!r}")
+            raise DocrobustError(f"{where}: rate must be a finite number >= 0, got {rate_text!r}")
         if model.max_rate is not None and rate > model.max_rate:
-            raise CorpusError(f"{where}: rate {rate_text} is above {model.max_rate:g}; {model.name}'s rate is a "
+            raise DocrobustError(f"{where}: rate {rate_text} is above {model.max_rate:g}; {model.name}'s rate is a "
                               "fraction of the labels")
     elif has_rate:
-        raise CorpusError(f"{where}: {model.name} takes no rate; write just {model.name!r}")
+        raise DocrobustError(f"{where}: {model.name} takes no rate; write just {model.name!r}")
     options: dict[str, Any] = {}
     for text in option_texts:
         key, has_value, value = (s.strip() for s in text.partition("="))
         valid = ", ".join(f"{k}={v}" for k, v in model.options.items()) or "none"
         if key not in model.options or not has_value:
-            raise CorpusError(f"{where}: bad option {text.strip()!r}; {model.name} options: {valid}")
+            raise DocrobustError(f"{where}: bad option {text.strip()!r}; {model.name} options: {valid}")
         if key in options:
-            raise CorpusError(f"{where}: option {key!r} given twice")
+            raise DocrobustError(f"{where}: option {key!r} given twice")
         options[key] = _convert(value, model.options[key], f"{where}: option {key}")
     return NoiseStep(model.name, rate, {k: options[k] for k in model.options if k in options})
 
@@ -130,12 +131,12 @@ def _convert(value: str, default: Any, where: str) -> Any:
         try:
             number = type(default)(value)
         except ValueError:
-            raise CorpusError(f"{where}: expected a number, got {value!r}") from None
+            raise DocrobustError(f"{where}: expected a number, got {value!r}") from None
         if not math.isfinite(number):
-            raise CorpusError(f"{where}: expected a finite number, got {value!r}")
+            raise DocrobustError(f"{where}: expected a finite number, got {value!r}")
         return number
     if not value:
-        raise CorpusError(f"{where}: empty value")
+        raise DocrobustError(f"{where}: empty value")
     return value
 
 
@@ -156,7 +157,6 @@ def describe_spec(spec: str) -> tuple[str, float]:
 def spec_files(spec: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
     """Every file a spec names (`model=`, `matrix=`, `profile=`; a registered pair's profile stands for the pair's
     data files), in spec order: inputs of the command that applies it, and part of what its result depends on."""
-    from docrobust.corpus.pairs import PAIRS, pair_paths
 
     files: list[Path] = []
     for step in parse_spec(spec):

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from docrobust.corpus import CorpusError, Doc
+from docrobust.base import DocrobustError
+from docrobust.corpus import Doc
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -137,7 +138,7 @@ def weighted_sample(weights: np.ndarray, k: int, rng: np.random.Generator, what:
     """
     available = int(np.count_nonzero(weights > 0))
     if k > available:
-        raise CorpusError(f"{what}: cannot change {k} triples, only {available} are eligible; lower the rate")
+        raise DocrobustError(f"{what}: cannot change {k} triples, only {available} are eligible; lower the rate")
     with np.errstate(divide="ignore"):
         keys = rng.standard_exponential(len(weights)) / weights
     return np.sort(np.argsort(keys, kind="stable")[:k])
@@ -162,7 +163,7 @@ def sample_new_triples(table: LabelTable, k: int, rng: np.random.Generator, allo
     labeled = table.taken_keys                                            # labels now, and the input's
     available = total - int(allowed[table.pair_type[labeled // n_rel], labeled % n_rel].sum())
     if k > available:
-        raise CorpusError(f"{what}: cannot add {k} triples, only {available} unlabeled candidates exist; lower the rate")
+        raise DocrobustError(f"{what}: cannot add {k} triples, only {available} unlabeled candidates exist; lower the rate")
     chosen = _EMPTY
     while len(chosen) < k:
         need = k - len(chosen)

@@ -11,7 +11,7 @@ from pathlib import Path
 import jinja2
 from matplotlib.figure import Figure
 
-from docrobust.corpus import atomic_write_text
+from docrobust.base import atomic_write_text
 from docrobust.reports.report import (Report, Section, Table, findings, notices, provenance, sections, summary_table,
                                       validity_lines, validity_title)
 

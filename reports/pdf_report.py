@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from docrobust.corpus import CorpusError
+from docrobust.base import DocrobustError
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 TIMEOUT_S = 300
@@ -30,7 +30,7 @@ def write_pdf(html_path: str | Path, pdf_path: str | Path) -> None:
     """Print the HTML file to `pdf_path` (written beside it under a temporary name, then renamed into place)."""
     browser = chromium()
     if browser is None:
-        raise CorpusError(f"{pdf_path}: writing the PDF needs headless Chromium (apt install chromium, or set "
+        raise DocrobustError(f"{pdf_path}: writing the PDF needs headless Chromium (apt install chromium, or set "
                           f"DOCROBUST_CHROMIUM=/path/to/chrome); the HTML report {html_path} is written")
     pdf_path = Path(pdf_path)
     partial = pdf_path.with_name(f".{pdf_path.name}.tmp")  # a name `bench run` cleans up if a kill leaves it
@@ -43,12 +43,12 @@ def write_pdf(html_path: str | Path, pdf_path: str | Path) -> None:
             run = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
             partial.unlink(missing_ok=True)
-            raise CorpusError(f"{pdf_path}: {browser} did not print the report within {TIMEOUT_S} s") from None
+            raise DocrobustError(f"{pdf_path}: {browser} did not print the report within {TIMEOUT_S} s") from None
         except OSError as e:
-            raise CorpusError(f"{pdf_path}: cannot run {browser} ({e.strerror})") from None
+            raise DocrobustError(f"{pdf_path}: cannot run {browser} ({e.strerror})") from None
     if not partial.is_file() or partial.stat().st_size == 0:
         partial.unlink(missing_ok=True)
         last = (run.stderr.strip().splitlines() or ["no output"])[-1]
-        raise CorpusError(f"{pdf_path}: {browser} wrote no PDF (exit {run.returncode}: {last})")
+        raise DocrobustError(f"{pdf_path}: {browser} wrote no PDF (exit {run.returncode}: {last})")
     os.chmod(partial, 0o644)
     os.replace(partial, pdf_path)

@@ -21,7 +21,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from docrobust.corpus.registry import Registry
+from docrobust.base import Registry
 from docrobust.reports.tables import BUCKETS, CLEAN, robustness
 
 RATE_LABEL = "noise rate (fraction)"  # of the training labels; the captions say which

@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from docrobust.corpus import (CorpusError, atomic_write_bytes, atomic_write_json, atomic_write_text, dumps_json,
-                              read_json, sha256_file)
+from docrobust.base import (DocrobustError, atomic_write_bytes, atomic_write_json, atomic_write_text, dumps_json,
+                            read_json, sha256_file)
 from docrobust.corpus.score import BUCKETS, COUNT_FIELDS, prf
 
 FORMAT = 1  # cell.json "format"; a cell of another format is read as no result (pending)
@@ -92,13 +92,13 @@ class Scores:
         per_doc = _get(score, "per_doc", where)
         titles = _get(per_doc, "title", f"{where}.per_doc")
         if not isinstance(titles, list) or not set(map(type, titles)) <= {str}:
-            raise CorpusError(f"field '{where}.per_doc.title' must be a list of document titles")
+            raise DocrobustError(f"field '{where}.per_doc.title' must be a list of document titles")
         columns = [_counts(_get(per_doc, name, f"{where}.per_doc"), len(titles), f"{where}.per_doc.{name}")
                    for name in COUNT_FIELDS]
         docs = np.stack(columns, axis=1) if titles else np.zeros((0, 4))
         tp, n_pred, n_gold, in_train = docs.T
         if np.any(tp > np.minimum(n_pred, n_gold)) or np.any(in_train > tp):
-            raise CorpusError(f"field '{where}.per_doc': some document has tp > n_pred, tp > n_gold or "
+            raise DocrobustError(f"field '{where}.per_doc': some document has tp > n_pred, tp > n_gold or "
                               f"tp_in_train > tp")
         unknown = _counts([_get(score, "n_pred_unknown_title", where)], 1, f"{where}.n_pred_unknown_title")[0]
         breakdown = _get(score, "breakdown", where)
@@ -167,32 +167,32 @@ class CellRecord:
     def __post_init__(self) -> None:
         for name in ("cell_id", "model", "loss", "noise", "noise_family", "config_hash"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise CorpusError(f"field '{name}' must be a non-empty string")
+                raise DocrobustError(f"field '{name}' must be a non-empty string")
         if self.status not in STATUSES:
-            raise CorpusError(f"field 'status' must be one of {', '.join(STATUSES)}, got {self.status!r}")
+            raise DocrobustError(f"field 'status' must be one of {', '.join(STATUSES)}, got {self.status!r}")
         if not _is_number(self.rate) or not (self.achieved_rate is None or _is_number(self.achieved_rate)):
-            raise CorpusError("fields 'rate' and 'achieved_rate' must be numbers")
+            raise DocrobustError("fields 'rate' and 'achieved_rate' must be numbers")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise CorpusError(f"field 'seed' must be an integer, got {self.seed!r}")
+            raise DocrobustError(f"field 'seed' must be an integer, got {self.seed!r}")
         test = dev = calibrated = ap = None
         if self.status == "done":
             if not isinstance(self.metrics, dict):
-                raise CorpusError("a done cell needs its metrics.json")
+                raise DocrobustError("a done cell needs its metrics.json")
             test = Scores.parse(_get(self.metrics, "test", "metrics.json"), "test")
             dev = Scores.parse(self.metrics["dev"], "dev") if self.metrics.get("dev") else None
             if self.metrics.get("calibrated") is not None:
                 cal = self.metrics["calibrated"]
                 offset = _get(cal, "offset", "calibrated")
                 if not _is_number(offset):
-                    raise CorpusError("field 'calibrated.offset' must be a number")
+                    raise DocrobustError("field 'calibrated.offset' must be a number")
                 calibrated = Calibrated(float(offset), Scores.parse(_get(cal, "dev", "calibrated"), "calibrated.dev"),
                                         Scores.parse(_get(cal, "test", "calibrated"), "calibrated.test"))
             if self.metrics.get("ranking") is not None:
                 ap = _get(self.metrics["ranking"], "ap", "ranking")
                 if not _is_number(ap) or not 0 <= ap <= 1:
-                    raise CorpusError("field 'ranking.ap' must be a number in [0, 1]")
+                    raise DocrobustError("field 'ranking.ap' must be a number in [0, 1]")
         elif not self.error:
-            raise CorpusError("a failed cell needs its error")
+            raise DocrobustError("a failed cell needs its error")
         object.__setattr__(self, "ap", None if ap is None else float(ap))
         object.__setattr__(self, "test", test)
         object.__setattr__(self, "dev", dev)
@@ -218,9 +218,9 @@ class CellRecord:
     def from_json(cls, meta: Any, metrics: Any) -> "CellRecord":
         """The record of a cell.json object and its metrics.json object (None for a failed cell)."""
         if not isinstance(meta, dict):
-            raise CorpusError("cell.json: expected a JSON object")
+            raise DocrobustError("cell.json: expected a JSON object")
         if meta.get("format", FORMAT) != FORMAT:
-            raise CorpusError(f"cell.json: format {meta.get('format')!r}, this docrobust reads format {FORMAT}")
+            raise DocrobustError(f"cell.json: format {meta.get('format')!r}, this docrobust reads format {FORMAT}")
         timing = meta.get("timing") or {}
         known = {f.name for f in fields(cls) if f.init and f.name not in ("metrics", "train_seconds", "total_seconds")}
         given = {k: v for k, v in meta.items() if k in known}
@@ -228,7 +228,7 @@ class CellRecord:
             return cls(**given, train_seconds=timing.get("train_seconds"), total_seconds=timing.get("total_seconds"),
                        metrics=metrics)
         except TypeError as e:  # a required field missing
-            raise CorpusError(f"cell.json: {e}".replace("__init__() ", "")) from None
+            raise DocrobustError(f"cell.json: {e}".replace("__init__() ", "")) from None
 
     def row(self) -> dict[str, Any]:
         """The results.csv row: metadata and test scores recomputed from the counts."""
@@ -266,21 +266,21 @@ class CellState:
 
 def _get(obj: Any, key: str, where: str) -> Any:
     if not isinstance(obj, dict):
-        raise CorpusError(f"field '{where}' must be a JSON object")
+        raise DocrobustError(f"field '{where}' must be a JSON object")
     if key not in obj:
-        raise CorpusError(f"field '{where}.{key}' is missing")
+        raise DocrobustError(f"field '{where}.{key}' is missing")
     return obj[key]
 
 
 def _counts(values: Any, n: int, where: str) -> np.ndarray:
-    """A list of n non-negative integer counts as floats, or a CorpusError naming the field.
+    """A list of n non-negative integer counts as floats, or a DocrobustError naming the field.
 
     Checked by numpy (a list of JSON integers becomes an integer array; a float, string or null does not):
     `bench plan` checks every cell of a matrix this way.
     """
     array = np.asarray(values) if isinstance(values, list) else np.zeros(0, dtype=object)
     if array.shape != (n,) or (n and (array.dtype.kind not in "iu" or array.min() < 0)):
-        raise CorpusError(f"field '{where}' must be {n} non-negative integer counts")
+        raise DocrobustError(f"field '{where}' must be {n} non-negative integer counts")
     return array.astype(float)
 
 
@@ -307,7 +307,7 @@ class ResultsStore:
         return sorted(p.name for p in self.cells_dir.iterdir() if not p.name.startswith(".") and p.is_dir())
 
     def read_cell(self, cell_id: str) -> CellRecord | None:
-        """The cell's record; None when it has no cell.json; CorpusError naming the file when it does not parse."""
+        """The cell's record; None when it has no cell.json; DocrobustError naming the file when it does not parse."""
         folder = self.cells_dir / cell_id
         if not (folder / "cell.json").is_file():
             return None
@@ -316,16 +316,16 @@ class ResultsStore:
         metrics = self._read(metrics_path) if isinstance(meta, dict) and meta.get("status") == "done" else None
         try:
             return CellRecord.from_json(meta, metrics)
-        except CorpusError as e:
-            raise CorpusError(f"{folder}: {e}") from None
+        except DocrobustError as e:
+            raise DocrobustError(f"{folder}: {e}") from None
 
     @staticmethod
     def _read(path: Path) -> Any:
-        """read_json, with an unreadable file (permissions, I/O) also a one-line CorpusError naming it."""
+        """read_json, with an unreadable file (permissions, I/O) also a one-line DocrobustError naming it."""
         try:
             return read_json(path)
         except OSError as e:
-            raise CorpusError(f"{path}: {e.strerror or e}") from None
+            raise DocrobustError(f"{path}: {e.strerror or e}") from None
 
     def write_cell(self, record: CellRecord, files: Mapping[str, str | bytes] = {}) -> None:
         """Persist one cell: cell.json, metrics.json (done cells) and `files` (name -> text or bytes) built in
@@ -362,18 +362,18 @@ class ResultsStore:
 
     def read_ranking(self, cell_id: str, n_docs: int) -> dict[str, np.ndarray]:
         """A done cell's ranking.npz (models/train.py `ranking`): score, doc and relevant arrays of one length, in
-        rank order, doc indices into the cell's n_docs test documents; CorpusError naming the file otherwise."""
+        rank order, doc indices into the cell's n_docs test documents; DocrobustError naming the file otherwise."""
         path = self.cells_dir / cell_id / "ranking.npz"
         try:
             with np.load(path) as npz:
                 arrays = {k: npz[k] for k in ("score", "doc", "relevant")}
         except (OSError, KeyError, ValueError, EOFError) as e:
-            raise CorpusError(f"{path}: not a readable ranking ({e})") from None
+            raise DocrobustError(f"{path}: not a readable ranking ({e})") from None
         n = len(arrays["score"])
         if any(a.ndim != 1 or len(a) != n for a in arrays.values()) or arrays["doc"].dtype.kind not in "iu" \
                 or (n and not 0 <= arrays["doc"].min() <= arrays["doc"].max() < n_docs) \
                 or np.any(np.diff(arrays["score"]) > 0):
-            raise CorpusError(f"{path}: score, doc and relevant must be arrays of one length, in rank order, "
+            raise DocrobustError(f"{path}: score, doc and relevant must be arrays of one length, in rank order, "
                               f"with doc indices below {n_docs}")
         return arrays
 
@@ -383,7 +383,7 @@ class ResultsStore:
         for cell in plan:
             try:
                 record = self.read_cell(cell.cell_id)
-            except CorpusError as e:
+            except DocrobustError as e:
                 out[cell.cell_id] = CellState("pending", problem=str(e))
                 continue
             if record is None:
@@ -417,12 +417,12 @@ class ResultsStore:
     def read_plan(self) -> list[PlannedCell]:
         path = self.root / "plan.json"
         if not path.is_file():
-            raise CorpusError(f"{self.root}: no plan.json; point at a results folder written by `docrobust bench run`")
+            raise DocrobustError(f"{self.root}: no plan.json; point at a results folder written by `docrobust bench run`")
         plan = self._read(path)
         try:
             return [PlannedCell(**{k: c[k] for k in PLAN_FIELDS}) for c in plan["cells"]]
         except (TypeError, KeyError) as e:
-            raise CorpusError(f"{path}: every cell needs {', '.join(PLAN_FIELDS)} ({e})") from None
+            raise DocrobustError(f"{path}: every cell needs {', '.join(PLAN_FIELDS)} ({e})") from None
 
     def write_table(self, records: Iterable[CellRecord], parquet: bool = False) -> None:
         """results.csv (and results.parquet when asked and pyarrow is installed), atomically, sorted by cell_id."""

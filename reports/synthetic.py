@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from docrobust.corpus import sha256_json
+from docrobust.base import sha256_json
 from docrobust.corpus.score import BUCKETS, average_precision
 from docrobust.reports.results import CellRecord, PlannedCell, ResultsStore, Scores, cell_id_for
 

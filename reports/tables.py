@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from docrobust.corpus import CorpusError
+from docrobust.base import DocrobustError
 from docrobust.corpus.score import BUCKETS, prf
 from docrobust.reports.results import CellRecord, ResultsStore, Scores
 from docrobust.reports.stats import (METRICS, Resamples, holm, normalized_auc, paired_test, percentile_test, rank_bins,
@@ -82,7 +82,7 @@ class Results:
                 continue
             try:
                 ranked = store.read_ranking(cell_id, record.test.docs.shape[0])
-            except CorpusError as e:
+            except DocrobustError as e:
                 self.warnings.append(f"cell {cell_id} has no threshold-free score: {e}")
                 continue
             out[cell_id] = rank_bins(ranked["doc"], ranked["relevant"], record.test.docs.shape[0])
@@ -93,7 +93,7 @@ def load_results(results_dir: str | Path) -> Results:
     """The plan's cells of a results folder: records of the current config, the rest listed as pending."""
     root = Path(results_dir)
     if not root.is_dir():
-        raise CorpusError(f"{root}: not a results folder (no such directory)")
+        raise DocrobustError(f"{root}: not a results folder (no such directory)")
     store = ResultsStore(root)
     plan = store.read_plan()
     states = store.states(plan)
@@ -118,7 +118,7 @@ def _check_titles(results: Results) -> None:
         if reference is None:
             reference = (cell_id, record.test.titles)
         elif record.test.titles != reference[1]:
-            raise CorpusError(
+            raise DocrobustError(
                 f"{results.path / 'cells' / cell_id / 'metrics.json'}: test.per_doc titles differ from cell "
                 f"{reference[0]}'s; paired statistics need one test set per results folder")
 
@@ -352,7 +352,7 @@ def resolve_baseline(losses: list[str], baseline: str | None) -> str:
     if baseline is None:
         return "atl" if "atl" in losses else losses[0]
     if baseline not in losses:
-        raise CorpusError(f"baseline loss {baseline!r} is not in the results (losses: {', '.join(losses)}); pass --baseline")
+        raise DocrobustError(f"baseline loss {baseline!r} is not in the results (losses: {', '.join(losses)}); pass --baseline")
     return baseline
 
 

@@ -109,10 +109,10 @@ def test_an_interrupted_audit_trains_only_the_folds_it_had_not_done(tmp_path):
 
 
 def test_folds_need_two_to_n_documents():
-    from docrobust.corpus import CorpusError
+    from docrobust.base import DocrobustError
 
     for folds in (1, 31):
-        with pytest.raises(CorpusError, match="--folds"):
+        with pytest.raises(DocrobustError, match="--folds"):
             assign_folds(30, folds, seed=0)
 
 

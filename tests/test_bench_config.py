@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from docrobust.bench.config import cell_id_for, load_config
-from docrobust.corpus import CorpusError
+from docrobust.base import DocrobustError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def problems(tmp_path: Path, text: str, profile: str | None = None, data_dir=None) -> list[str]:
-    with pytest.raises(CorpusError) as e:
+    with pytest.raises(DocrobustError) as e:
         load_config(write(tmp_path, text), profile, data_dir)
     return e.value.problems
 
@@ -176,6 +176,6 @@ def test_repository_bench_toml_quick_and_paper(data_dir):
     train, dev = quick.data["train"], quick.data["dev"]
     assert train["path"] != dev["path"] or train["range"][1] <= dev["range"][0]
     # the paper matrix needs Re-DocRED train, which this data folder lacks; every other check must pass
-    with pytest.raises(CorpusError) as e:
+    with pytest.raises(DocrobustError) as e:
         load_config(REPO / "bench.toml", "paper", data_dir / "nowhere")
     assert all("no such file" in p for p in e.value.problems)

@@ -8,7 +8,7 @@ from tiny_encoder import tiny_encoder_dir  # noqa: F401
 
 from docrobust.bench.config import load_config
 from docrobust.bench.runner import run_bench
-from docrobust.corpus import CorpusError, read_json
+from docrobust.base import DocrobustError, read_json
 
 distributed = pytest.importorskip("distributed", reason="the dask backend is an optional extra: pip install 'docrobust[dask]'")
 
@@ -49,5 +49,5 @@ def test_cells_queue_on_the_gpu_resource_and_failures_are_isolated(cluster, tiny
 
 def test_more_gpus_than_any_worker_has_is_an_error_not_a_hang(cluster, tiny_encoder_dir, data_dir, tmp_path):  # noqa: F811
     cfg = load_config(write_toml(tmp_path, dask_toml(tiny_encoder_dir, cluster.scheduler_address, 2)), None, data_dir)
-    with pytest.raises(CorpusError, match="no Dask worker declares that many GPU resources"):
+    with pytest.raises(DocrobustError, match="no Dask worker declares that many GPU resources"):
         run_bench(cfg, tmp_path / "results", quiet=True, report=False)

@@ -20,7 +20,8 @@ from docrobust.bench.cli import main
 from docrobust.bench.config import load_config
 from docrobust.bench.runner import cell_statuses, run_bench
 from docrobust.reports.results import COLUMNS, ResultsStore
-from docrobust.corpus import facts_from_docs, load_docs, read_json, score
+from docrobust.base import read_json
+from docrobust.corpus import facts_from_docs, load_docs, score
 from docrobust.corpus.score import average_precision
 from docrobust.reports import write_report
 
@@ -251,7 +252,7 @@ RUNNER_SCRIPT = """
 import os, sys
 from docrobust.bench.config import load_config
 from docrobust.bench.runner import run_bench
-from docrobust.corpus import sha256_json
+from docrobust.base import sha256_json
 import docrobust.models.train as trainer
 
 real_train = trainer.train

@@ -13,7 +13,7 @@ from test_corpus import serving
 from tiny_encoder import tiny_encoder_dir  # noqa: F401
 
 from docrobust.bench.cli import main
-from docrobust.corpus import read_json
+from docrobust.base import read_json
 from docrobust.corpus.data import download, resolve_path, status
 
 REPO = Path(__file__).resolve().parent.parent

@@ -98,11 +98,11 @@ def test_inputs_that_crashed_a_command_are_one_line(tmp_path, capsys, monkeypatc
 
 def test_a_list_resaved_with_a_byte_order_mark_reads_as_written(tmp_path):
     from docrobust.bench.audit import apply_audit, read_list
-    from docrobust.corpus import CorpusError
+    from docrobust.base import DocrobustError
 
     (tmp_path / "candidates.csv").write_bytes("\ufeffh_idx,t_idx,score,title,r\n0,1,0.9,D0,P1\n".encode())
     assert read_list(tmp_path / "candidates.csv")[0]["h_idx"] == 0
-    with pytest.raises(CorpusError, match="--add-above nan: give a finite score"):
+    with pytest.raises(DocrobustError, match="--add-above nan: give a finite score"):
         apply_audit([], tmp_path, add_above=float("nan"))
 
 
@@ -110,7 +110,7 @@ def test_a_relation_written_into_the_list_by_hand_is_refused(tmp_path):
     from conftest import make_corpus
 
     from docrobust.bench.audit import apply_audit
-    from docrobust.corpus import CorpusError
+    from docrobust.base import DocrobustError
 
     docs = make_corpus(2, seed=1)   # relations P1-P3; the audit's inventory adds P4
     (tmp_path / "audit.json").write_text(json.dumps({"relations": {"ids": ["P1", "P2", "P3", "P4"]}}))
@@ -119,14 +119,15 @@ def test_a_relation_written_into_the_list_by_hand_is_refused(tmp_path):
         if ok:
             assert apply_audit(docs, tmp_path, add_top=1)[1]["steps"][0]["added"][0][3] == r
         else:
-            with pytest.raises(CorpusError, match="relation 'P999' is neither in the audit's relation inventory"):
+            with pytest.raises(DocrobustError, match="relation 'P999' is neither in the audit's relation inventory"):
                 apply_audit(docs, tmp_path, add_top=1)
 
 
 def test_a_rel2id_with_a_column_twice_names_both_relations(tmp_path):
-    from docrobust.corpus import CorpusError, RelationInventory
+    from docrobust.base import DocrobustError
+    from docrobust.corpus import RelationInventory
 
     (tmp_path / "rel2id.json").write_text(json.dumps({"Na": 0, "P1": 1, "P2": 1, "P3": 2}))
-    with pytest.raises(CorpusError, match="relations 'P1' and 'P2' share column 1; each needs its own") as e:
+    with pytest.raises(DocrobustError, match="relations 'P1' and 'P2' share column 1; each needs its own") as e:
         RelationInventory.load(tmp_path / "rel2id.json")
     assert len(e.value.problems) == 1

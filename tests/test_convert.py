@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from tiny_encoder import tiny_encoder_dir  # noqa: F401
 
 from docrobust.bench.cli import main
-from docrobust.corpus import (CorpusError, RelationInventory, facts_from_docs, load_docs, read_json, save_docs, score,
-                              validate_docs)
+from docrobust.base import DocrobustError, read_json
+from docrobust.corpus import RelationInventory, facts_from_docs, load_docs, save_docs, score, validate_docs
 from docrobust.corpus.convert import (Abstract, ConversionReport, Mention, Relation, split_ids, to_docred,
                                       write_rel_info)
 from docrobust.corpus.pubtator import read_pubtator
@@ -460,5 +460,5 @@ def test_unknown_format_and_missing_datasets_are_one_line(tmp_path, capsys, monk
     real_import = builtins.__import__
     monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
                         if name == "datasets" else real_import(name, *a, **k))
-    with pytest.raises(CorpusError, match=r"pip install 'docrobust\[hf\]'"):
+    with pytest.raises(DocrobustError, match=r"pip install 'docrobust\[hf\]'"):
         to_hf(make_corpus(1))

@@ -20,7 +20,8 @@ from conftest import make_doc
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from docrobust.bench.cli import cli, main
-from docrobust.corpus import CorpusError, RelationInventory, check_output, load_docs, save_docs, validate_docs
+from docrobust.base import DocrobustError, check_output
+from docrobust.corpus import RelationInventory, load_docs, save_docs, validate_docs
 from docrobust.corpus.align import align
 from docrobust.corpus.data import REGISTRY, checksum_of, download, resolve_data_dir, status
 from docrobust.corpus.stats import corpus_stats
@@ -53,7 +54,7 @@ def test_each_malformed_field_is_named(tmp_path, mutate, expected):
     mutate(doc)
     path = tmp_path / "bad.json"
     path.write_text(json.dumps([make_doc("ok"), doc]))
-    with pytest.raises(CorpusError) as e:
+    with pytest.raises(DocrobustError) as e:
         load_docs(path, RelationInventory(("P1", "P2")))
     line = e.value.problems[0]
     where = f"{path}: document 1" + (" 'Doc A'" if isinstance(doc.get("title"), str) else "")
@@ -70,17 +71,17 @@ def test_each_malformed_field_is_named(tmp_path, mutate, expected):
 def test_file_level_problems(tmp_path, content, expected):
     path = tmp_path / "f.json"
     path.write_bytes(content)
-    with pytest.raises(CorpusError, match=expected.replace("(", r"\(").replace("[", r"\[")):
+    with pytest.raises(DocrobustError, match=expected.replace("(", r"\(").replace("[", r"\[")):
         load_docs(path)
 
 
 def test_missing_file_is_one_line(tmp_path):
-    with pytest.raises(CorpusError, match="no such file"):
+    with pytest.raises(DocrobustError, match="no such file"):
         load_docs(tmp_path / "nope.json")
 
 
 # A fuzz test: any JSON value obtained by corrupting a valid document is either valid or refused
-# with CorpusError lines; nothing else ever escapes.
+# with DocrobustError lines; nothing else ever escapes.
 json_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 12) | st.text(max_size=3),
                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
                            max_leaves=6)
@@ -112,7 +113,7 @@ def test_fuzz_corrupted_documents_are_refused_cleanly(tmp_path_factory, data):
     file.write_text(json.dumps([doc]))
     try:
         docs = load_docs(file, RelationInventory(("P1", "P2")))
-    except CorpusError as e:
+    except DocrobustError as e:
         assert e.problems and all(p.startswith(str(file)) and "\n" not in p for p in e.problems)
     else:
         corpus_stats(docs)  # a document that passes validation must be usable downstream
@@ -139,7 +140,7 @@ def test_relation_inventory_from_metadata_and_labels(some_data_dir, tmp_path, sm
     (tmp_path / "rel2id.json").write_text(json.dumps({"Na": 0, "CID": 1}))
     assert RelationInventory.load(tmp_path).ids == ("CID",)
     (tmp_path / "rel2id.json").write_text(json.dumps({"Na": 0, "CID": 2}))
-    with pytest.raises(CorpusError, match="columns must be 1..1"):
+    with pytest.raises(DocrobustError, match="columns must be 1..1"):
         RelationInventory.load(tmp_path)
 
 
@@ -210,7 +211,7 @@ def test_download_verifies_and_renames_into_place(mirror, tmp_path, data_dir):
 def test_download_with_a_wrong_checksum_leaves_nothing(some_data_dir, tmp_path, monkeypatch):
     entry = REGISTRY["rel2id"]
     monkeypatch.setitem(REGISTRY, "rel2id", type(entry)(**{**entry.__dict__, "checksum": "sha256:" + "0" * 64}))
-    with pytest.raises(CorpusError, match="failed verification"), serving(some_data_dir) as mirror:
+    with pytest.raises(DocrobustError, match="failed verification"), serving(some_data_dir) as mirror:
         download("rel2id", tmp_path, mirror=mirror)
     assert not (tmp_path / "meta/rel2id.json").exists() and not list((tmp_path / "meta").iterdir())
 
@@ -230,7 +231,7 @@ def test_interrupted_download_never_looks_complete(tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Truncating)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with pytest.raises(CorpusError):
+        with pytest.raises(DocrobustError):
             download("rel2id", tmp_path, mirror=f"http://127.0.0.1:{server.server_port}", timeout=5)
     finally:
         server.shutdown()
@@ -280,22 +281,22 @@ def test_check_output_refuses_inputs_under_any_spelling_and_special_files(tmp_pa
     os.link(src, tmp_path / "hard.json")
     for spelling in (src, tmp_path / "d" / ".." / "d" / "x.json", tmp_path / "link.json", tmp_path / "hard.json"):
         for force in (False, True):
-            with pytest.raises(CorpusError, match="is the input"):
+            with pytest.raises(DocrobustError, match="is the input"):
                 check_output(spelling, inputs=[src], force=force)
-    with pytest.raises(CorpusError, match="/dev/full: is a character device, not a regular file"):
+    with pytest.raises(DocrobustError, match="/dev/full: is a character device, not a regular file"):
         check_output("/dev/full", force=True)
-    with pytest.raises(CorpusError, match="is a folder, not a regular file"):
+    with pytest.raises(DocrobustError, match="is a folder, not a regular file"):
         check_output(tmp_path / "d", force=True)
-    with pytest.raises(CorpusError, match="exists; pass --force"):
+    with pytest.raises(DocrobustError, match="exists; pass --force"):
         check_output(tmp_path / "hard.json")
     assert check_output(tmp_path / "hard.json", force=True) == tmp_path / "hard.json"
-    with pytest.raises(CorpusError, match="is not a folder"):
+    with pytest.raises(DocrobustError, match="is not a folder"):
         check_output(src / "y.json")
     # a run folder: new or empty is fine; an earlier run needs force; a file is refused
     assert check_output(tmp_path / "new" / "run", folder=True, force=False) == tmp_path / "new" / "run"
-    with pytest.raises(CorpusError, match="exists; pass --force"):
+    with pytest.raises(DocrobustError, match="exists; pass --force"):
         check_output(tmp_path / "d", folder=True)
-    with pytest.raises(CorpusError, match="exists and is not a folder"):
+    with pytest.raises(DocrobustError, match="exists and is not a folder"):
         check_output(src, folder=True, force=True)
     assert src.read_text() == "[]"
 
@@ -324,7 +325,7 @@ def test_writes_name_the_output_on_os_errors_and_clean_what_killed_writers_left(
 def test_json_nested_deeper_than_the_parser_goes_is_one_line(tmp_path):
     path = tmp_path / "deep.json"
     path.write_text("[" * 100_000 + "]" * 100_000)
-    with pytest.raises(CorpusError) as e:
+    with pytest.raises(DocrobustError) as e:
         load_docs(path)
     assert e.value.problems == [f"{path}: JSON nested too deeply to read (Python's parser stops near "
                                 f"{sys.getrecursionlimit()} levels); DocRED files nest 5 levels"]
@@ -363,7 +364,7 @@ def test_hints_name_the_value_to_pass(tmp_path):
     doc = make_doc("x", 3, [(0, 1, "P7")])
     assert validate_docs([doc], RelationInventory(("P1",)))[0].endswith(
         "'P7' is not in the relation inventory (pass --relations infer to take the relations from the labels)")
-    with pytest.raises(CorpusError, match=r"no rel2id.json or rel_info.json here or in meta/ \(pass --relations infer"):
+    with pytest.raises(DocrobustError, match=r"no rel2id.json or rel_info.json here or in meta/ \(pass --relations infer"):
         RelationInventory.load(tmp_path)
 
 
@@ -374,7 +375,7 @@ def test_relation_files_are_recognised_by_content(tmp_path):
     assert names.ids == ("P17", "P131") and names.name("P17") == "country"
     assert RelationInventory.load(tmp_path / "rel_info_columns.json").ids == ("P17", "P131")
     (tmp_path / "odd.json").write_text(json.dumps({"P17": [1]}))
-    with pytest.raises(CorpusError, match=r'odd.json: expected a JSON object mapping relation ids to label columns'):
+    with pytest.raises(DocrobustError, match=r'odd.json: expected a JSON object mapping relation ids to label columns'):
         RelationInventory.load(tmp_path / "odd.json")
 
 

@@ -19,7 +19,8 @@ from tiny_encoder import tiny_encoder_dir  # noqa: F401
 
 from docrobust.bench.config import load_config
 from docrobust.bench.runner import cell_statuses, run_bench
-from docrobust.corpus import CorpusError, facts_from_docs, load_docs, read_json, score
+from docrobust.base import DocrobustError, read_json
+from docrobust.corpus import facts_from_docs, load_docs, score
 from docrobust.reports import write_report
 from docrobust.reports.results import ResultsStore
 
@@ -182,7 +183,7 @@ def test_external_model_config_errors_are_one_line_each_with_their_key_path(tiny
               '[models.atlop]\ncommand = "python x.py {test} {out}"\n'
               f'[models.d]\ncommand = "python \'x.py {{test}} {{out}}"\nenv = {{ A = 1 }}\ntimeout = 0\n')
     toml = write_toml(tmp_path, matrix_toml(tiny_encoder_dir, ["a", "e"], tables, atlop=False))
-    with pytest.raises(CorpusError) as e:
+    with pytest.raises(DocrobustError) as e:
         load_config(toml, None, data_dir)
     assert e.value.problems == [
         "bench.toml: models.a.command: unknown placeholder {epochs}; known: {train}, {dev}, {test}, {out}, {seed}, "

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import docrobust.models.features as features_module
-from docrobust.corpus import CorpusError, RelationInventory, load_docs
+from docrobust.base import DocrobustError
+from docrobust.corpus import RelationInventory, load_docs
 from docrobust.models import batches_by_length, build_model, collate, featurize, featurize_cached, load_encoder
 from docrobust.models.encoder import WINDOW, encode, special_ids
 from tiny_encoder import one_thread, tiny_encoder_dir  # noqa: F401
@@ -137,7 +138,7 @@ def test_the_length_cap_cuts_text_but_keeps_every_entity_embedded(tiny, dev, rel
 
 
 def test_max_len_too_small_is_a_one_line_error(tiny, dev, relations):
-    with pytest.raises(CorpusError, match="max_len=2"):
+    with pytest.raises(DocrobustError, match="max_len=2"):
         featurize(dev[:1], tiny[0], relations, max_len=2)
 
 
@@ -146,9 +147,9 @@ def test_max_len_past_two_encoder_windows_is_refused(tiny, dev, relations):
     The encoder reads at most two windows of 512 positions; featurize and TrainConfig refuse more, in one line."""
     from docrobust.models.train import TrainConfig
 
-    with pytest.raises(CorpusError, match="max_len=1025: .*two windows of 512 positions; use at most 1024") as e:
+    with pytest.raises(DocrobustError, match="max_len=1025: .*two windows of 512 positions; use at most 1024") as e:
         featurize(dev[:1], tiny[0], relations, max_len=1025)
-    with pytest.raises(CorpusError, match=r"^training option max_len: must be between 16 and 1024 .*got 100000$") as e:
+    with pytest.raises(DocrobustError, match=r"^training option max_len: must be between 16 and 1024 .*got 100000$") as e:
         TrainConfig(max_len=100000)
     assert len(e.value.problems) == 1
     assert len(featurize([merge(dev[:4])], tiny[0], relations, max_len=1024)[0]["input_ids"]) == TrainConfig().max_len == 1024
@@ -159,7 +160,7 @@ def test_the_mention_marker_is_an_option_named_in_the_error(tiny, dev, relations
     marker and the option; another marker gives the same features with its token where `*` was."""
     tokenizer, _ = tiny
     assert tokenizer("@", add_special_tokens=False)["input_ids"] == [tokenizer.unk_token_id]
-    with pytest.raises(CorpusError) as e:
+    with pytest.raises(DocrobustError) as e:
         featurize(dev[:2], tokenizer, relations, marker="@")
     assert len(e.value.problems) == 1 and "\n" not in e.value.problems[0]
     assert "no single token for the mention marker '@'" in e.value.problems[0]
@@ -300,7 +301,7 @@ def test_docunet_marks_mentions_with_typed_unused_tokens(relations):
     assert star["entity_pos"] == f["entity_pos"] and star["entity_spans"] == f["entity_spans"]
 
     doc["vertexSet"][1][0]["type"] = "Chemical"
-    with pytest.raises(CorpusError) as e:
+    with pytest.raises(DocrobustError) as e:
         featurize([doc], tokenizer, relations, marker=TYPED)
     assert e.value.problems == ["document 'dup': mention type 'Chemical' has no DocuNet typed marker (types ORG, LOC, "
                                 "TIME, PER, MISC, NUM): use the training option marker = '*'"]

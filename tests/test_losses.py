@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from docrobust.corpus import CorpusError
+from docrobust.base import DocrobustError
 from docrobust.models.losses import LOSSES, build_loss, get_label, register_loss
 
 # Two pairs x three relations. Pair 0 has relations 1 and 3, pair 1 has none (column 0 set).
@@ -331,19 +331,19 @@ def test_threshold_class_losses_predict_with_get_label(name):
 # ----------------------------------------------------------------------------- registry and option errors
 
 def test_unknown_loss_lists_known_names():
-    with pytest.raises(CorpusError, match=r"unknown loss 'focal'; known: afl, atl, balanced-softmax"):
+    with pytest.raises(DocrobustError, match=r"unknown loss 'focal'; known: afl, atl, balanced-softmax"):
         build_loss("focal")
-    with pytest.raises(CorpusError, match=r"unknown loss 'cmmm' \(did you mean 'cmm'\?\); known: afl, atl"):
+    with pytest.raises(DocrobustError, match=r"unknown loss 'cmmm' \(did you mean 'cmm'\?\); known: afl, atl"):
         build_loss("cmmm")
 
 
 def test_unknown_option_or_a_value_of_the_wrong_type_names_it_and_the_loss():
-    with pytest.raises(CorpusError, match=r"loss 'atl' option gamma: no such option; loss 'atl' takes no options"):
+    with pytest.raises(DocrobustError, match=r"loss 'atl' option gamma: no such option; loss 'atl' takes no options"):
         build_loss("atl", gamma=2.0)
-    with pytest.raises(CorpusError, match=r"loss 'cmm' option margins: no such option \(did you mean 'margin'\?\); "
+    with pytest.raises(DocrobustError, match=r"loss 'cmm' option margins: no such option \(did you mean 'margin'\?\); "
                                           r"loss 'cmm' takes m, gamma"):
         build_loss("cmm", margins="class")
-    with pytest.raises(CorpusError, match=r"loss 'pu' option prior: expected float or list of float or null, got 'high'"):
+    with pytest.raises(DocrobustError, match=r"loss 'pu' option prior: expected float or list of float or null, got 'high'"):
         build_loss("pu", prior="high")
 
 

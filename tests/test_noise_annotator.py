@@ -16,7 +16,8 @@ from conftest import make_doc
 from test_noise import run
 
 from docrobust.bench.cli import cli
-from docrobust.corpus import CorpusError, dumps_json, save_docs, sha256_file, triples
+from docrobust.base import DocrobustError, dumps_json, sha256_file
+from docrobust.corpus import save_docs, triples
 from docrobust.noise import apply_noise
 from docrobust.noise.annotator import fit_annotator, marginal, miss_probabilities
 from docrobust.noise.table import LabelTable
@@ -174,7 +175,7 @@ def test_annotator_output_does_not_depend_on_the_hash_seed(model_file, tmp_path)
     docs = high_corpus(30, seed=4, max_relations=3)
     (tmp_path / "docs.json").write_text(json.dumps(docs))
     spec = f"annotator:0.7,model={model_file}"
-    script = ("import json, sys; from docrobust.noise import apply_noise; from docrobust.corpus import dumps_json; "
+    script = ("import json, sys; from docrobust.noise import apply_noise; from docrobust.base import dumps_json; "
               f"out, m = apply_noise(json.load(open(sys.argv[1])), {spec!r}, 7); print(dumps_json([out, m]))")
     outputs = {subprocess.run([sys.executable, "-c", script, str(tmp_path / "docs.json")], capture_output=True,
                               text=True, check=True, env={**os.environ, "PYTHONHASHSEED": h}, timeout=120).stdout
@@ -184,10 +185,10 @@ def test_annotator_output_does_not_depend_on_the_hash_seed(model_file, tmp_path)
 
 
 def test_annotator_needs_a_fitted_model_and_says_so(tmp_path, small_docs):
-    with pytest.raises(CorpusError, match="annotator needs model=annotator.json"):
+    with pytest.raises(DocrobustError, match="annotator needs model=annotator.json"):
         apply_noise(small_docs, "annotator:1.0", 0)
     (tmp_path / "p.json").write_text(json.dumps({"per_relation": {}}))
-    with pytest.raises(CorpusError, match="not an annotator model"):
+    with pytest.raises(DocrobustError, match="not an annotator model"):
         apply_noise(small_docs, f"annotator:1.0,model={tmp_path / 'p.json'}", 0)
 
 

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from conftest import make_corpus, make_doc
 
 from docrobust.bench.cli import cli, main
-from docrobust.corpus import CorpusError, dumps_json, load_docs, save_docs, sha256_file
+from docrobust.base import DocrobustError, dumps_json, sha256_file
+from docrobust.corpus import load_docs, save_docs
 from docrobust.noise import NOISE_MODELS, apply_noise, measure_profile, read_noisy, replay
 
 
@@ -53,7 +54,7 @@ def test_generate_refuses_to_overwrite_without_force(small_file, tmp_path):
     assert CliRunner().invoke(cli, args + ["--seed", "1"]).exit_code == 0
     first = out.read_text()
     refused = CliRunner().invoke(cli, args + ["--seed", "2"])
-    assert isinstance(refused.exception, CorpusError) and "exists; pass --force" in str(refused.exception)
+    assert isinstance(refused.exception, DocrobustError) and "exists; pass --force" in str(refused.exception)
     assert out.read_text() == first
     assert CliRunner().invoke(cli, args + ["--seed", "2", "--force"]).exit_code == 0
     assert out.read_text() == dumps_json(apply_noise(load_docs(small_file), "fn-uniform:0.5", 2)[0])

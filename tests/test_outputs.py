@@ -17,7 +17,8 @@ from conftest import make_corpus
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from docrobust.bench.cli import main
-from docrobust.corpus import CorpusError, check_io, save_docs
+from docrobust.base import DocrobustError, check_io
+from docrobust.corpus import save_docs
 
 
 def workspace(root: Path) -> None:
@@ -127,13 +128,13 @@ def test_paths_that_cannot_be_outputs_are_one_line(tmp_path, monkeypatch):
     os.symlink("loop-a", "loop-b")
     for files, folders, message in (([""], [], "empty path"), (["loop-a/x.json"], [], "cannot be resolved"),
                                     ([], ["."], "holds the current folder"), ([], [".."], "holds the current folder")):
-        with pytest.raises(CorpusError, match=message):
+        with pytest.raises(DocrobustError, match=message):
             check_io([], files, folders, force=True)
     # a new file inside an input folder is not over any input; an existing one is
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.json").write_text("[]")
     check_io(["in"], ["in/new.json"])
-    with pytest.raises(CorpusError, match="overlaps the input in"):
+    with pytest.raises(DocrobustError, match="overlaps the input in"):
         check_io(["in"], ["in/a.json"], force=True)
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from tiny_encoder import tiny_encoder_dir  # noqa: F401
 
-from docrobust.corpus import CorpusError, RelationInventory, facts_from_docs, read_json, score
+from docrobust.base import DocrobustError, read_json
+from docrobust.corpus import RelationInventory, facts_from_docs, score
 from docrobust.corpus.pair_types import allowed_pairs, pair_types_of, restrict_labels
 
 CD = [["Chemical", "Disease"]]
@@ -38,7 +39,7 @@ def test_allowed_pairs_are_the_ordered_chemical_disease_pairs_and_labels_follow(
     (kept,) = restrict_labels([doc], pair_types_of(CD))
     assert [(lab["h"], lab["t"]) for lab in kept["labels"]] == [(0, 1), (3, 4)] and len(doc["labels"]) == 5
     for bad in ([], [["Chemical"]], [["Chemical", 3]], "Chemical,Disease", [["", "Disease"]]):
-        with pytest.raises(CorpusError, match="pair_types: expected a non-empty list"):
+        with pytest.raises(DocrobustError, match="pair_types: expected a non-empty list"):
             pair_types_of(bad)
 
 
@@ -132,12 +133,12 @@ def test_bench_toml_pair_types_reach_the_cells_and_bad_values_are_one_line(tmp_p
     assert typed.cells()[0].config["training"]["pair_types"] == [["PER", "ORG"]]
     assert typed.cells()[0].config_hash != plain.cells()[0].config_hash
     path.write_text(base.format(extra='pair_types = [["PER"]]\n', training='[training]\npair_types = [["A", "B"]]\n'))
-    with pytest.raises(CorpusError) as e:
+    with pytest.raises(DocrobustError) as e:
         load_config(path, None, data_dir)
     assert e.value.problems == [
         "bench.toml: data.pair_types: expected a list of [head type, tail type] pairs, got [['PER']]"]
     path.write_text(base.format(extra="", training='[training]\npair_types = [["A", "B"]]\n'))
-    with pytest.raises(CorpusError) as e:
+    with pytest.raises(DocrobustError) as e:
         load_config(path, None, data_dir)
     assert e.value.problems == ["bench.toml: training.pair_types: set it in [data] (data.pair_types), where it "
                                 "also restricts the noise"]

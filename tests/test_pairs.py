@@ -13,9 +13,10 @@ from test_bench_run import instant_train, write_toml
 from docrobust.bench.cli import main
 from docrobust.bench.config import load_config
 from docrobust.bench.runner import run_bench
-from docrobust.corpus import load_docs, read_json
+from docrobust.base import read_json
+from docrobust.corpus import load_docs
 from docrobust.corpus.data import REGISTRY
-from docrobust.corpus.pairs import PAIRS, load_pair
+from docrobust.noise.pairs import PAIRS, load_pair
 from docrobust.noise import apply_noise, measure_profile
 
 

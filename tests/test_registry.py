@@ -7,8 +7,7 @@ from click.testing import CliRunner
 
 from docrobust.bench.cli import COMMANDS, cli
 from docrobust.bench.runner import BACKENDS
-from docrobust.corpus import CorpusError
-from docrobust.corpus.registry import REQUIRED, Option, Registry, signature_options, type_name, type_ok
+from docrobust.base import REQUIRED, DocrobustError, Option, Registry, signature_options, type_name, type_ok
 from docrobust.models import MODELS
 from docrobust.models.losses import LOSSES
 from docrobust.noise import NOISE_MODELS
@@ -32,7 +31,7 @@ def test_duplicates_are_refused_and_unknown_names_say_what_exists():
     with pytest.raises(ValueError, match="thing 'uniform' is already registered"):
         things.add("uniform", 2)
     assert things["uniform"] == 1   # the first entry stays
-    with pytest.raises(CorpusError) as e:
+    with pytest.raises(DocrobustError) as e:
         things["unifrom"]
     assert e.value.problems == ["unknown thing 'unifrom' (did you mean 'uniform'?); known: frequency, uniform"]
     assert things.get("unifrom") is None and "unifrom" not in things and ["x"] not in things
@@ -47,7 +46,7 @@ def test_options_come_from_the_signature_with_their_types():
     assert things.option_problems("smooth", {"widht": 2.0, "width": "2", "cap": True, "kind": 3}) == [
         ("widht", "no such option (did you mean 'width'?); thing 'smooth' takes width, kind, cap, path"),
         ("width", "expected float, got '2'"), ("cap", "expected int or null, got True"), ("kind", "expected str, got 3")]
-    with pytest.raises(CorpusError) as e:
+    with pytest.raises(DocrobustError) as e:
         things.check_options("smooth", {"cap": 1.5})
     assert e.value.problems == ["thing 'smooth' option cap: expected int or null, got 1.5"]
     assert things.describe() == [("smooth", "Smooth the labels.", things.options("smooth"))]

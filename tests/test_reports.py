@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from docrobust.bench.cli import main
-from docrobust.corpus import CorpusError, sha256_file
+from docrobust.base import DocrobustError, sha256_file
 from docrobust.reports import build_report, load_results, write_report
 from docrobust.reports.plots import FIGURES
 from docrobust.reports.report import findings as findings_of
@@ -232,7 +232,7 @@ def test_comparisons_pair_each_loss_with_the_baseline(results_dir):
     assert ((comparisons["ci_low"] <= comparisons["delta_f1"]) & (comparisons["delta_f1"] <= comparisons["ci_high"])).all()
     swapped = build_report(load_results(results_dir), baseline="cmm", resamples=300, figures=False).comparisons
     assert np.allclose(np.sort(swapped["delta_f1"]), np.sort(-comparisons["delta_f1"]))
-    with pytest.raises(CorpusError, match="baseline loss 'nope'"):
+    with pytest.raises(DocrobustError, match="baseline loss 'nope'"):
         build_report(load_results(results_dir), baseline="nope", figures=False)
 
 
@@ -453,7 +453,7 @@ def test_pdf_is_the_html_printed(written):
 
 def test_pdf_without_chromium_is_one_line_and_keeps_the_html(results_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("DOCROBUST_CHROMIUM", str(tmp_path / "no-such-browser"))
-    with pytest.raises(CorpusError, match="cannot run"):
+    with pytest.raises(DocrobustError, match="cannot run"):
         write_report(results_dir, tmp_path / "r.html", tmp_path / "r.pdf", resamples=100)
     assert (tmp_path / "r.html").is_file() and not (tmp_path / "r.pdf").exists()
     assert not list(tmp_path.glob(".*"))  # no partial file left

@@ -10,7 +10,8 @@ import pytest
 from conftest import make_doc
 
 from docrobust.bench.config import cell_id_for as runner_cell_id
-from docrobust.corpus import CorpusError, score
+from docrobust.base import DocrobustError
+from docrobust.corpus import score
 from docrobust.noise import describe_spec
 from docrobust.reports.results import COLUMNS, FORMAT, CellRecord, PlannedCell, ResultsStore, Scores
 from docrobust.reports.synthetic import draw_scores, write_synthetic_results
@@ -82,18 +83,18 @@ def test_a_record_is_checked_field_by_field(change, message):
     record = done_record()
     metrics = json.loads(json.dumps(record.metrics))
     change(metrics)
-    with pytest.raises(CorpusError, match=message.replace("(", r"\(").replace("[", r"\[")):
+    with pytest.raises(DocrobustError, match=message.replace("(", r"\(").replace("[", r"\[")):
         CellRecord.from_json(record.to_json(), metrics)
 
 
 def test_a_done_cell_needs_metrics_and_a_failed_one_an_error():
-    with pytest.raises(CorpusError, match="a done cell needs its metrics.json"):
+    with pytest.raises(DocrobustError, match="a done cell needs its metrics.json"):
         CellRecord("c", "m", "l", "clean", "clean", 0.0, 0, "done", "h")
-    with pytest.raises(CorpusError, match="a failed cell needs its error"):
+    with pytest.raises(DocrobustError, match="a failed cell needs its error"):
         CellRecord("c", "m", "l", "clean", "clean", 0.0, 0, "failed", "h")
-    with pytest.raises(CorpusError, match="field 'status' must be one of done, failed"):
+    with pytest.raises(DocrobustError, match="field 'status' must be one of done, failed"):
         CellRecord("c", "m", "l", "clean", "clean", 0.0, 0, "running", "h", error="x")
-    with pytest.raises(CorpusError, match="missing 1 required positional argument: 'config_hash'"):
+    with pytest.raises(DocrobustError, match="missing 1 required positional argument: 'config_hash'"):
         CellRecord.from_json({k: v for k, v in done_record().to_json().items() if k != "config_hash"}, None)
 
 
@@ -118,7 +119,7 @@ def test_states_pending_for_unparseable_files_stale_for_another_config(tmp_path)
 
 def test_plan_round_trip_and_a_folder_without_one(tmp_path):
     store = ResultsStore(tmp_path)
-    with pytest.raises(CorpusError, match="no plan.json"):
+    with pytest.raises(DocrobustError, match="no plan.json"):
         store.read_plan()
     plan = [PlannedCell("a__b__clean__s0", "h", "a", "b", "clean", 0), PlannedCell("a__b__fn-uniform-0.2__s1", "h2", "a",
                                                                                   "b", "fn-uniform:0.2", 1)]

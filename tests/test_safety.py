@@ -23,7 +23,8 @@ import docrobust.models.train as trainer
 from docrobust.bench.cli import main
 from docrobust.bench.config import load_config
 from docrobust.bench.runner import TEMP_AREA, cell_statuses, run_bench
-from docrobust.corpus import CorpusError, save_docs, score
+from docrobust.base import DocrobustError
+from docrobust.corpus import save_docs, score
 from docrobust.reports.results import ResultsStore
 
 
@@ -122,7 +123,7 @@ def test_a_second_run_into_the_same_results_folder_is_refused_until_the_first_di
     first, _ = start_sleepy_run(tmp_path, toml, out, n_jobs=1, n_training=1)
     try:
         cfg = load_config(toml)
-        with pytest.raises(CorpusError, match=rf"another `docrobust bench run` \(pid {first.pid}\) is running into"):
+        with pytest.raises(DocrobustError, match=rf"another `docrobust bench run` \(pid {first.pid}\) is running into"):
             run_bench(cfg, out, quiet=True, report=False, train_fn=must_not_train)
         code, _, err = run_cli(capsys, "bench", "run", str(toml), "--out", str(out), "--quiet", "--no-report")
         assert code == 2 and len(err.splitlines()) == 1 and f"(pid {first.pid})" in err, err
@@ -306,7 +307,7 @@ def test_bench_check_reports_every_bad_setting_and_option_with_its_key_path(tmp_
 
 
 def test_one_spec_written_two_ways_is_one_spec(tmp_path):
-    with pytest.raises(CorpusError) as e:
+    with pytest.raises(DocrobustError) as e:
         load_config(bench_toml(tmp_path, noise=("clean", "fn-uniform:0.5", "fn-uniform:0.50")))
     assert e.value.problems == ["bench.toml: matrix.noise: duplicates fn-uniform:0.5"]
     cfg = load_config(bench_toml(tmp_path, noise=("fn-uniform:.50", "fn-frequency:0.4,exponent=1.0")))

@@ -10,7 +10,8 @@ import pytest
 from conftest import make_doc
 
 from docrobust.bench.cli import cli
-from docrobust.corpus import CorpusError, facts_from_docs, load_docs, load_train_facts
+from docrobust.base import DocrobustError
+from docrobust.corpus import facts_from_docs, load_docs, load_train_facts
 from docrobust.corpus.score import check_preds, score
 
 
@@ -70,7 +71,7 @@ def test_ign_f1_leaves_out_correct_facts_seen_in_training(gold):
     assert atlop["ign_f1"] == pytest.approx(2 * ign_p * recall / (ign_p + recall), rel=1e-15)
     assert atlop["ign_f1"] < s["ign_f1"] and {k: atlop[k] for k in ("precision", "recall", "f1")} == \
         {k: s[k] for k in ("precision", "recall", "f1")}
-    with pytest.raises(CorpusError, match="unknown Ign F1 variant 'atlopp'; known: official, atlop"):
+    with pytest.raises(DocrobustError, match="unknown Ign F1 variant 'atlopp'; known: official, atlop"):
         score(gold, preds, facts, ign_variant="atlopp")
 
 
@@ -127,13 +128,13 @@ def test_breakdowns(gold):
 
 
 def test_bad_predictions_are_refused_with_one_line_each():
-    with pytest.raises(CorpusError) as e:
+    with pytest.raises(DocrobustError) as e:
         check_preds([{"title": "A", "h_idx": "0", "t_idx": 1, "r": "P1"}], "p.json")
     assert e.value.problems == ["p.json: prediction 0: h_idx: expected int, got '0'"]
-    with pytest.raises(CorpusError) as e:  # unhashable evidence would crash the scorer's set()
+    with pytest.raises(DocrobustError) as e:  # unhashable evidence would crash the scorer's set()
         check_preds([pred("A", 0, 1, "P1", evidence=[[0]])], "p.json")
     assert e.value.problems == ["p.json: prediction 0: evidence: expected a list of sentence ids"]
-    with pytest.raises(CorpusError) as e:  # many problems: the first 20, then how many more
+    with pytest.raises(DocrobustError) as e:  # many problems: the first 20, then how many more
         check_preds([{"title": 1}] * 1000, "p.json")
     assert len(e.value.problems) == 21 and e.value.problems[-1] == "p.json: ... and 3,980 more problems"
 

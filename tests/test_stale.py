@@ -9,7 +9,7 @@ from test_safety import bench_toml, instant_train
 
 from docrobust.bench.config import load_config
 from docrobust.bench.runner import run_bench
-from docrobust.corpus import read_json, sha256_file
+from docrobust.base import read_json, sha256_file
 from docrobust.reports.results import ResultsStore
 
 

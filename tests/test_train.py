@@ -9,7 +9,8 @@ import pytest
 import torch
 from tiny_encoder import tiny_encoder_dir  # noqa: F401
 
-from docrobust.corpus import CorpusError, RelationInventory, facts_from_docs, load_docs, sha256_json
+from docrobust.base import DocrobustError, sha256_json
+from docrobust.corpus import RelationInventory, facts_from_docs, load_docs
 from docrobust.corpus.score import frequent_relations, score
 from docrobust.models.train import TrainConfig, TrainingError, linear_schedule, train
 
@@ -114,7 +115,7 @@ def test_select_by_calibrated_f1_picks_the_epoch_of_the_best_calibrated_dev_f1(d
     assert metrics["best_epoch"] == 1 + int(np.argmax(calibrated))
     # the dev calibration of the kept epoch is the one metrics report
     assert metrics["calibrated"]["dev"]["f1"] == pytest.approx(max(calibrated))
-    with pytest.raises(CorpusError, match="select_by"):
+    with pytest.raises(DocrobustError, match="select_by"):
         tiny_config(tiny_encoder_dir, select_by="ign_f1")
     # with a delta no epoch can beat, the first is kept and early stopping ends the run `patience` epochs later
     metrics = train(tiny_config(tiny_encoder_dir, epochs=4, early_stopping=2, early_stopping_delta=1.0), subset, subset,
@@ -180,19 +181,19 @@ def test_distillation_adds_mse_to_teacher(docs, relations, tiny_encoder_dir, tmp
     assert runs["kd"] > runs["plain"]
 
     np.save(tmp_path / "short.npy", np.zeros((3, 1 + len(relations)), dtype=np.float32))
-    with pytest.raises(CorpusError, match="short.npy.*expected"):
+    with pytest.raises(DocrobustError, match="short.npy.*expected"):
         train(tiny_config(tiny_encoder_dir, **base, kd_teacher_logits=str(tmp_path / "short.npy")), docs[:2], docs[:1],
               relations=relations, out_dir=tmp_path / "bad")
 
 
 def test_config_rejects_unknown_and_out_of_range():
-    with pytest.raises(CorpusError, match=r"unknown training option 'epoch'; allowed: .*epochs"):
+    with pytest.raises(DocrobustError, match=r"unknown training option 'epoch'; allowed: .*epochs"):
         TrainConfig.from_dict({"epoch": 3})
-    with pytest.raises(CorpusError, match="warmup"):
+    with pytest.raises(DocrobustError, match="warmup"):
         TrainConfig.from_dict({"warmup": 1.5})
-    with pytest.raises(CorpusError, match=r"training option epochs: expected int, got '3'"):
+    with pytest.raises(DocrobustError, match=r"training option epochs: expected int, got '3'"):
         TrainConfig.from_dict({"epochs": "3"})
-    with pytest.raises(CorpusError, match=r"early_stopping: expected int or null, got True"):
+    with pytest.raises(DocrobustError, match=r"early_stopping: expected int or null, got True"):
         TrainConfig.from_dict({"early_stopping": True})
     config = TrainConfig.from_dict({"epochs": 3, "loss": "cmm", "loss_options": {"m": 0.3}})
     assert TrainConfig.from_dict(config.to_dict()) == config and config.batch_size == 4 and config.seed == 0

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from docrobust.corpus import (CorpusError, RelationInventory, check_io, check_labeled, folder_built_beside, load_docs,
-                              read_json, sha256_file)
+from docrobust.base import DocrobustError, check_io, folder_built_beside, read_json, sha256_file
+from docrobust.corpus import RelationInventory, check_labeled, load_docs
 from docrobust.corpus.data import resolve_path
 from docrobust.corpus.relations import inventory_for, inventory_path
 
@@ -144,7 +144,7 @@ def score(obj: dict, train_path: str, audit_dir: str, manifest_file: str | None,
     """Precision@k, recall@k and average precision of both lists against known errors, beside the base rate."""
     data_dir = obj["data_dir"]
     if bool(manifest_file) == bool(truth):
-        raise CorpusError("audit score: give --manifest NOISY.manifest.json or --truth BETTER.json (one of them)")
+        raise DocrobustError("audit score: give --manifest NOISY.manifest.json or --truth BETTER.json (one of them)")
     source = resolve_path(train_path, data_dir)
     result = score_audit_files(source, audit_dir, manifest_file and resolve_path(manifest_file, data_dir),
                                [resolve_path(p, data_dir) for p in truth])
@@ -159,12 +159,12 @@ def score_audit_files(source: Path, audit_dir: str | Path, manifest_file: Path |
     if manifest_file:
         manifest = read_json(manifest_file)
         if manifest.get("output_sha256") != sha256_file(source):
-            raise CorpusError(f"{manifest_file}: is not the manifest of {source} (its output_sha256 differs)")
+            raise DocrobustError(f"{manifest_file}: is not the manifest of {source} (its output_sha256 differs)")
         missing, wrong = truth_from_manifest(manifest)
         return {"truth": str(manifest_file), **score_audit(audit_, missing, wrong)}
     missing, wrong, titles = truth_from_docs(load_docs(source), [d for p in truth for d in load_docs(p)])
     if not titles:
-        raise CorpusError(f"{', '.join(map(str, truth))}: no document aligns with {source} (same title and entities)")
+        raise DocrobustError(f"{', '.join(map(str, truth))}: no document aligns with {source} (same title and entities)")
     return {"truth": [str(p) for p in truth], **score_audit(audit_, missing, wrong, titles)}
 
 

@@ -9,7 +9,7 @@ import click
 
 from docrobust.bench.config import BenchConfig, load_config, preflight_problems
 from docrobust.bench.runner import cell_statuses, default_results_dir, documents_to_encode, hash_cache, run_bench
-from docrobust.corpus import CorpusError, check_io
+from docrobust.base import DocrobustError, check_io
 from docrobust.reports.results import ResultsStore
 from docrobust.corpus.data import CONVERTED, REGISTRY
 
@@ -59,7 +59,7 @@ def check(ctx: click.Context, config: str, profile: str | None) -> None:
     cfg = load_config(config, profile, ctx.obj["data_dir"], check_names=True)
     problems = preflight_problems(cfg, ctx.obj["data_dir"])  # what a cell would refuse before training
     if problems:
-        raise CorpusError(problems)
+        raise DocrobustError(problems)
     click.echo(f"{config}: ok ({len(cfg.cells())} cells{f', profile {profile}' if profile else ''})")
 
 
@@ -128,7 +128,7 @@ def status(ctx: click.Context, results: str) -> None:
     store = ResultsStore(results)
     saved = store.read_bench_json()
     if saved is None:
-        raise CorpusError(f"{results}: no bench.json here; is this a results folder written by `docrobust bench run`?")
+        raise DocrobustError(f"{results}: no bench.json here; is this a results folder written by `docrobust bench run`?")
     cells = BenchConfig.from_json(saved).cells()
     states = store.states(cells)  # the runner's own test of a result: a cell whose files do not parse is pending
     statuses = {cell_id: state.status for cell_id, state in states.items()}

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import click
 
-from docrobust.corpus import atomic_write_json, check_io, check_output, save_docs
+from docrobust.base import atomic_write_json, check_io, check_output
+from docrobust.corpus import save_docs
 from docrobust.corpus.convert import (ID_SEPARATORS, ConversionReport, check_converted, relation_names_of, to_docred,
                                       write_rel_info)
 from docrobust.corpus.data import resolve_path

@@ -5,7 +5,8 @@ import json
 
 import click
 
-from docrobust.corpus import CorpusError, RelationInventory, load_docs, read_json
+from docrobust.base import DocrobustError, read_json
+from docrobust.corpus import RelationInventory, load_docs
 from docrobust.corpus.align import align
 from docrobust.corpus.relations import inventory_for, relation_names
 from docrobust.corpus.data import (CONVERTED, conversion_record_path, download as download_file, expand, known_names,
@@ -70,12 +71,12 @@ def validate(obj: dict, files: tuple[str, ...], relations: str | None) -> None:
     for f in files:
         try:
             docs = load_input(f, obj["data_dir"], inventory)
-        except CorpusError as e:
+        except DocrobustError as e:
             problems += e.problems
             continue
         click.echo(f"{f}: {len(docs):,} documents, valid")
     if problems:
-        raise CorpusError(problems)
+        raise DocrobustError(problems)
 
 
 @data.command()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from docrobust.corpus.registry import REQUIRED, Option
+from docrobust.base import REQUIRED, Option
 
 
 def _options(options: dict[str, Option]) -> str:

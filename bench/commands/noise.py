@@ -5,9 +5,10 @@ from pathlib import Path
 
 import click
 
-from docrobust.corpus import CorpusError, atomic_write_json, check_io, load_docs, read_json, sha256_file
+from docrobust.base import DocrobustError, atomic_write_json, check_io, read_json, sha256_file
+from docrobust.corpus import load_docs
 from docrobust.corpus.data import REGISTRY, resolve_path
-from docrobust.corpus.pairs import PAIRS, pair_paths
+from docrobust.noise.pairs import PAIRS, pair_paths
 from docrobust.corpus.relations import relation_names
 from docrobust.noise import (NOISE_MODELS, apply_noise, check_spec, manifest_path, measure_profile, needs_low_docs,
                              needs_profile, parse_spec, read_noisy, spec_files, write_noisy)
@@ -33,7 +34,7 @@ def _interrupted(out: Path) -> bool:
     anybody's file: those still need --force.)"""
     try:
         manifest = read_json(manifest_path(out))
-    except (CorpusError, OSError):
+    except (DocrobustError, OSError):
         return False
     return isinstance(manifest, dict) and "output_sha256" in manifest and out.is_file() and read_noisy(out) is None
 
@@ -53,9 +54,9 @@ def generate(obj: dict, input: str, spec: str, seed: int, out: str, low: str | N
     data_dir = obj["data_dir"]
     parse_spec(spec)
     if needs_low_docs(spec) and not low:
-        raise CorpusError(f"spec {spec!r} needs --low LOW.json, an aligned low-quality version of {input}")
+        raise DocrobustError(f"spec {spec!r} needs --low LOW.json, an aligned low-quality version of {input}")
     if needs_profile(spec) and not profile:
-        raise CorpusError(f"spec {spec!r} needs --profile P.json (from `docrobust noise profile`)")
+        raise DocrobustError(f"spec {spec!r} needs --profile P.json (from `docrobust noise profile`)")
     source, low_path, profile_path = (resolve_path(p, data_dir) if p else None for p in (input, low, profile))
     out_path = Path(out)
     check_io([source, low_path, profile_path, *spec_files(spec, data_dir)], [out_path, manifest_path(out_path)],
@@ -87,7 +88,7 @@ def profile(obj: dict, low: str, high: tuple[str, ...], out: str | None, top: in
     elif low in PAIRS:
         low_paths, high_paths = pair_paths(low, data_dir)
     else:
-        raise CorpusError(f"{low!r} is not a registered real-noise pair ({', '.join(PAIRS)}); "
+        raise DocrobustError(f"{low!r} is not a registered real-noise pair ({', '.join(PAIRS)}); "
                           "give LOW and HIGH files, or a pair's name")
     if out:
         check_io([*low_paths, *high_paths], [out], force=True)

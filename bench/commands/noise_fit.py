@@ -8,7 +8,8 @@ import math
 
 import click
 
-from docrobust.corpus import CorpusError, atomic_write_json, check_io, load_docs, sha256_file
+from docrobust.base import DocrobustError, atomic_write_json, check_io, sha256_file
+from docrobust.corpus import load_docs
 from docrobust.corpus.data import resolve_path
 from docrobust.noise.annotator import BASELINES, fit_annotator
 
@@ -29,7 +30,7 @@ def fit(obj: dict, low: str, high: tuple[str, ...], out: str, folds: int, C: flo
     """Fit how the annotators of LOW miss (and add) triples of HIGH (several files allowed): the model of
     `annotator:RATE,model=OUT`, with its held-out fit quality against the per-relation profile and uniform."""
     if not math.isfinite(C):  # click's range lets nan and inf through
-        raise CorpusError(f"noise fit: --C {C}: give a finite number > 0")
+        raise DocrobustError(f"noise fit: --C {C}: give a finite number > 0")
     data_dir = obj["data_dir"]
     low_path, high_paths = resolve_path(low, data_dir), [resolve_path(f, data_dir) for f in high]
     check_io([low_path, *high_paths], [out], force=True)

@@ -22,7 +22,7 @@ import click
 def report(results: str, html_path: str, pdf_path: str | None, baseline: str | None, resamples: int, seed: int,
            alpha: float, min_clean_f1: float) -> None:
     """Write an HTML (and optionally PDF) report for the RESULTS folder of `docrobust bench run`."""
-    from docrobust.corpus import check_io
+    from docrobust.base import check_io
     from docrobust.reports import write_report  # matplotlib, seaborn and scipy load only for this command
     from docrobust.reports.results import ResultsStore
 

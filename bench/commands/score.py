@@ -5,7 +5,7 @@ import json
 
 import click
 
-from docrobust.corpus import CorpusError
+from docrobust.base import DocrobustError
 from docrobust.corpus.data import resolve_path
 from docrobust.corpus.score import IGN_VARIANTS, format_score, score_files
 
@@ -25,7 +25,7 @@ def score(obj: dict, gold: str, pred: str, train: str | None, ign_variant: str, 
     train_path = resolve_path(train, data_dir) if train else None
     result = score_files(resolve_path(gold, data_dir), resolve_path(pred, data_dir), train_path, ign_variant)
     if not result["n_gold"]:
-        raise CorpusError(f"{gold}: no document has a label, so there is nothing to score against (is it a file "
+        raise DocrobustError(f"{gold}: no document has a label, so there is nothing to score against (is it a file "
                           "with its labels withheld?)")
     if not per_doc:
         result.pop("per_doc")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from docrobust.corpus import (CorpusError, RelationInventory, check_io, check_labeled, folder_built_beside, load_docs,
-                              load_train_facts)
+from docrobust.base import DocrobustError, check_io, folder_built_beside
+from docrobust.corpus import RelationInventory, check_labeled, load_docs, load_train_facts
 from docrobust.corpus.data import resolve_path
 from docrobust.corpus.relations import inventory_for, inventory_path
 from docrobust.corpus.score import format_score
@@ -28,7 +28,7 @@ def parse_options(pairs: tuple[str, ...], flag: str) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise CorpusError(f"{flag} {pair!r}: expected KEY=VALUE, e.g. {flag} m=0.3")
+            raise DocrobustError(f"{flag} {pair!r}: expected KEY=VALUE, e.g. {flag} m=0.3")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:

@@ -5,7 +5,7 @@
     @MODELS.register("atlop")
     class ATLOP(DocREModel): ...
 
-    MODELS["atlp"]        # CorpusError: unknown model 'atlp' (did you mean 'atlop'?); known: atlop, docunet, kd-docre
+    MODELS["atlp"]        # DocrobustError: unknown model 'atlp' (did you mean 'atlop'?); known: atlop, docunet, kd-docre
     MODELS.option_problems("atlop", {"emb_sise": 64, "block_size": "big"})
         # [("emb_sise", "no such option (did you mean 'emb_size'?); model 'atlop' takes emb_size, block_size, ..."),
         #  ("block_size", "expected int, got 'big'")]
@@ -13,7 +13,6 @@
 As lm-evaluation-harness's registries: a name registered twice is an error (the second would silently win),
 entries keep their registration order, and an entry's options (name, default, type) are read from its
 signature, so documenting an option and accepting it are one act. A registry is a read-only mapping.
-This module sits in `corpus` because every layer may import `corpus` and no other of ours.
 """
 from __future__ import annotations
 
@@ -26,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .io import CorpusError
+from .errors import DocrobustError
 
 __all__ = ["REQUIRED", "Option", "Registry", "first_paragraph", "signature_options", "suggest", "type_name", "type_ok"]
 
@@ -127,7 +126,7 @@ class Registry(Mapping[str, T]):
 
     def __getitem__(self, name: str) -> T:
         if name not in self:
-            raise CorpusError(self.unknown(name))
+            raise DocrobustError(self.unknown(name))
         return self._entries[name]
 
     def __contains__(self, name: object) -> bool:
@@ -160,10 +159,10 @@ class Registry(Mapping[str, T]):
         return problems
 
     def check_options(self, name: str, values: Mapping[str, Any]) -> None:
-        """CorpusError, one line per problem (option_problems), unless every option fits."""
+        """DocrobustError, one line per problem (option_problems), unless every option fits."""
         problems = self.option_problems(name, values)
         if problems:
-            raise CorpusError([f"{self.kind} {name!r} option {key}: {reason}" for key, reason in problems])
+            raise DocrobustError([f"{self.kind} {name!r} option {key}: {reason}" for key, reason in problems])
 
     def describe(self) -> list[tuple[str, str, dict[str, Option]]]:
         """(name, summary: the first docstring paragraph, options) of every entry, sorted by name, for listings."""

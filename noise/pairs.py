@@ -23,9 +23,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import REGISTRY, resolve_data_dir
-from .io import CorpusError, Doc, load_docs
-from .registry import Registry
+from docrobust.base import DocrobustError, Registry
+from docrobust.corpus import Doc, load_docs
+from docrobust.corpus.data import REGISTRY, resolve_data_dir
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,12 @@ PAIRS.add("revisit-docred", NoisePair(
 
 
 def pair_paths(name: str, data_dir: str | os.PathLike | None = None) -> tuple[list[Path], list[Path]]:
-    """(low files, high files) of a registered pair in the data folder; CorpusError saying what to download."""
+    """(low files, high files) of a registered pair in the data folder; DocrobustError saying what to download."""
     pair = PAIRS[name]
     root = resolve_data_dir(data_dir)
     missing = [f for f in pair.files if not (root / REGISTRY[f].path).is_file()]
     if missing:
-        raise CorpusError(f"real-noise pair {name!r}: {', '.join(REGISTRY[f].path for f in missing)} not in {root}; "
+        raise DocrobustError(f"real-noise pair {name!r}: {', '.join(REGISTRY[f].path for f in missing)} not in {root}; "
                           f"run `docrobust data download {' '.join(missing)}`")
     return [root / REGISTRY[f].path for f in pair.low], [root / REGISTRY[f].path for f in pair.high]
 

@@ -1,0 +1,14 @@
+"""What every layer shares: the error type, atomic files and hashes, the registry, the config schema.
+
+Nothing here knows about documents, noise, models or reports; every other package may import it.
+"""
+from .errors import DocrobustError, cap_problems, shown
+from .files import (atomic_write_bytes, atomic_write_json, atomic_write_text, atomic_writer, check_io, check_output,
+                    dumps_json, folder_built_beside, read_json, sha256_bytes, sha256_file, sha256_json,
+                    temporary_beside)
+from .registry import REQUIRED, Option, Registry, first_paragraph, signature_options, suggest, type_name, type_ok
+
+__all__ = ["DocrobustError", "REQUIRED", "Option", "Registry", "atomic_write_bytes", "atomic_write_json",
+           "atomic_write_text", "atomic_writer", "cap_problems", "check_io", "check_output", "dumps_json",
+           "first_paragraph", "folder_built_beside", "read_json", "sha256_bytes", "sha256_file", "sha256_json", "shown",
+           "signature_options", "suggest", "temporary_beside", "type_name", "type_ok"]
