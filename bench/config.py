@@ -29,7 +29,7 @@ Validation reports every problem at once, one line each, naming the key path whe
 (`bench.toml: profile.quick.matrix.losses[1]: unknown loss 'cmmm' (did you mean 'cmm'?); known: atl, cmm, ...`).
 With `check_names` (the default) models, losses and [training] are checked against the trainer: names,
 each model's and loss's options by name and type (from their signatures), training settings by type and
-range (models/train.py: training_problems); this imports torch.
+range (models/config.py: training_problems); this imports torch.
 """
 from __future__ import annotations
 
@@ -449,7 +449,7 @@ def _check_registries(merged: dict, where, problems: list[str]) -> None:
     (names and types from each one's signature), [training] settings and seeds (types and ranges)."""
     from docrobust.models.losses import LOSSES
     from docrobust.models.registry import MODELS
-    from docrobust.models.train import training_problems
+    from docrobust.models.config import training_problems
 
     for key, registry in (("models", MODELS), ("losses", LOSSES)):
         problems += [f"{where('matrix', key, i)}: {registry.unknown(name)}"
