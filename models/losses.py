@@ -1,15 +1,7 @@
 """Training losses for document-level relation extraction, selected by name.
 
-Every loss sees the same two tensors:
-
-    logits  [pairs, 1 + C]  float; column 0 is the threshold class TH, columns 1..C the relations
-    labels  [pairs, 1 + C]  multi-hot (float or bool); column 0 is set exactly for pairs with no
-                            relation (ATLOP's convention). Losses read only columns 1..C: column 0
-                            is implied by them, so a batch cannot disagree with itself.
-
-and returns a scalar. `loss.predict(logits, top_k)` turns logits back into multi-hot labels with
-the threshold the loss was trained for (the TH column, or the fixed logit 0 for `balanced-softmax`
-and `bce`), so the trainer never needs to know which loss it holds.
+Each takes logits and multi-hot labels [pairs, 1 + C] (column 0 the threshold class TH) and returns a scalar;
+that contract, the base class DocRELoss and the registry are in models/loss_registry.py, and importable here.
 
 Registered losses (`docrobust losses list` lists them):
 
@@ -44,69 +36,24 @@ y_r = +1 for a labeled relation, -1 otherwise, for relation columns r = 1..C:
 (a pair without positives contributes its negative mean alone). Each choice above is one keyword,
 so every ablation is `cmm` with one or two keywords pinned, never a copy of the math.
 
-What drives CMM's over-prediction (benchmarks/cmm_grid.py, frozen MiniLM, quick profile's dev slice): the
-per-pair averaging of negatives. A pair has ~96 negative relations, so with reduction="balanced" a
-false-positive cell costs about 1/96 of a missed positive; every (m, gamma) of the paper's grid then
-predicts with precision 8-11% at recall 53-61% on clean labels. The difficulty weight is not the cause
-(weight="none": precision 11%); averaging over all cells instead (reduction="mean") turns it into
-under-prediction (precision 31%, recall 16%). "pair-sum" sums each pair's negatives (a false-positive cell
-weighs as much as a missed positive: precision 47%, recall 14%, and the best dev F1 once the threshold is
-calibrated). The default stays "balanced", our reading of the paper.
+The reduction is the choice the paper leaves open: "balanced" (our reading, the default) averages each pair's
+negatives, so a false-positive cell weighs 1/|N_p| of a missed positive (|N_p| = C - |P_p|; DocRED has C = 96);
+"pair-sum" sums them (a false-positive cell weighs as much as a missed positive); "mean" averages over all
+cells. What each does to precision and recall is measured in the README (COMM's grid, benchmarks/cmm_grid.py).
 """
 from __future__ import annotations
 
-import inspect
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from docrobust.base import Option, Registry, signature_options
+from .loss_registry import LOSSES, DocRELoss, build_loss, get_label, register_loss
 
 __all__ = ["LOSSES", "DocRELoss", "build_loss", "get_label", "register_loss"]
-
-# ----------------------------------------------------------------------------- prediction and the base class
-
-def _predict_above(logits: Tensor, threshold: Tensor, top_k: int) -> Tensor:
-    """Multi-hot labels: relations scoring above `threshold` [pairs, 1], at most the top_k best.
-
-    As ATLOP: the top-k cut ranks all columns (TH included) and keeps ties; pairs with no relation
-    kept get column 0 = 1.
-    """
-    keep = logits > threshold                                  # [pairs, 1 + C]
-    if top_k > 0:
-        kth = logits.topk(min(top_k, logits.shape[1]), dim=1).values[:, -1:]  # [pairs, 1]
-        keep &= logits >= kth
-    out = torch.zeros_like(logits)
-    out[:, 1:] = keep[:, 1:].to(logits.dtype)
-    out[:, 0] = (~keep[:, 1:].any(dim=1)).to(logits.dtype)
-    return out
-
-
-def get_label(logits: Tensor, top_k: int = 4) -> Tensor:
-    """ATLOP's decision rule: relations whose logit exceeds TH (column 0), at most top_k per pair
-    (top_k <= 0: no cap); pairs with none get column 0 = 1. Same shape as logits."""
-    return _predict_above(logits, logits[:, :1], top_k)
-
-
-class DocRELoss(nn.Module):
-    """Base class: forward(logits, labels) -> scalar; predict(logits, top_k) -> multi-hot labels."""
-
-    name: ClassVar[str] = ""
-    # Training-set statistics the loss takes as options, for the trainer to pass: "class_counts"
-    # (labels per relation column, TH excluded) and "n_pairs" (all training entity pairs).
-    train_stats: ClassVar[tuple[str, ...]] = ()
-
-    def threshold(self, logits: Tensor) -> Tensor:
-        """[pairs, 1]: the logit a relation must exceed, the TH column; a relation's score is its logit minus this."""
-        return logits[:, :1]
-
-    def predict(self, logits: Tensor, top_k: int = 4) -> Tensor:
-        """Relations above `threshold`, at most top_k per pair (for TH: get_label)."""
-        return _predict_above(logits, self.threshold(logits), top_k)
 
 
 class _ZeroThreshold(DocRELoss):
@@ -115,35 +62,6 @@ class _ZeroThreshold(DocRELoss):
     def threshold(self, logits: Tensor) -> Tensor:
         """[pairs, 1] zeros: relations are predicted with logit > 0."""
         return torch.zeros_like(logits[:, :1])
-
-
-# ----------------------------------------------------------------------------- registry
-
-def _loss_options(cls: type) -> dict[str, Option]:
-    """Keyword options a registered loss accepts: its nearest explicit __init__'s, minus pinned ones (`fixed`)."""
-    for klass in cls.__mro__[:cls.__mro__.index(DocRELoss)]:
-        params = inspect.signature(klass.__init__).parameters
-        if "__init__" in vars(klass) and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return signature_options(klass.__init__, skip=getattr(cls, "fixed", {}))
-    return {}
-
-
-LOSSES: Registry[type[DocRELoss]] = Registry("loss", options=_loss_options)
-
-
-def register_loss(name: str) -> Callable[[type], type]:
-    """Class decorator: make a DocRELoss subclass available to `build_loss(name)`."""
-    def add(cls: type) -> type:
-        cls.name = name
-        return LOSSES.add(name, cls)
-    return add
-
-
-def build_loss(name: str, **options: Any) -> DocRELoss:
-    """The loss registered as `name`, built with `options` (see each loss's __init__ for them)."""
-    cls = LOSSES[name]
-    LOSSES.check_options(name, {k: v for k, v in options.items() if k not in getattr(cls, "fixed", {})})
-    return cls(**options)  # a pinned option: the ablation's __init__ says which loss to use instead
 
 
 # ----------------------------------------------------------------------------- shared pieces
