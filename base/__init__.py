@@ -2,13 +2,16 @@
 
 Nothing here knows about documents, noise, models or reports; every other package may import it.
 """
-from .errors import DocrobustError, cap_problems, shown
+from .errors import DocrobustError, cap_problems, shown, suggest
 from .files import (atomic_write_bytes, atomic_write_json, atomic_write_text, atomic_writer, check_io, check_output,
                     dumps_json, folder_built_beside, read_json, sha256_bytes, sha256_file, sha256_json,
                     temporary_beside)
-from .registry import REQUIRED, Option, Registry, first_paragraph, signature_options, suggest, type_name, type_ok
+from .registry import REQUIRED, Option, Registry, first_paragraph, signature_options
+from .schema import (Check, Pattern, Range, field_help, json_schema, missing_keys, table_defaults, table_problems,
+                     type_name, type_ok, value_problems)
 
-__all__ = ["DocrobustError", "REQUIRED", "Option", "Registry", "atomic_write_bytes", "atomic_write_json",
-           "atomic_write_text", "atomic_writer", "cap_problems", "check_io", "check_output", "dumps_json",
-           "first_paragraph", "folder_built_beside", "read_json", "sha256_bytes", "sha256_file", "sha256_json", "shown",
-           "signature_options", "suggest", "temporary_beside", "type_name", "type_ok"]
+__all__ = ["Check", "DocrobustError", "Option", "Pattern", "REQUIRED", "Range", "Registry", "atomic_write_bytes",
+           "atomic_write_json", "atomic_write_text", "atomic_writer", "cap_problems", "check_io", "check_output",
+           "dumps_json", "field_help", "first_paragraph", "folder_built_beside", "json_schema", "missing_keys", "read_json",
+           "sha256_bytes", "sha256_file", "sha256_json", "shown", "signature_options", "suggest", "table_defaults", "table_problems",
+           "temporary_beside", "type_name", "type_ok", "value_problems"]

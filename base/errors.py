@@ -1,10 +1,11 @@
 """The one error type for bad user input, and the helpers that keep its messages to one line each."""
 from __future__ import annotations
 
+import difflib
 import reprlib
 from typing import Any, Iterable
 
-__all__ = ["DocrobustError", "cap_problems", "shown"]
+__all__ = ["DocrobustError", "cap_problems", "shown", "suggest"]
 
 
 class DocrobustError(Exception):
@@ -36,3 +37,9 @@ def cap_problems(problems: Iterable[str], limit: int = 20, source: str | None = 
     if more:
         shown.append(f"{source + ': ' if source else ''}... and {more:,} more problem{'s' if more > 1 else ''}")
     return shown
+
+
+def suggest(name: Any, known: Iterable) -> str:
+    """` (did you mean 'x'?)` for the closest known name, or nothing when none is close."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

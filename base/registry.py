@@ -16,22 +16,19 @@ signature, so documenting an option and accepting it are one act. A registry is 
 """
 from __future__ import annotations
 
-import collections.abc
-import difflib
 import inspect
-import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .errors import DocrobustError
+from .errors import DocrobustError, suggest
+from .schema import value_problems
 
-__all__ = ["REQUIRED", "Option", "Registry", "first_paragraph", "signature_options", "suggest", "type_name", "type_ok"]
+__all__ = ["REQUIRED", "Option", "Registry", "first_paragraph", "signature_options"]
 
 T = TypeVar("T")
 REQUIRED = inspect.Parameter.empty  # the default of an option without one
-_SEQUENCES = (list, tuple, collections.abc.Sequence)
 
 
 @dataclass(frozen=True)
@@ -40,12 +37,6 @@ class Option:
     name: str
     default: Any
     type: Any = Any
-
-
-def suggest(name: Any, known: typing.Iterable) -> str:
-    """` (did you mean 'x'?)` for the closest known name, or nothing when none is close."""
-    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def first_paragraph(obj: Any) -> str:
@@ -57,46 +48,13 @@ def signature_options(fn: Callable, *, skip: typing.Iterable[str] = (), keyword_
     """The options of a callable: its parameters that can be passed by name (only keyword-only ones with
     `keyword_only`), except `self` and `skip`, with their annotations resolved (Any where there is none)."""
     try:
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)  # Annotated constraints stay
     except (NameError, TypeError):  # an annotation naming what the module imports only for type checkers
         hints = {}
     kinds = (inspect.Parameter.KEYWORD_ONLY,) if keyword_only else (inspect.Parameter.KEYWORD_ONLY,
                                                                      inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return {p.name: Option(p.name, p.default, hints.get(p.name, Any)) for p in inspect.signature(fn).parameters.values()
             if p.kind in kinds and p.name != "self" and p.name not in skip}
-
-
-def type_ok(value: Any, hint: Any) -> bool:
-    """Whether a config value fits an annotation: an int is a float, a bool is not a number, a string is not
-    a sequence, and list items are checked against the item type."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(type_ok(value, a) for a in args)
-    if origin is typing.Literal:
-        return value in args
-    if hint is None or hint is type(None):
-        return value is None
-    if hint in (int, float):
-        return isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
-    if origin in _SEQUENCES:
-        return isinstance(value, (list, tuple)) and (not args or all(type_ok(v, args[0]) for v in value))
-    return isinstance(value, origin or hint)
-
-
-def type_name(hint: Any) -> str:
-    """An annotation in words: `int or null`, `list of float`, `one of 'a', 'b'`."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(type_name(a) for a in args)
-    if origin is typing.Literal:
-        return "one of " + ", ".join(map(repr, args))
-    if hint is None or hint is type(None):
-        return "null"
-    if origin in _SEQUENCES:
-        return f"list of {type_name(args[0])}" if args else "list"
-    return getattr(origin or hint, "__name__", str(hint))
 
 
 class Registry(Mapping[str, T]):
@@ -154,8 +112,8 @@ class Registry(Mapping[str, T]):
             if key not in options:
                 takes = ", ".join(options) or "no options"
                 problems.append((key, f"no such option{suggest(key, options)}; {self.kind} {name!r} takes {takes}"))
-            elif not type_ok(value, options[key].type):
-                problems.append((key, f"expected {type_name(options[key].type)}, got {value!r}"))
+            else:
+                problems += [(f"{key}{sub}", why) for sub, why in value_problems(value, options[key].type)]
         return problems
 
     def check_options(self, name: str, values: Mapping[str, Any]) -> None:

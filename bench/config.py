@@ -38,9 +38,10 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from docrobust.base import DocrobustError, sha256_file, sha256_json, suggest
+from docrobust.base import (Check, DocrobustError, Range, missing_keys, sha256_file, sha256_json, suggest,
+                            table_defaults, table_problems)
 from docrobust.corpus.data import resolve_path
 from docrobust.corpus.pair_types import pair_types_of
 from docrobust.reports.results import cell_id_for  # the results folder's naming, shared with the reporter
@@ -53,44 +54,70 @@ MATRIX_KEYS = ("model", "loss", "encoder", "seed", "loss_options", "model_option
 RUNTIME_KEYS = ("device", "num_threads", "progress")  # how a cell runs, not what it computes: outside the hash
 
 
-class _Range:
-    """Type marker: [start, stop) with 0 <= start < stop integers."""
+def _pair_types_ok(value: Any) -> bool:
+    try:
+        return pair_types_of(value) is not None
+    except DocrobustError:
+        return False
 
 
-class _Table:
-    """Type marker: a table whose keys are free (values checked elsewhere)."""
+SLICE = Check("[start, stop] with 0 <= start < stop", lambda v: len(v) == 2 and 0 <= v[0] < v[1])
+PAIR_TYPES = Check("a non-empty list of [head type, tail type] pairs", _pair_types_ok)
 
 
-class _Tables:
-    """Type marker: a table of tables keyed by a name (loss_options.<loss>, profile.<name>)."""
+@dataclass
+class DataSection:
+    """[data]: files by path, relative to the current folder or the data folder."""
+    train: Annotated[str, "Training documents (DocRED JSON)."]
+    dev: Annotated[str, "Dev documents: model selection."]
+    test: Annotated[str, "Test documents: scoring."]
+    low: Annotated[str | None, "The same documents with low-quality labels (mixed and real noise)."] = None
+    profile: Annotated[str | None, "A noise profile file, for noise models that need one."] = None
+    train_facts: Annotated[str | None, "Facts for Ign F1 [default: the training documents' facts]."] = None
+    relations: Annotated[str, "A rel2id/rel_info file or folder, or infer (from the labels)."] = "infer"
+    train_range: Annotated[list[int] | None, SLICE, "A [start, stop) slice of the training file."] = None
+    dev_range: Annotated[list[int] | None, SLICE, "A [start, stop) slice of the dev file."] = None
+    test_range: Annotated[list[int] | None, SLICE, "A [start, stop) slice of the test file."] = None
+    pair_types: Annotated[list[list[str]] | None, PAIR_TYPES,
+                          "Only these (head type, tail type) pairs are featurized, trained, scored and noised."] = None
 
 
-class _PairTypes:
-    """Type marker: a non-empty list of [head type, tail type] string pairs."""
+@dataclass
+class MatrixSection:
+    """[matrix]: every combination of these is one cell."""
+    models: list[str]
+    losses: list[str]
+    noise: Annotated[list[str], "Noise specs (docrobust noise list)."] = field(default_factory=lambda: ["clean"])
+    seeds: list[int] = field(default_factory=lambda: [0])
 
 
-SCHEMA: dict[str, Any] = {
-    "name": str,
-    "description": str,
-    "encoder": str,
-    "data": {"train": str, "dev": str, "test": str, "low": str, "profile": str, "train_facts": str,
-             "relations": str, "train_range": _Range, "dev_range": _Range, "test_range": _Range,
-             "pair_types": _PairTypes},
-    "matrix": {"models": [str], "losses": [str], "noise": [str], "seeds": [int]},
-    "training": _Table,
-    "loss_options": _Tables,
-    "loss_training": _Tables,           # [loss_training.<loss>]: [training] settings for that loss's cells
-    "model_options": _Tables,
-    "models": _Tables,                  # [models.<name>]: external commands (bench/external.py)
-    "execution": {"backend": str, "n_jobs": int, "gpus_per_run": int, "scheduler": str},
-}
-DEFAULTS: dict[str, Any] = {
-    "data": {"relations": "infer"},
-    "matrix": {"noise": ["clean"], "seeds": [0]},
-    "training": {}, "loss_options": {}, "loss_training": {}, "model_options": {}, "models": {},
-    "execution": {"backend": "local", "n_jobs": 1, "gpus_per_run": 1},
-}
-REQUIRED = (("data", "train"), ("data", "dev"), ("data", "test"), ("matrix", "models"), ("matrix", "losses"))
+@dataclass
+class ExecutionSection:
+    """[execution]: where and how wide the cells run."""
+    backend: Annotated[str, "local (joblib loky processes) or dask (an existing cluster)."] = "local"
+    n_jobs: Annotated[int, Range(1), "Cells at once."] = 1
+    gpus_per_run: Annotated[int, Range(0), "GPUs each cell holds (0: CPU only)."] = 1
+    scheduler: Annotated[str | None, "The Dask scheduler's address, e.g. tcp://host:8786."] = None
+
+
+@dataclass
+class BenchFile:
+    """A bench.toml: its tables, each checked by its annotations (docrobust.base.schema)."""
+    data: DataSection
+    matrix: MatrixSection
+    name: Annotated[str | None, "The benchmark's name [default: the file's stem]."] = None
+    description: str = ""
+    encoder: Annotated[str | None, "Passed to the trainer: a name it knows or a local path."] = None
+    training: Annotated[dict[str, Any], "TrainConfig settings of every cell."] = field(default_factory=dict)
+    loss_training: Annotated[dict[str, dict[str, Any]], "[training] settings of one loss's cells."] = field(
+        default_factory=dict)
+    loss_options: Annotated[dict[str, dict[str, Any]], "Keyword options of one loss."] = field(default_factory=dict)
+    model_options: Annotated[dict[str, dict[str, Any]], "Keyword options of one model."] = field(default_factory=dict)
+    models: Annotated[dict[str, dict[str, Any]], "External models: [models.NAME] command tables."] = field(
+        default_factory=dict)
+    execution: ExecutionSection = field(default_factory=ExecutionSection)
+    profile: Annotated[dict[str, dict[str, Any]], "Named overrides of any of the above, chosen by --profile."] = field(
+        default_factory=dict)
 
 
 # ---------------------------------------------------------------- the resolved benchmark
@@ -211,9 +238,9 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
     profiles = raw.pop("profile", {})
     if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):
         raise DocrobustError(f"{src}: profile: expected [profile.<name>] tables")
-    _check_schema(raw, SCHEMA, "", problems, src)
-    for pname, table in profiles.items():
-        _check_schema(table, SCHEMA, f"profile.{pname}.", problems, src)
+    for prefix, table in [("", raw)] + [(f"profile.{name}.", table) for name, table in profiles.items()]:
+        problems += [f"{src}: {prefix}{key}: {why}" for key, why in table_problems(
+            BenchFile, table, partial=True, leave_out=("profile",) if prefix else ())]
     if profile is not None and profile not in profiles:
         known = ", ".join(profiles) or "none defined"
         problems.append(f"{src}: profile {profile!r} does not exist{suggest(profile, profiles)}; known: {known}")
@@ -221,16 +248,14 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
         raise DocrobustError(problems)
 
     over = profiles.get(profile, {}) if profile else {}
-    merged = _deep_merge(_deep_merge(copy.deepcopy(DEFAULTS), raw), over)
+    merged = _deep_merge(_deep_merge(table_defaults(BenchFile), raw), over)
 
     def where(*keys: str | int) -> str:
         """`file: key.path` naming the profile table when the value was written there."""
         written_in_profile = _has(over, [k for k in keys if isinstance(k, str)])
         return f"{src}: " + (f"profile.{profile}." if written_in_profile else "") + _keypath(keys)
 
-    for keys in REQUIRED:
-        if not _has(merged, keys):
-            problems.append(f"{src}: {_keypath(keys)}: missing (required)")
+    problems += [f"{src}: {key}: missing (required)" for key in missing_keys(BenchFile, merged)]
     if problems:
         raise DocrobustError(problems)
 
@@ -280,53 +305,6 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _type_name(spec: Any) -> str:
-    if isinstance(spec, list):
-        return f"a list of {_type_name(spec[0])}s"
-    return {str: "string", int: "integer", _Range: "[start, stop] integers", _Table: "table",
-            _Tables: "table of tables", _PairTypes: "a list of [head type, tail type] pairs"}.get(spec, "table")
-
-
-def _check_schema(table: dict, schema: dict, prefix: str, problems: list[str], src: str) -> None:
-    """Unknown keys (with the closest known one) and wrong types, one line each."""
-    for key, value in table.items():
-        path = f"{prefix}{key}"
-        if key not in schema:
-            problems.append(f"{src}: {path}: unknown key{suggest(key, schema)}; allowed: {', '.join(schema)}")
-            continue
-        spec = schema[key]
-        if isinstance(spec, dict):
-            if isinstance(value, dict):
-                _check_schema(value, spec, f"{path}.", problems, src)
-            else:
-                problems.append(f"{src}: {path}: expected a table, got {type(value).__name__}")
-        elif not _is_type(value, spec):
-            problems.append(f"{src}: {path}: expected {_type_name(spec)}, got {value!r}")
-        elif isinstance(spec, list):
-            bad = [i for i, x in enumerate(value) if not _is_type(x, spec[0])]
-            problems += [f"{src}: {path}[{i}]: expected {_type_name(spec[0])}, got {value[i]!r}" for i in bad]
-
-
-def _is_type(value: Any, spec: Any) -> bool:
-    if isinstance(spec, list):
-        return isinstance(value, list)
-    if spec is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if spec is _Range:
-        return (isinstance(value, list) and len(value) == 2 and all(_is_type(x, int) for x in value)
-                and 0 <= value[0] < value[1])
-    if spec is _Table:
-        return isinstance(value, dict)
-    if spec is _Tables:
-        return isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
-    if spec is _PairTypes:
-        try:
-            return pair_types_of(value) is not None
-        except DocrobustError:
-            return False
-    return isinstance(value, spec)
-
-
 def _check_data(data: dict, data_dir, where, problems: list[str], hash_file, missing: list | None = None) -> dict:
     """Every file exists (resolved in the data folder); train/dev slices of one file do not overlap."""
     hash_file = hash_file or sha256_file
@@ -354,7 +332,7 @@ def _check_data(data: dict, data_dir, where, problems: list[str], hash_file, mis
             if ra is None or rb is None or not (ra[1] <= rb[0] or rb[1] <= ra[0]):
                 problems.append(f"{where('data', f'{b}_range')}: data.{a} and data.{b} are the same file; give both "
                                 f"disjoint {a}_range/{b}_range slices (got {ra} and {rb})")
-    if "pair_types" in data:  # its type was checked with the schema
+    if "pair_types" in data:  # its type was checked with the schema (BenchFile)
         out["pair_types"] = {"pairs": sorted(map(list, pair_types_of(data["pair_types"])))}
     rel = data["relations"]
     out["relations"] = {"spec": rel}
@@ -431,9 +409,6 @@ def _check_execution(execution: dict, where, problems: list[str]) -> None:
 
     if execution["backend"] not in BACKENDS:
         problems.append(f"{where('execution', 'backend')}: {BACKENDS.unknown(execution['backend'])}")
-    for key, least in (("n_jobs", 1), ("gpus_per_run", 0)):  # gpus_per_run = 0: CPU runs
-        if execution[key] < least:
-            problems.append(f"{where('execution', key)}: must be >= {least}, got {execution[key]}")
     if execution["backend"] == "dask" and "scheduler" not in execution:
         problems.append(f"{where('execution', 'scheduler')}: the dask backend needs a scheduler address "
                         f"(e.g. \"tcp://host:8786\")")

@@ -82,9 +82,9 @@ def test_unknown_training_setting_suggests(tmp_path, data_dir):
 def test_wrong_types_all_at_once(tmp_path, data_dir):
     text = BASE.replace('seeds = [0, 1]', 'seeds = [0, "one"]').replace('encoder = "enc"', "encoder = 3")
     lines = problems(tmp_path, text.replace("train_range = [0, 10]", "train_range = [10, 0]"), data_dir=data_dir)
-    assert "bench.toml: matrix.seeds[1]: expected integer, got 'one'" in lines
-    assert "bench.toml: encoder: expected string, got 3" in lines
-    assert "bench.toml: data.train_range: expected [start, stop] integers, got [10, 0]" in lines
+    assert "bench.toml: matrix.seeds[1]: expected int, got 'one'" in lines
+    assert "bench.toml: encoder: expected str or null, got 3" in lines
+    assert "bench.toml: data.train_range: must be [start, stop] with 0 <= start < stop, got [10, 0]" in lines
 
 
 def test_unknown_names_in_a_profile_name_the_profile(tmp_path, data_dir):
@@ -136,7 +136,7 @@ def test_profile_that_does_not_exist(tmp_path, data_dir):
     (("[training]", '[training]\nlr_head = "fast"'), "training.lr_head: expected float, got 'fast'"),
     (("seeds = [0, 1]", "seeds = [0, -1]"), "matrix.seeds[1]: must be in [0, 2**32), got -1"),
     (("seeds = [0, 1]", "seeds = [100000000000000000]"), "matrix.seeds[0]: must be in [0, 2**32)"),
-    (("seeds = [0, 1]", "seeds = [1e17]"), "matrix.seeds[0]: expected integer, got 1e+17"),
+    (("seeds = [0, 1]", "seeds = [1e17]"), "matrix.seeds[0]: expected int, got 1e+17"),
     (("[training]", "[model_options.atlop]\nemb_sise = 64\n[training]"),
      "model_options.atlop.emb_sise: no such option (did you mean 'emb_size'?); model 'atlop' takes emb_size, block_size"),
     (("[training]", '[model_options.atlop]\nemb_size = "big"\n[training]'),
