@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # tiny_encoder.py
+sys.path.insert(0, str(REPO / "tests"))  # tiny_encoder.py, synthetic.py
 
 from docrobust.bench.config import load_config  # noqa: E402
 from docrobust.bench.runner import cell_statuses, hash_cache, run_bench  # noqa: E402
@@ -34,7 +34,7 @@ from docrobust.corpus import score
 from docrobust.corpus.data import resolve_data_dir  # noqa: E402
 from docrobust.corpus.score import average_precision  # noqa: E402
 from docrobust.reports.results import CellRecord, ResultsStore  # noqa: E402
-from docrobust.reports.synthetic import draw_ranking, draw_scores  # noqa: E402
+from synthetic import draw_ranking, draw_scores  # noqa: E402
 
 TOML = """
 name = "bench"

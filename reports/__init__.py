@@ -5,10 +5,10 @@ numpy only) without pandas, scipy or matplotlib.
 """
 from importlib import import_module
 
-_WHERE = {"Report": "report", "build_report": "report", "Results": "tables", "load_results": "tables",
+_WHERE = {"Report": "content", "build_report": "report", "Results": "cells", "load_results": "cells",
           "Resamples": "stats", "holm": "stats", "normalized_auc": "stats", "paired_test": "stats",
-          "wilcoxon_p": "stats", "write_report": "write", "CellRecord": "results", "ResultsStore": "results",
-          "Scores": "results"}
+          "wilcoxon_p": "stats", "write_report": "write", "CellRecord": "records", "ResultsStore": "results",
+          "Scores": "records"}
 __all__ = sorted(_WHERE)
 
 

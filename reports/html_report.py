@@ -12,8 +12,11 @@ import jinja2
 from matplotlib.figure import Figure
 
 from docrobust.base import atomic_write_text
-from docrobust.reports.report import (Report, Section, Table, findings, notices, provenance, sections, summary_table,
-                                      validity_lines, validity_title)
+from .content import Report, Section, Table
+from .details import sections
+from .findings import findings
+from .provenance import provenance
+from .summary import notices, summary_table, validity_lines, validity_title
 
 LONG_TABLE = 60  # rows beyond which a provenance table is folded away (and left out of the PDF)
 NUMBER = re.compile(r"^[−+-]?[\d.,<]+( ± [\d.]+)?( [†‡]+)?( \(\d+%\))?$|^–$")

@@ -2,8 +2,8 @@
 
 Why Chromium's print-to-PDF rather than WeasyPrint: the PDF is then the very document the HTML tests check by
 screenshot (one rendering engine for both, so what the tests see is what prints), the CSS needs no second
-dialect (WeasyPrint implements its own subset), and it prints the 1,000-cell benchmark report's long tables in
-a few seconds (benchmarks/bench_report.py).
+dialect (WeasyPrint implements its own subset), and it prints the 1,000-cell benchmark report's long tables
+quickly (benchmarks/bench_report.py; its timings are in the README).
 The cost is a system package (`apt install chromium`; `make test` installs it), found on PATH or named by
 DOCROBUST_CHROMIUM; without it the HTML is still written and the PDF is refused with a one-line error.
 """

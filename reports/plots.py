@@ -22,7 +22,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from docrobust.base import Registry
-from docrobust.reports.tables import BUCKETS, CLEAN, robustness
+from docrobust.corpus.score import BUCKETS
+
+from .cells import CLEAN
+from .tables import robustness
 
 RATE_LABEL = "noise rate (fraction)"  # of the training labels; the captions say which
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")

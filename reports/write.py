@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from docrobust.reports.html_report import write_html
-from docrobust.reports.pdf_report import write_pdf
-from docrobust.reports.report import MIN_CLEAN_F1, build_report
-from docrobust.reports.tables import load_results
+from .cells import load_results
+from .html_report import write_html
+from .pdf_report import write_pdf
+from .report import MIN_CLEAN_F1, build_report
 
 
 def write_report(

@@ -23,7 +23,7 @@ from docrobust.reports.plots import FIGURES
 from docrobust.reports.report import findings as findings_of
 from docrobust.reports.report import validity_lines, validity_title
 from docrobust.reports.html_report import render_html
-from docrobust.reports.synthetic import write_synthetic_results
+from synthetic import write_synthetic_results
 
 CHROMIUM = shutil.which("chromium")
 # In CI (`make test` installs chromium and poppler) a missing renderer fails the test instead of skipping it.

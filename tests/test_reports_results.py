@@ -14,7 +14,7 @@ from docrobust.base import DocrobustError
 from docrobust.corpus import score
 from docrobust.noise import describe_spec
 from docrobust.reports.results import COLUMNS, FORMAT, CellRecord, PlannedCell, ResultsStore, Scores
-from docrobust.reports.synthetic import draw_scores, write_synthetic_results
+from synthetic import draw_scores, write_synthetic_results
 
 GOLD = [make_doc("A", 4, [(0, 1, "P1"), (1, 2, "P2"), (2, 3, "P1")]), make_doc("B", 5, [(0, 2, "P1"), (3, 4, "P3")])]
 PREDS = [{"title": "A", "h_idx": 0, "t_idx": 1, "r": "P1"}, {"title": "A", "h_idx": 1, "t_idx": 0, "r": "P2"},

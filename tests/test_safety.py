@@ -189,7 +189,7 @@ def test_a_full_disk_stops_bench_run_with_one_line_and_keeps_what_is_done(tmp_pa
 
 
 def test_a_full_disk_or_a_folder_as_output_stops_report_with_one_line(tmp_path, monkeypatch, capsys):
-    from docrobust.reports.synthetic import write_synthetic_results
+    from synthetic import write_synthetic_results
 
     results = write_synthetic_results(tmp_path / "results", models=("m",), losses=("atl",),
                                       noise={"fn-uniform": (0.2,)}, seeds=(0,), n_docs=5)

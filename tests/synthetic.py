@@ -1,5 +1,5 @@
-"""A synthetic results folder, written through the runner's own writer (docrobust.reports.results), for tests,
-benchmarks and trying the reporter: the cell ids, noise specs, plan.json, cell.json and metrics.json are
+"""A synthetic results folder, written through the runner's own writer (docrobust.reports.results), for tests and
+benchmarks (which put this folder on sys.path): the cell ids, noise specs, plan.json, cell.json and metrics.json are
 those a `docrobust bench run` writes; only the counts are drawn instead of trained.
 
 Generative model per cell (model i, loss j, noise rate r, seed s) and test document d:
@@ -23,6 +23,7 @@ import numpy as np
 
 from docrobust.base import sha256_json
 from docrobust.corpus.score import BUCKETS, average_precision
+from docrobust.models.train import RANKING_DEPTH
 from docrobust.reports.results import CellRecord, PlannedCell, ResultsStore, Scores, cell_id_for
 
 VERSIONS = {"docrobust": "0.1.0", "torch": "2.13.0", "transformers": "5.0.0", "python": "3.11.2"}
@@ -43,9 +44,6 @@ def draw_scores(rng: np.random.Generator, n_docs: int, recall: float, fp_rate: f
         buckets[first] = np.array([tp_a, pred_a, gold_a, 0.0])
         buckets[second] = np.array([tp_all - tp_a, pred_all - pred_a, gold_all - gold_a, 0.0])
     return Scores(tuple(f"doc{d:04d}" for d in range(n_docs)), docs, 0, {b: buckets[b] for b in BUCKETS})
-
-
-RANKING_DEPTH = 100_000  # as models/train.py keeps
 
 
 def draw_ranking(rng: np.random.Generator, n_gold: np.ndarray, recall: float) -> dict[str, np.ndarray]:
