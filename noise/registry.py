@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from docrobust.base import REQUIRED, DocrobustError, Option, Registry, first_paragraph, signature_options
+from docrobust.base import (REQUIRED, DocrobustError, Option, Registry, first_paragraph, signature_options, type_ok,
+                            value_problems)
 
 from .pairs import PAIRS, pair_paths
 
@@ -121,22 +122,26 @@ def _parse_step(part: str, spec: str) -> NoiseStep:
             raise DocrobustError(f"{where}: bad option {text.strip()!r}; {model.name} options: {valid}")
         if key in options:
             raise DocrobustError(f"{where}: option {key!r} given twice")
-        options[key] = _convert(value, model.options[key], f"{where}: option {key}")
+        options[key] = _convert(value, NOISE_MODELS.options(model.name)[key], f"{where}: option {key}")
     return NoiseStep(model.name, rate, {k: options[k] for k in model.options if k in options})
 
 
-def _convert(value: str, default: Any, where: str) -> Any:
-    """An option value in the type of its default (a path when the default is None)."""
-    if isinstance(default, (int, float)) and not isinstance(default, bool):
-        try:
-            number = type(default)(value)
-        except ValueError:
-            raise DocrobustError(f"{where}: expected a number, got {value!r}") from None
-        if not math.isfinite(number):
-            raise DocrobustError(f"{where}: expected a finite number, got {value!r}")
-        return number
-    if not value:
+def _convert(text: str, option: Option, where: str) -> Any:
+    """An option's text as its annotated type (a number type: parsed as float where floats are allowed, so that
+    `exponent=1` and `exponent=1.0` are one spec), then checked like every other option (docrobust.base.schema)."""
+    if not text:
         raise DocrobustError(f"{where}: empty value")
+    value: Any = text
+    if type_ok(0, option.type) and not type_ok(text, option.type):  # a number option
+        try:
+            value = float(text) if type_ok(0.5, option.type) else int(text)
+        except ValueError:
+            raise DocrobustError(f"{where}: expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise DocrobustError(f"{where}: expected a finite number, got {text!r}")
+    problems = value_problems(value, option.type)
+    if problems:
+        raise DocrobustError(f"{where}: {problems[0][1]}")
     return value
 
 
