@@ -12,6 +12,8 @@ from docrobust.corpus.data import resolve_path
 from docrobust.corpus.relations import inventory_for, inventory_path
 from docrobust.corpus.score import format_score
 
+from .options import TrainingCommand, given
+
 
 def parse_pair_types(values: tuple[str, ...]) -> list[list[str]] | None:
     """--pair-types HEAD,TAIL values as [[head, tail], ...]; None when none is given."""
@@ -36,35 +38,18 @@ def parse_options(pairs: tuple[str, ...], flag: str) -> dict:
     return options
 
 
-@click.command()
-@click.option("--model", default="atlop", show_default=True, help="Registered model: atlop, docunet, kd-docre.")
-@click.option("--loss", default=None, help="Registered loss (atl, cmm, afl, ...) [default: the model's own].")
+@click.command(cls=TrainingCommand, required=("encoder",))
 @click.option("--train", "train_path", required=True, metavar="TRAIN.json", help="Training documents (DocRED JSON).")
 @click.option("--dev", "dev_path", required=True, metavar="DEV.json", help="Dev documents: the best epoch by their F1.")
 @click.option("--test", "test_path", metavar="TEST.json", help="Test documents, scored with the best epoch.")
-@click.option("--encoder", required=True, help="Encoder: hub id, local folder, or minilm.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the run's files.")
-@click.option("--seed", type=int, help="Random seed [default: 0].")
-@click.option("--epochs", type=int, help="Training epochs [default: 30].")
-@click.option("--batch-size", type=int, help="Documents per batch [default: 4].")
-@click.option("--lr-encoder", type=float, help="Encoder learning rate [default: 5e-5, 3e-5 for large encoders].")
-@click.option("--lr-head", type=float, help="Learning rate of everything above the encoder [default: 1e-4].")
-@click.option("--max-len", type=int, help="Tokens per document, special tokens included [default: 1024, the most].")
-@click.option("--marker", help="Mention marker, one word piece of the encoder's tokenizer, or 'typed' (DocuNet's "
-              "[unused] markers) [default: the model's: * for ATLOP and KD-DocRE, typed for DocuNet].")
-@click.option("--max-train-docs", type=int, help="Train on the first N training documents.")
-@click.option("--max-eval-docs", type=int, help="Evaluate on the first N dev and test documents.")
 @click.option("--train-facts", metavar="FILE", help="Facts for Ign F1 (.fact or DocRED JSON) [default: the training file's].")
 @click.option("--relations", metavar="DIR|FILE|infer",
               help="Relation inventory: folder or rel2id.json, or infer from the labels [default: the data folder's meta/].")
 @click.option("--loss-option", multiple=True, metavar="KEY=VALUE", help="Loss option, repeatable (VALUE read as JSON).")
 @click.option("--model-option", multiple=True, metavar="KEY=VALUE", help="Model option, repeatable (VALUE read as JSON).")
-@click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto].")
-@click.option("--num-threads", type=int, help="CPU threads for torch.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache featurized documents here.")
 @click.option("--checkpoint", is_flag=True, help="Also write checkpoint.pt (the best state).")
-@click.option("--grad-checkpointing", is_flag=True, help="Recompute encoder activations in backward to save memory.")
-@click.option("--early-stopping", type=int, metavar="N", help="Stop after N epochs without a better dev F1.")
 @click.option("--pair-types", multiple=True, metavar="HEAD,TAIL", callback=lambda ctx, param, v: parse_pair_types(v),
               help="Only pairs of these entity types are trained, predicted and scored (repeatable; CDR: "
                    "Chemical,Disease) [default: every pair].")
@@ -83,7 +68,7 @@ def train(obj: dict, train_path: str, dev_path: str, test_path: str | None, trai
     from docrobust.models.train import TrainConfig, train as run_training
 
     data_dir = obj["data_dir"]
-    settings = {k: v for k, v in overrides.items() if v is not None and v is not False}  # given on the command line
+    settings = given(overrides)  # the training options given on the command line (the rest: TrainConfig's defaults)
     config = TrainConfig.from_dict({**settings, "save_checkpoint": checkpoint, "progress": not quiet,
                                     "loss_options": parse_options(loss_option, "--loss-option"),
                                     "model_options": parse_options(model_option, "--model-option")})
