@@ -30,7 +30,7 @@ from noise_realism import ROOT, write_toml
 
 from docrobust import noise
 from docrobust.bench.config import _deep_merge, load_config
-from docrobust.bench.runner import run_bench
+from docrobust.bench.runner import RunSummary, run_bench
 from docrobust.base import atomic_write_json, sha256_json
 from docrobust.corpus import load_docs
 from docrobust.corpus.align import align
@@ -114,6 +114,17 @@ def main() -> None:
     train = dev[:450]
     revise = load_docs(data / "revisit-docred/valid_revise.json")
     scratch = load_docs(data / "revisit-docred/valid_scratch.json")
+    fitted = fit_and_score(low, test, train, revise, scratch, out)
+    if args.no_train:
+        return
+    specs, mixed = training_specs(low, test, train, fitted, args.revisit, out)
+    summary = run_cells(specs, args.seeds, out, data)
+    print_training(summary, specs, mixed, args.seeds, len(test))
+
+
+def fit_and_score(low: list[dict], test: list[dict], train: list[dict], revise: list[dict], scratch: list[dict],
+                  out: Path) -> dict[str, tuple[dict, Path]]:
+    """Steps 1 and 2: both models fitted (name -> (model, file)), their fit quality and transfer printed."""
     docred_model, docred_path = fit(low, test, "docred", out,
                                     {"low": ["docred/dev.json"], "high": ["redocred/test_revised.json"]})
     revisit_model, revisit_path = fit(revise, scratch, "revisit", out,
@@ -135,34 +146,45 @@ def main() -> None:
         ("Revisit -> training documents not in Revisit", evaluate(revisit_model, low, without(train, revisit_titles))),
     ])
     print_calibration("DocRED test -> training documents", evaluate(docred_model, low, train))
-    if args.no_train:
-        return
+    return {"DocRED": (docred_model, docred_path), "Revisit": (revisit_model, revisit_path)}
 
+
+def training_specs(low: list[dict], test: list[dict], train: list[dict], fitted: dict[str, tuple[dict, Path]],
+                   revisit: bool, out: Path) -> tuple[dict[str, str], dict]:
+    """Step 3's noise specs (label -> spec), every synthetic one removing DocRED's count, and mixed:1.0's manifest;
+    writes out/profile.json (the per-relation profile of the test documents)."""
     profile = noise.measure_profile(low, test)
     atomic_write_json(out / "profile.json", profile)
     mixed = noise.apply_noise(train, "mixed:1.0", 0, low_docs=low)[1]
     removed = mixed["steps"][0]["n_removed"]
     uniform = f"fn-uniform:{removed / mixed['positives_before']:.5f}"
     specs = {"DocRED's real labels": "mixed:1.0", "per-relation profile": "real:1.0", "uniform, same count": uniform,
-             "annotator (fitted on DocRED test), same count": same_count(docred_model, docred_path, train, removed)}
-    if args.revisit:
-        specs["annotator (fitted on Revisit), same count"] = same_count(revisit_model, revisit_path, train, removed)
+             "annotator (fitted on DocRED test), same count": same_count(*fitted["DocRED"], train, removed)}
+    if revisit:
+        specs["annotator (fitted on Revisit), same count"] = same_count(*fitted["Revisit"], train, removed)
     aligned = {hi["title"] for _, hi in align(low, train).pairs}
-    for name, model in (("DocRED", docred_model), ("Revisit", revisit_model)):
+    for name, (model, _) in fitted.items():
         print(f"{name} model's expected misses on the training documents: {expected_misses(model, train):,.0f} on all "
               f"{len(train)}, {expected_misses(model, [d for d in train if d['title'] in aligned]):,.0f} on the "
               f"{len(aligned)} that align with DocRED, whose real labels miss {removed:,}")
+    return specs, mixed
 
+
+def run_cells(specs: dict[str, str], seeds: list[int], out: Path, data: Path) -> RunSummary:
+    """The quick profile's recipe on `specs` x `seeds`, run into out/results (out/bench.toml records it)."""
     base = tomllib.loads((ROOT / "bench.toml").read_text(encoding="utf-8"))
     quick = _deep_merge({k: v for k, v in base.items() if k != "profile"}, base["profile"]["quick"])
     quick.pop("description", None)
     quick["name"] = "annotator-realism"
     quick["data"]["profile"] = str(out / "profile.json")
-    quick["matrix"] = {"models": ["atlop"], "losses": ["atl"], "noise": list(specs.values()), "seeds": args.seeds}
+    quick["matrix"] = {"models": ["atlop"], "losses": ["atl"], "noise": list(specs.values()), "seeds": seeds}
     write_toml(quick, out / "bench.toml")
     cfg = load_config(out / "bench.toml", None, data)
-    summary = run_bench(cfg, out / "results", report=False)
+    return run_bench(cfg, out / "results", report=False)
 
+
+def print_training(summary: RunSummary, specs: dict[str, str], mixed: dict, seeds: list[int], n_test: int) -> None:
+    """Step 3's table: each spec's scores over the seeds, and its ΔF1 against DocRED's real labels (mixed:1.0)."""
     store = ResultsStore(summary.results_dir)
     records = {}
     for cell_id in summary.statuses:
@@ -170,7 +192,8 @@ def main() -> None:
         if record is not None and record.status == "done":
             records[record.noise, record.seed] = record
     normal = {label: noise.normalize_spec(spec) for label, spec in specs.items()}
-    print(f"\nATL, frozen MiniLM, seeds {args.seeds}; Re-DocRED dev 0-449 trained on "
+    removed = mixed["steps"][0]["n_removed"]
+    print(f"\nATL, frozen MiniLM, seeds {seeds}; Re-DocRED dev 0-449 trained on "
           f"({mixed['positives_before']:,} clean triples), DocRED's labels remove {removed:,} "
           f"(+{mixed['steps'][0]['n_added']} added); all 500 Re-DocRED test documents scored; ΔF1 vs DocRED's real "
           "labels: mean over the seeds both have, 95% paired bootstrap interval over test documents (10,000 "
@@ -178,30 +201,33 @@ def main() -> None:
     print("| training labels | removed / added (first seed) | F1 | precision | recall | F1 per seed | "
           "ΔF1 vs real labels [95% CI] | p |")
     print("|---|---|---|---|---|---|---|---|")
-    real = {s: records.get((normal["DocRED's real labels"], s)) for s in args.seeds}
-    resamples = Resamples.draw(len(test), seed=0)
+    real = {s: records.get((normal["DocRED's real labels"], s)) for s in seeds}
+    resamples = Resamples.draw(n_test, seed=0)
     for label, spec in normal.items():
-        got = {s: records[spec, s] for s in args.seeds if (spec, s) in records}
+        got = {s: records[spec, s] for s in seeds if (spec, s) in records}
         if not got:
             print(f"| {label} | | not run | | | | | |")
             continue
         scores = [r.test.micro() for r in got.values()]
         f1 = [100 * s["f1"] for s in scores]
-        both = [s for s in got if real.get(s) is not None]
-        if label == "DocRED's real labels" or not both:
-            delta = "" if label == "DocRED's real labels" else "no paired seeds"
-            p = ""
-        else:
-            a = np.stack([got[s].test.docs for s in both])
-            b = np.stack([real[s].test.docs for s in both])
-            assert all(got[s].test.titles == real[s].test.titles for s in both)
-            t = paired_test(a, b, resamples)
-            delta, p = f"{100 * t.delta:+.1f} [{100 * t.ci_low:+.1f}, {100 * t.ci_high:+.1f}]", f"{t.p_bootstrap:.3f}"
-        missing = [s for s in args.seeds if s not in got]
+        delta, p = against_real(label, got, real, resamples)
+        missing = [s for s in seeds if s not in got]
         spread = " | ".join(f"{mean(v):.1f} ({min(v):.1f}-{max(v):.1f})" for v in
                             (f1, [100 * s["precision"] for s in scores], [100 * s["recall"] for s in scores]))
         print(f"| {label}{f' (seeds {missing} missing)' if missing else ''} | {changes(store, got[min(got)])} | "
               f"{spread} | {', '.join(f'{v:.1f}' for v in f1)} | {delta} | {p} |")
+
+
+def against_real(label: str, got: dict, real: dict, resamples: Resamples) -> tuple[str, str]:
+    """(ΔF1 [95% CI], p) of a spec's cells against the real labels' on the seeds both have (paired bootstrap)."""
+    both = [s for s in got if real.get(s) is not None]
+    if label == "DocRED's real labels" or not both:
+        return ("" if label == "DocRED's real labels" else "no paired seeds"), ""
+    a = np.stack([got[s].test.docs for s in both])
+    b = np.stack([real[s].test.docs for s in both])
+    assert all(got[s].test.titles == real[s].test.titles for s in both)
+    t = paired_test(a, b, resamples)
+    return f"{100 * t.delta:+.1f} [{100 * t.ci_low:+.1f}, {100 * t.ci_high:+.1f}]", f"{t.p_bootstrap:.3f}"
 
 
 def changes(store: ResultsStore, record) -> str:
