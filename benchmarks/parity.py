@@ -30,18 +30,15 @@ Printed, per model:
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
 import os
-import shutil
-import sys
-import tempfile
 import time
-import types
 from argparse import Namespace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+from parity_reference import TupleOutput, atlop_weights, docunet_weights, kd_weights, load_into, load_reference
 from torch import nn
 
 from docrobust.corpus import RelationInventory, load_docs
@@ -49,115 +46,7 @@ from docrobust.models import MODELS, build_model, collate, featurize, load_encod
 from docrobust.models.encoder import encode, special_ids, window_end_ids
 from docrobust.models.losses import build_loss
 
-REFERENCE_MODULES = ("prepro", "model", "model_balanceloss", "long_seq", "losses", "attn_unet", "element_wise", "utils")
 SIZES = {"emb_size": 768, "block_size": 64}     # the papers' head sizes, on both sides
-
-
-# ----------------------------------------------------------------------------- importing the reference
-
-def install_stand_ins() -> None:
-    """Modules the reference imports that this comparison does not reach, or that this environment lacks."""
-    sys.modules.setdefault("ujson", json)
-    opt_einsum = types.ModuleType("opt_einsum")
-    opt_einsum.contract = torch.einsum
-    sys.modules["opt_einsum"] = opt_einsum
-    overrides = types.ModuleType("overrides")
-    overrides.overrides = lambda f: f
-    sys.modules.setdefault("overrides", overrides)
-    names = ("allennlp", "allennlp.modules", "allennlp.modules.matrix_attention",
-             "allennlp.modules.matrix_attention.matrix_attention")
-    for name in names:
-        sys.modules.setdefault(name, types.ModuleType(name))
-    class MatrixAttention(nn.Module):
-        register = staticmethod(lambda name: lambda cls: cls)   # allennlp's registry decorator, a no-op here
-
-    for cls in ("DotProductMatrixAttention", "CosineMatrixAttention", "BilinearMatrixAttention", "MatrixAttention"):
-        setattr(sys.modules[names[2]], cls, MatrixAttention)
-        setattr(sys.modules[names[3]], cls, MatrixAttention)
-
-
-def import_reference(checkout: Path, names: tuple[str, ...], workdir: Path) -> dict[str, types.ModuleType]:
-    """The reference's modules `names`, imported from `checkout` with `workdir` as the working directory; module
-    names the three repositories share (model, losses, long_seq...) are dropped afterwards so the next can load."""
-    for name in REFERENCE_MODULES:
-        sys.modules.pop(name, None)
-    sys.path.insert(0, str(checkout))
-    here = os.getcwd()
-    os.chdir(workdir)
-    try:
-        return {name: importlib.import_module(name) for name in names}
-    finally:
-        os.chdir(here)
-        sys.path.remove(str(checkout))
-        for name in REFERENCE_MODULES:
-            sys.modules.pop(name, None)
-
-
-class TupleOutput(nn.Module):
-    """The encoder as transformers 4 returned it to the reference: (last hidden state, ..., attentions), so its
-    `output[0]` and `output[-1][-1]` read the states and the last layer's attention (transformers 5's output holds
-    an empty cross-attentions tuple last)."""
-
-    def __init__(self, encoder: nn.Module):
-        super().__init__()
-        self.encoder = encoder
-
-    def forward(self, **inputs):
-        out = self.encoder(**inputs)
-        return out.last_hidden_state, out.attentions
-
-
-# ----------------------------------------------------------------------------- weights: ours -> theirs
-
-def bilinear_weight(layer) -> torch.Tensor:
-    """Our GroupedBilinear weight [k, b*b, out] as ATLOP's nn.Linear(emb_size * block_size, out).weight [out, k*b*b]."""
-    return layer.weight.detach().reshape(-1, layer.weight.shape[2]).t().clone()
-
-
-def extractors(ours) -> dict[str, torch.Tensor]:
-    return {f"{side}.{p}": getattr(getattr(ours, side), p).detach().clone()
-            for side in ("head_extractor", "tail_extractor") for p in ("weight", "bias")}
-
-
-def atlop_weights(ours) -> dict[str, torch.Tensor]:
-    return {**extractors(ours), "bilinear.weight": bilinear_weight(ours.bilinear),
-            "bilinear.bias": ours.bilinear.bias.detach()}
-
-
-def docunet_weights(ours) -> dict[str, torch.Tensor]:
-    where = {"inc": "inc.conv.double_conv", "down1": "down1.maxpool_conv.1.double_conv",
-             "down2": "down2.maxpool_conv.1.double_conv", "up1": "up1.conv.double_conv", "up2": "up2.conv.double_conv",
-             "out": "outc.conv"}
-    unet = {f"segmentation_net.{where[k.split('.')[0]]}.{k.split('.', 1)[1]}": v.clone()
-            for k, v in ours.unet.state_dict().items()}
-    return {**atlop_weights(ours), **unet, "liner.weight": ours.channels.weight.detach(),
-            "liner.bias": ours.channels.bias.detach()}
-
-
-def kd_weights(ours) -> dict[str, torch.Tensor]:
-    D = ours.hidden_size
-    out = {**extractors(ours), "projection.weight": bilinear_weight(ours.projection),
-           "classifier.weight": ours.classifier.weight.detach(), "classifier.bias": ours.classifier.bias.detach()}
-    for i, (axial, ffn, norm) in enumerate(zip(ours.axial, ours.ffn, ours.norm)):
-        prefix = f"axial_transformer.axial_attns.{i}.axial_attentions"
-        for axis, theirs in ((0, 1), (1, 0)):   # ours: 0 along a row (pairs sharing the head); theirs: 1 along dim 2
-            qkv = axial.qkv[axis].weight.detach()
-            out[f"{prefix}.{theirs}.fn.to_q.weight"] = qkv[:D]
-            out[f"{prefix}.{theirs}.fn.to_kv.weight"] = qkv[D:]
-            out[f"{prefix}.{theirs}.fn.to_out.weight"] = axial.out[axis].weight.detach()
-            out[f"{prefix}.{theirs}.fn.to_out.bias"] = axial.out[axis].bias.detach()
-        for name, layer in (("ffns", ffn), ("lns", norm)):
-            out[f"axial_transformer.{name}.{i}.weight"] = layer.weight.detach()
-            out[f"axial_transformer.{name}.{i}.bias"] = layer.bias.detach()
-    return out
-
-
-def load_into(reference: nn.Module, weights: dict[str, torch.Tensor]) -> None:
-    """Copy weights into the reference, every name checked to exist and match in shape."""
-    state = reference.state_dict()
-    for name, value in weights.items():
-        assert name in state and state[name].shape == value.shape, (name, tuple(value.shape))
-        state[name].copy_(value)
 
 
 # ----------------------------------------------------------------------------- comparing
@@ -332,7 +221,84 @@ def window_parity(atlop_long_seq, encoder, feats: list[dict]) -> list[str]:
 
 # ----------------------------------------------------------------------------- main
 
-def main() -> None:
+@dataclass
+class Setup:
+    """What every comparison shares: the documents, the relations, our tokenizer and encoder, the batch size."""
+    docs: list[dict]
+    relations: RelationInventory
+    tokenizer: Any
+    encoder: nn.Module
+    batch_size: int
+
+    def ours(self, name: str, **options: Any) -> nn.Module:
+        """Our model `name` at the papers' sizes, seeded, in eval mode, BatchNorm statistics randomized."""
+        torch.manual_seed(0)
+        model = build_model(name, self.encoder, 1 + len(self.relations), entity_pooling="marker", **SIZES,
+                            **options).eval()
+        for module in model.modules():   # BatchNorm statistics that are not the identity, so the test means something
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+        return model
+
+    def features(self, **options: Any) -> list[dict]:
+        return featurize(self.docs, self.tokenizer, self.relations, **options)
+
+
+def compare_atlop(setup: Setup, atlop: dict, their: list[dict], default: list[dict], dedup: list[dict]) -> None:
+    ours = setup.ours("atlop")
+    reference = atlop["model"].DocREModel(setup.encoder.config, TupleOutput(setup.encoder), num_labels=-1,
+                                          **SIZES).eval()
+    load_into(reference, atlop_weights(ours))
+    reference.loss_fnt.get_label = lambda logits, num_labels=-1: logits
+    print("ATLOP (wzhouad/ATLOP)")
+    print(feature_parity(their, default, self_pairs=False))
+    variants = {"defaults": (default, {}), "dedup_mentions=True": (dedup, {})}
+    for variant, tally in run_model(reference, ours, variants, their, setup.batch_size)[0].items():
+        print(tally.line(variant))
+
+
+def compare_docunet(setup: Setup, docunet: dict, their: list[dict], default: list[dict]) -> None:
+    ours = setup.ours("docunet")
+    opts = Namespace(unet_in_dim=3, unet_out_dim=256, down_dim=256, max_height=42, channel_type="context-based")
+    reference = docunet["model_balanceloss"].DocREModel(setup.encoder.config, opts, TupleOutput(setup.encoder),
+                                                        num_labels=-1, **SIZES).eval()
+    load_into(reference, docunet_weights(ours))
+    reference.loss_fnt.get_label = lambda logits, num_labels=-1: logits
+    star = setup.features()
+    print("DocuNet (zjunlp/DocuNet, model_balanceloss.py)")
+    print(feature_parity(their, default, self_pairs=False))
+    print(f"  features with marker='*': input ids equal in "
+          f"{sum(t['input_ids'] == o['input_ids'] for t, o in zip(their, star))} of {len(setup.docs)}")
+    variants = {"defaults (typed markers, pad_map='reference')": (default, {"pad_map": "reference"}),
+                "pad_map='zero'": (default, {"pad_map": "zero"}),
+                "marker='*'": (star, {"pad_map": "reference"}),
+                "dedup_mentions=True": (setup.features(marker="typed", dedup_mentions=True), {"pad_map": "reference"})}
+    for variant, tally in run_model(reference, ours, variants, their, setup.batch_size)[0].items():
+        print(tally.line(variant))
+
+
+def compare_kd_docre(setup: Setup, kd: dict, their: list[dict], default: list[dict], dedup: list[dict]) -> None:
+    ours = setup.ours("kd-docre")
+    reference = kd["model"].DocREModel_KD(Namespace(gamma_pos=1.0, gamma_neg=1.0), setup.encoder.config,
+                                          TupleOutput(setup.encoder), num_labels=-1, **SIZES).eval()
+    load_into(reference, kd_weights(ours))
+    print("KD-DocRE (tonytan48/KD-DocRE, lucidrains/axial-attention)")
+    print(feature_parity(their, default, self_pairs=True))
+    full = {"map_cells": "all", "context_heads": "sum"}
+    variants = {"defaults (map_cells='pairs')": (default, {"map_cells": "pairs", "context_heads": "sum"}),
+                "map_cells='all'": (default, full),
+                "map_cells='all', context='mean'": (default, {"map_cells": "all", "context_heads": "mean"}),
+                "map_cells='all', dedup_mentions=True": (dedup, full)}
+    tallies, kept = run_model(reference, ours, variants, their, setup.batch_size)
+    for variant, tally in tallies.items():
+        print(tally.line(variant))
+    ours.map_cells, ours.context_heads = "all", "sum"
+    for line in kd_loss_parity(kd["losses"], ours, default, their, kept, setup.batch_size):
+        print(line)
+
+
+def parse_args() -> Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=os.environ.get("DOCROBUST_DATA"), help="data folder (DOCROBUST_DATA)")
     for repo in ("atlop", "docunet", "kd-docre", "axial-attention"):
@@ -341,7 +307,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--encoder", default="minilm")
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
 
@@ -353,93 +323,18 @@ def main() -> None:
     tokenizer.build_inputs_with_special_tokens = lambda ids: [tokenizer.cls_token_id] + ids + [tokenizer.sep_token_id]
     encoder.config.transformer_type = "bert"
     encoder.config.num_labels = 1 + len(relations)
-
-    install_stand_ins()
-    sys.path.insert(0, str(args.axial_attention))
-    work = Path(tempfile.mkdtemp(prefix="parity-"))
-    try:
-        (work / "meta").mkdir()
-        shutil.copy(data / "meta" / "rel2id.json", work / "meta" / "rel2id.json")
-        shutil.copy(args.kd_docre / "meta" / "ner2id.json", work / "meta" / "ner2id.json")
-        docs_file = work / "docs.json"
-        docs_file.write_text(json.dumps(docs), encoding="utf-8")
-        atlop = import_reference(args.atlop, ("prepro", "model", "long_seq"), work)
-        docunet = import_reference(args.docunet, ("prepro", "model_balanceloss"), work)
-        kd = import_reference(args.kd_docre, ("prepro", "model", "losses"), work)
-        their = {"atlop": atlop["prepro"].read_docred(str(docs_file), tokenizer),
-                 "docunet": docunet["prepro"].read_docred("bert", str(docs_file), str(work / "docunet.pkl"), tokenizer),
-                 "kd-docre": kd["prepro"].read_docred(str(docs_file), tokenizer)}
-    finally:
-        shutil.rmtree(work)
+    reference, their = load_reference(args, docs, tokenizer)
     print(f"{len(docs)} Re-DocRED dev documents (<= 42 entities), encoder {args.encoder}, float32, "
           f"{args.threads} threads")
 
-    def ours_for(name: str, **options):
-        torch.manual_seed(0)
-        model = build_model(name, encoder, 1 + len(relations), entity_pooling="marker", **SIZES, **options).eval()
-        for module in model.modules():   # BatchNorm statistics that are not the identity, so the test means something
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-        return model
-
-    def features(**options) -> list[dict]:
-        return featurize(docs, tokenizer, relations, **options)
-
-    default = {name: features(marker=MODELS[name].default_marker) for name in MODELS}
-    dedup = features(dedup_mentions=True)
-    star = features()
-
-    # ATLOP
-    ours = ours_for("atlop")
-    reference = atlop["model"].DocREModel(encoder.config, TupleOutput(encoder), num_labels=-1, **SIZES).eval()
-    load_into(reference, atlop_weights(ours))
-    reference.loss_fnt.get_label = lambda logits, num_labels=-1: logits
-    print("ATLOP (wzhouad/ATLOP)")
-    print(feature_parity(their["atlop"], default["atlop"], self_pairs=False))
-    variants = {"defaults": (default["atlop"], {}), "dedup_mentions=True": (dedup, {})}
-    for variant, tally in run_model(reference, ours, variants, their["atlop"], args.batch_size)[0].items():
-        print(tally.line(variant))
-
-    # DocuNet
-    ours = ours_for("docunet")
-    opts = Namespace(unet_in_dim=3, unet_out_dim=256, down_dim=256, max_height=42, channel_type="context-based")
-    reference = docunet["model_balanceloss"].DocREModel(encoder.config, opts, TupleOutput(encoder), num_labels=-1,
-                                                        **SIZES).eval()
-    load_into(reference, docunet_weights(ours))
-    reference.loss_fnt.get_label = lambda logits, num_labels=-1: logits
-    print("DocuNet (zjunlp/DocuNet, model_balanceloss.py)")
-    print(feature_parity(their["docunet"], default["docunet"], self_pairs=False))
-    print(f"  features with marker='*': input ids equal in "
-          f"{sum(t['input_ids'] == o['input_ids'] for t, o in zip(their['docunet'], star))} of {len(docs)}")
-    variants = {"defaults (typed markers, pad_map='reference')": (default["docunet"], {"pad_map": "reference"}),
-                "pad_map='zero'": (default["docunet"], {"pad_map": "zero"}),
-                "marker='*'": (star, {"pad_map": "reference"}),
-                "dedup_mentions=True": (features(marker="typed", dedup_mentions=True), {"pad_map": "reference"})}
-    for variant, tally in run_model(reference, ours, variants, their["docunet"], args.batch_size)[0].items():
-        print(tally.line(variant))
-
-    # KD-DocRE
-    ours = ours_for("kd-docre")
-    reference = kd["model"].DocREModel_KD(Namespace(gamma_pos=1.0, gamma_neg=1.0), encoder.config,
-                                          TupleOutput(encoder), num_labels=-1, **SIZES).eval()
-    load_into(reference, kd_weights(ours))
-    print("KD-DocRE (tonytan48/KD-DocRE, lucidrains/axial-attention)")
-    print(feature_parity(their["kd-docre"], default["kd-docre"], self_pairs=True))
-    full = {"map_cells": "all", "context_heads": "sum"}
-    variants = {"defaults (map_cells='pairs')": (default["kd-docre"], {"map_cells": "pairs", "context_heads": "sum"}),
-                "map_cells='all'": (default["kd-docre"], full),
-                "map_cells='all', context='mean'": (default["kd-docre"], {"map_cells": "all", "context_heads": "mean"}),
-                "map_cells='all', dedup_mentions=True": (dedup, full)}
-    tallies, kept = run_model(reference, ours, variants, their["kd-docre"], args.batch_size)
-    for variant, tally in tallies.items():
-        print(tally.line(variant))
-    ours.map_cells, ours.context_heads = "all", "sum"
-    for line in kd_loss_parity(kd["losses"], ours, default["kd-docre"], their["kd-docre"], kept, args.batch_size):
-        print(line)
-
+    setup = Setup(docs, relations, tokenizer, encoder, args.batch_size)
+    default = {name: setup.features(marker=MODELS[name].default_marker) for name in MODELS}
+    dedup = setup.features(dedup_mentions=True)
+    compare_atlop(setup, reference["atlop"], their["atlop"], default["atlop"], dedup)
+    compare_docunet(setup, reference["docunet"], their["docunet"], default["docunet"])
+    compare_kd_docre(setup, reference["kd-docre"], their["kd-docre"], default["kd-docre"], dedup)
     print("Long inputs")
-    for line in window_parity(atlop["long_seq"], encoder, default["atlop"]):
+    for line in window_parity(reference["atlop"]["long_seq"], encoder, default["atlop"]):
         print(line)
     print(f"{time.perf_counter() - started:.0f} s")
 
