@@ -47,6 +47,7 @@ from docrobust.corpus.pair_types import pair_types_of
 from docrobust.reports.results import cell_id_for  # the results folder's naming, shared with the reporter
 
 from . import external
+from .backends import BACKENDS
 
 DATA_FILES = ("train", "dev", "test", "low", "profile", "train_facts")
 SPLITS = ("train", "dev", "test")
@@ -405,8 +406,6 @@ def _normalized(spec: Any, normalize) -> Any:
 
 
 def _check_execution(execution: dict, where, problems: list[str]) -> None:
-    from docrobust.bench.runner import BACKENDS  # the runner imports this module
-
     if execution["backend"] not in BACKENDS:
         problems.append(f"{where('execution', 'backend')}: {BACKENDS.unknown(execution['backend'])}")
     if execution["backend"] == "dask" and "scheduler" not in execution:

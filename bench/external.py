@@ -23,37 +23,31 @@ What a cell computes, and so its config hash, is the command line as written, `e
 workdir's tracked files (the content of every file git tracks or would track under it, .gitignore'd ones left
 out; of every file when it is not in a git repository), besides the data and the matrix coordinates: editing
 the model's code reruns its cells.
+
+This module reads and checks the [models.NAME] tables and decides a cell's config; a worker runs the cell with
+bench/external_run.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import os
 import shlex
-import shutil
-import signal
 import string
 import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from docrobust.base import DocrobustError, atomic_write_json, dumps_json, read_json
-from docrobust.corpus import score
-from docrobust.corpus.score import check_preds
+from docrobust.base import DocrobustError, sha256_file
+
+from .tasks import Task
 
 PLACEHOLDERS = ("train", "dev", "test", "out", "seed", "relations", "loss")
 REQUIRED_PLACEHOLDERS = ("test", "out")
 KEYS = {"command": str, "workdir": str, "env": dict, "gpus": int, "timeout": (int, float)}
 OWN_LOSS = "own"               # the loss of an external model whose command does not take {loss}
 DEFAULT_TIMEOUT = 24 * 3600.0
-LOG_TAIL_LINES = 40            # lines of the log that a failed cell's record keeps
-LOG_KEPT_BYTES = 1 << 20       # the end of command.log kept in the cell folder
 MAX_UNTRACKED_FILES = 5000     # a workdir outside git is hashed file by file, up to this many
 
-
-# ---------------------------------------------------------------- configuration
 
 def check_models(tables: dict[str, Any], builtin: Any, execution: dict, base: Path, where, problems: list[str]) -> dict:
     """Resolve and check every [models.NAME] table; return NAME -> spec (command, workdir, env, gpus, timeout,
@@ -125,11 +119,11 @@ def losses_for(spec: dict | None, losses: list[str]) -> list[str]:
     return losses if spec is None or "{loss}" in spec["command"] else [OWN_LOSS]
 
 
-def external_task(task: dict, spec: dict, cell: Any) -> dict:
-    """The runner's task for a cell of an external model: the same inputs, and the model's spec."""
-    if "failed" in task:
+def external_task(task: Task, spec: dict, cell: Any) -> Task:
+    """The runner's task for a cell of an external model: the same inputs, the model's spec and its GPUs."""
+    if task.error is not None:
         return task
-    return {**task, "external": spec, "seed": cell.seed, "loss": cell.loss}
+    return dataclasses.replace(task, external=spec, seed=cell.seed, loss=cell.loss, gpus=spec["gpus"])
 
 
 def cell_config(spec: dict, model: str, loss: str, noise: str, seed: int, data: dict, relations: str) -> dict:
@@ -163,189 +157,6 @@ def tree_hash(workdir: Path) -> str:
     digest = hashlib.sha256()
     for f in files:
         path = workdir / f
-        content = _file_sha256(path) if path.is_file() else "absent"
+        content = sha256_file(path) if path.is_file() else "absent"
         digest.update(f"{f}\0{content}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# ---------------------------------------------------------------- the worker
-
-# The command's first process, the leader of its own session: it starts the command as its child, and when the
-# runner dies (PR_SET_PDEATHSIG sends SIGHUP, even after kill -9 or a SIGTERM) it kills the whole session, the
-# command's grandchildren included; otherwise it exits as the command did. The runner kills the session itself on
-# a timeout, an exit and an interrupt (_run).
-_EXEC = """\
-import ctypes, os, signal, sys
-signal.signal(signal.SIGHUP, lambda *_: os.killpg(0, signal.SIGKILL))
-ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGHUP)
-if os.getppid() != int(sys.argv[1]):
-    os.killpg(0, signal.SIGKILL)  # the runner died before prctl
-pid = os.fork()
-if pid == 0:
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
-    try:
-        os.execvp(sys.argv[2], sys.argv[2:])
-    except OSError as e:
-        sys.stderr.write(f"cannot start {sys.argv[2]!r}: {e.strerror}\\n")
-        os._exit(1)
-code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-if code < 0:  # killed by a signal: end the same way, so that the runner reports it
-    if -code != signal.SIGKILL:
-        signal.signal(-code, signal.SIG_DFL)
-    os.kill(os.getpid(), -code)
-sys.exit(code)
-"""
-
-
-def run_external(task: dict) -> dict:
-    """Run one external cell (the runner's task, with "external": the model's spec) and return its outcome, as
-    runner.run_cell does for our models: {"cell_id", "status", "files", "timing", "versions", "worker",
-    "started", "finished", "error", "traceback"}. Never raises."""
-    from .runner import _error_of, _worker_name
-
-    t0, started = time.perf_counter(), time.time()
-    out: dict[str, Any] = {"cell_id": task["cell_id"], "status": "failed", "files": {}, "error": None,
-                           "traceback": None, "worker": _worker_name(), "started": started,
-                           "versions": {"docrobust": _version(), "python": sys.version.split()[0]}}
-    spec = task["external"]
-    seconds = 0.0
-    tmp = None
-    try:
-        if task.get("tmp_dir"):
-            os.makedirs(task["tmp_dir"], exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{task['cell_id']}-", dir=task.get("tmp_dir")))
-        fields = _write_inputs(task, tmp)
-        argv = [token.format(**fields) for token in shlex.split(spec["command"])]
-        log_path = tmp / "command.log"
-        t1 = time.perf_counter()
-        status = _run(argv, spec, task, log_path)
-        seconds = time.perf_counter() - t1
-        out["files"]["config.json"] = dumps_json({"command": argv, "workdir": spec["workdir"], "env": spec["env"],
-                                                  "exit_status": status, "seconds": seconds,
-                                                  "tree_hash": spec["tree_hash"]}, indent=1) + "\n"
-        out["files"]["command.log"] = _tail_bytes(log_path, LOG_KEPT_BYTES)
-        problem = _status_problem(status, spec["timeout"]) or _score(task, Path(fields["out"]), out["files"])
-        if problem:
-            out.update(error=problem, traceback=_tail_lines(log_path, LOG_TAIL_LINES))
-        else:
-            out["status"] = "done"
-    except Exception as e:  # writing the inputs, starting the program: still an outcome
-        out.update(_error_of(e))
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    out["finished"] = time.time()
-    out["timing"] = {"train_seconds": seconds, "total_seconds": time.perf_counter() - t0}
-    return out
-
-
-def _write_inputs(task: dict, folder: Path) -> dict[str, str]:
-    """The cell's inputs as files, and the placeholder values: train (noisy), dev, test (labels withheld)."""
-    inputs = folder / "inputs"
-    inputs.mkdir()
-    test = [{k: v for k, v in d.items() if k != "labels"} for d in task["test_docs"]]
-    relations = task["relations"]
-    files = {"train": task["train_docs"], "dev": task["dev_docs"], "test": test,
-             "relations": {r: relations.name(r) for r in relations.ids}}
-    paths = {}
-    for key, value in files.items():
-        path = inputs / ("rel_info.json" if key == "relations" else f"{key}.json")
-        atomic_write_json(path, value, indent=None)
-        paths[key] = str(path)
-    (folder / "out").mkdir()
-    return {**paths, "out": str(folder / "out"), "seed": str(task["seed"]), "loss": task["loss"]}
-
-
-def _run(argv: list[str], spec: dict, task: dict, log_path: Path) -> int | None:
-    """Run the command with its output streamed to `log_path`; its exit status, or None when it timed out.
-
-    It runs in a session of its own, so that a timeout ends everything it started, and dies with the runner."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec["env"]}
-    queue = task.get("gpus")   # the local backend's GPU ids; None on Dask, whose workers set CUDA_VISIBLE_DEVICES
-    held = [queue.get() for _ in range(spec["gpus"])] if queue is not None else []
-    if spec["gpus"] == 0 or held:
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, held))
-    if sys.platform.startswith("linux"):
-        argv = [sys.executable, "-c", _EXEC, str(os.getpid()), *argv]
-    try:
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(argv, cwd=spec["workdir"], env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                return proc.wait(timeout=spec["timeout"])
-            except subprocess.TimeoutExpired:
-                return None
-            finally:
-                _kill_group(proc)
-    finally:
-        for gpu in held:
-            queue.put(gpu)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """End the command's session: what is left of it after it exited, or all of it on a timeout."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
-
-
-def _status_problem(status: int | None, timeout: float) -> str | None:
-    if status is None:
-        return f"the command timed out after {timeout:g} s (models.<name>.timeout) and was killed"
-    if status < 0:
-        return f"the command was killed by signal {-status} ({signal.Signals(-status).name})"
-    if status:
-        return f"the command exited with status {status}"
-    return None
-
-
-def _score(task: dict, out: Path, files: dict[str, str]) -> str | None:
-    """Score {out}/result.json (and dev_result.json when written) with the official scorer into files; or why not."""
-    result = out / "result.json"
-    if not result.is_file():
-        return f"the command exited 0 but wrote no {{out}}/result.json (files there: {_listing(out)})"
-    try:
-        preds = check_preds(read_json(result), "{out}/result.json")
-        pair_types = task["training"].get("pair_types")   # bench.toml's data.pair_types: only those pairs count
-        metrics: dict[str, Any] = {"test": score(task["test_docs"], preds, task["train_facts"],
-                                                 frequent=task["frequent"], pair_types=pair_types)}
-        if (out / "dev_result.json").is_file():
-            dev = check_preds(read_json(out / "dev_result.json"), "{out}/dev_result.json")
-            metrics["dev"] = score(task["dev_docs"], dev, task["train_facts"], frequent=task["frequent"],
-                                   pair_types=pair_types)
-    except DocrobustError as e:
-        return "; ".join(e.problems[:3]).replace(str(out), "{out}")
-    files["result.json"] = dumps_json(preds) + "\n"
-    files["metrics.json"] = dumps_json(metrics, indent=1) + "\n"
-    return None
-
-
-def _listing(folder: Path) -> str:
-    names = sorted(p.name for p in folder.iterdir())
-    return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "") if names else "none"
-
-
-def _tail_bytes(path: Path, n: int) -> str:
-    with open(path, "rb") as f:
-        f.seek(max(0, path.stat().st_size - n))
-        return f.read().decode("utf-8", "replace")
-
-
-def _tail_lines(path: Path, n: int) -> str:
-    lines = _tail_bytes(path, 64 * 1024).splitlines()[-n:]
-    return "command.log, last lines:\n" + "\n".join(lines) if lines else "command.log is empty"
-
-
-def _version() -> str:
-    from importlib.metadata import version
-    return version("docrobust")

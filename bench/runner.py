@@ -1,9 +1,9 @@
 """Run a benchmark matrix: build each noisy training set once, train and score every cell, persist as they finish.
 
     load_config ─> BenchConfig.cells() ─> statuses from RESULTS/cells ─> cells to run
-    driver: inputs loaded once; per cell a task {training config, noisy train docs, dev, test, ...}
+    driver: inputs loaded once; per cell a Task (training config, noisy train docs, dev, test, ...)
     backend (registry): "local" (in-process for n_jobs = 1, else joblib loky processes) or "dask"
-    worker: run_cell(task) trains in its own temporary folder and returns the files' contents; it never raises
+    worker: run_cell(task) trains in its own temporary folder; its Outcome holds the files' contents; never raises
     driver: each outcome written as one cell folder (atomic rename), results.csv rebuilt, progress updated
 
 A run is resumable: cells whose cell.json exists with the current config hash are skipped (failed ones
@@ -11,50 +11,36 @@ too, unless retry_failed). Killing the driver at any moment loses at most the ce
 workers exit with it, and the next run removes their folders from RESULTS/.tmp. One run at a time writes
 into a results folder (RESULTS/.lock).
 
-Dask workers (the `dask` backend) must be started non-daemonic, because PyTorch data loading forks
-worker processes, and with one GPU each, declared as a resource so that cells queue for free GPUs:
-
-    export DASK_DISTRIBUTED__WORKER__DAEMON=False
-    dask scheduler --port 8786 &
-    CUDA_VISIBLE_DEVICES=0 dask worker tcp://HOST:8786 --nthreads 1 --resources GPU=1 &
-    CUDA_VISIBLE_DEVICES=1 dask worker tcp://HOST:8786 --nthreads 1 --resources GPU=1 &
-
-(with dask-jobqueue: `SLURMCluster(..., worker_extra_args=["--resources", "GPU=1"], job_script_prologue=
-["export DASK_DISTRIBUTED__WORKER__DAEMON=False"])`). Each cell asks for `gpus_per_run` GPU units;
-`gpus_per_run = 0` runs on CPU-only workers without resources. Workers need docrobust installed; no shared
-file system is needed, since documents travel with the task and results come back to the driver.
+Where cells run is bench/backends.py (loky processes, a Dask cluster); what a worker runs, bench/worker.py.
 """
 from __future__ import annotations
 
 import contextlib
-import itertools
+import fcntl
 import json
 import os
 import shutil
-import socket
 import sys
-import tempfile
-import threading
 import time
-import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docrobust.base import DocrobustError, Registry, atomic_write_json, dumps_json, read_json, sha256_json
+from tqdm.auto import tqdm
+
+from docrobust import noise
+from docrobust.base import DocrobustError, dumps_json, read_json, sha256_json
 from docrobust.corpus import RelationInventory, facts_from_docs, load_docs, load_train_facts, validate_docs
-from docrobust.corpus.data import feature_store_root
 from docrobust.corpus.pair_types import restrict_labels
-
 from docrobust.corpus.score import frequent_relations
+from docrobust.reports.results import CellRecord, FileHashCache, ResultsStore
 
+from .backends import BACKENDS
 from .config import BenchConfig, Cell
-from .external import external_task, run_external
-from docrobust.reports.results import CELL_FILES, CellRecord, FileHashCache, ResultsStore
+from .external import external_task
+from .tasks import Outcome, Task, error_text
 
-Task = dict[str, Any]
-Outcome = dict[str, Any]
 LOCK_FILE = ".lock"   # RESULTS/.lock: held by the run writing into the folder
 TEMP_AREA = ".tmp"    # RESULTS/.tmp/: the folders of cells in flight, removed by the next run
 ACHIEVED_RATE_KEY = "achieved_rate"  # the noise manifest's achieved total rate
@@ -129,8 +115,6 @@ def run_bench(cfg: BenchConfig, results_dir: str | os.PathLike | None = None, *,
 def results_lock(root: Path) -> Iterator[None]:
     """Hold RESULTS/.lock exclusively (an fcntl lock, which the kernel releases when the process ends, even by
     kill -9), with the holder's pid written in it; refuse with DocrobustError while another process holds it."""
-    import fcntl
-
     fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -148,8 +132,6 @@ def results_lock(root: Path) -> Iterator[None]:
 
 def _run_locked(cfg: BenchConfig, root: Path, *, retry_failed: bool, quiet: bool, n_jobs: int | None, report: bool,
                 train_fn: Callable | None, log: Callable[[str], None] | None) -> RunSummary:
-    from tqdm.auto import tqdm
-
     started = time.perf_counter()
     store = ResultsStore(root)
     store.clean()
@@ -177,7 +159,7 @@ def _run_locked(cfg: BenchConfig, root: Path, *, retry_failed: bool, quiet: bool
             try:
                 prep.store_features(prep.training(cell))
             except Exception as e:  # each cell meets the error again and records it as its failure
-                say(f"feature store: cannot encode ({_error_of(e)['error']})")
+                say(f"feature store: cannot encode ({error_text(e)})")
                 break
         summary.encoded_docs, summary.encoding_seconds = prep.encoded_docs, time.perf_counter() - t0
         if summary.encoded_docs and not quiet:
@@ -227,7 +209,7 @@ def _cell_line(record: CellRecord, k: int, n: int) -> str:
 def _write_report(store: ResultsStore, say: Callable[[str], None]) -> tuple[Path | None, str | None]:
     """report.html and report.pdf beside the results: (the HTML, None), or (None, why not). A failing reporter
     costs the report, not the results; the run then exits non-zero."""
-    from docrobust.reports import write_report
+    from docrobust.reports import write_report  # pandas and matplotlib (about 1 s): not at CLI start
 
     html, pdf = store.root / "report.html", store.root / "report.pdf"
     try:
@@ -245,6 +227,8 @@ class _Preparer:
 
     def __init__(self, cfg: BenchConfig, store: ResultsStore, execution: dict, *, quiet: bool,
                  train_fn: Callable | None):
+        from docrobust.models.store import feature_store_root  # torch: the cells of a run load it anyway
+
         self.cfg, self.store, self.execution, self.train_fn = cfg, store, execution, train_fn
         self.hashes = hash_cache(store)
         self.in_flight: dict[str, dict] = {}
@@ -289,8 +273,6 @@ class _Preparer:
 
     def noisy_train(self, spec: str, seed: int) -> tuple[list[dict], dict, str]:
         """(noisy docs, manifest, sha256 of the cached file) for (train content, spec, seed), built once."""
-        from docrobust import noise
-
         data = self.cfg.data
         files = self.cfg.noise_files.get(spec)
         key = sha256_json({"train": data["train"]["sha256"], "range": data["train"].get("range"), "spec": spec,
@@ -324,14 +306,12 @@ class _Preparer:
             docs, manifest, noisy_sha = self.noisy_train(cell.noise, cell.seed)
             meta.update(noise_manifest=manifest, noisy_sha256=noisy_sha)
             training = self.training(cell)
-            return {"cell_id": cell.cell_id, "training": training, "train_docs": docs, "dev_docs": inputs["dev"],
-                    "test_docs": inputs["test"], "relations": inputs["relations"],
-                    "train_facts": inputs["train_facts"], "train_fn": self.train_fn,
-                    "cache_dir": self.cache_dir, "tmp_dir": self.tmp_dir, "feature_store": self.feature_store,
-                    "frequent": inputs["frequent"], "gpus": None,
-                    "gpus_per_run": self.execution["gpus_per_run"]}
+            return Task(cell.cell_id, training, docs, inputs["dev"], inputs["test"], inputs["relations"],
+                        inputs["train_facts"], inputs["frequent"], train_fn=self.train_fn, cache_dir=self.cache_dir,
+                        tmp_dir=self.tmp_dir, feature_store=self.feature_store,
+                        gpus=self.execution["gpus_per_run"])
         except Exception as e:
-            return {"cell_id": cell.cell_id, "failed": _error_of(e)}
+            return Task.failed(cell.cell_id, e)
 
     def training(self, cell: Cell) -> dict:
         """The cell's TrainConfig values: its matrix coordinates over [training], with this machine's runtime settings."""
@@ -347,6 +327,7 @@ class _Preparer:
         set-up, so that cells (and noisy training sets, which share the clean documents' text) only read it."""
         if not training.get("freeze_encoder") or self.feature_store is None or self.train_fn is not None:
             return
+        from docrobust.models.store import FeatureStore, feature_spec  # torch: only when a run encodes
         from docrobust.models.train import TrainConfig, store_features
 
         spec = feature_spec(training)
@@ -356,8 +337,7 @@ class _Preparer:
             self.encoded_docs += store_features(TrainConfig.from_dict({**training, "progress": False}), splits,
                                                 inputs["relations"], cache_dir=self.cache_dir,
                                                 feature_store=self.feature_store)
-            index = _feature_index(Path(self.feature_store), spec)
-            atomic_write_json(index, sorted(set(_read_index(index)) | {_text_hash(d) for docs in splits for d in docs}))
+            FeatureStore(self.feature_store).add_to_index(spec, [d for docs in splits for d in docs])
             self._stored.add(spec)
 
     def persist(self, outcome: Outcome) -> CellRecord:
@@ -366,14 +346,12 @@ class _Preparer:
         A done outcome whose metrics.json does not parse into the contract's record is recorded as failed,
         naming the field, rather than published as a result nobody can read.
         """
-        from docrobust import noise
-
-        meta = self.in_flight.pop(outcome["cell_id"])
+        meta = self.in_flight.pop(outcome.cell_id)
         cell: Cell = meta["cell"]
         manifest = meta["noise_manifest"]
         family, rate = noise.describe_spec(cell.noise)
         data = self.cfg.data
-        files = dict(outcome.get("files") or {})
+        files = dict(outcome.files)
         metrics_text = files.pop("metrics.json", None)
         if manifest is not None:
             files["manifest.json"] = dumps_json(manifest, indent=1) + "\n"
@@ -382,66 +360,44 @@ class _Preparer:
             return CellRecord(
                 cell.cell_id, cell.model, cell.loss, cell.noise, family, float(rate), cell.seed, status,
                 cell.config_hash, achieved_rate=(manifest or {}).get(ACHIEVED_RATE_KEY), config=cell.config,
-                train_seconds=outcome["timing"]["train_seconds"], total_seconds=outcome["timing"]["total_seconds"],
-                versions=outcome.get("versions") or {},
+                train_seconds=outcome.train_seconds, total_seconds=outcome.total_seconds,
+                versions=outcome.versions or {},
                 data_hashes={"train": data["train"]["sha256"], "dev": data["dev"]["sha256"],
                              "test": data["test"]["sha256"], "noisy_train": meta["noisy_sha256"]},
-                error=error, traceback=trace, worker=outcome.get("worker"), started=outcome.get("started"),
-                finished=outcome.get("finished"), metrics=metrics)
+                error=error, traceback=trace, worker=outcome.worker, started=outcome.started,
+                finished=outcome.finished, metrics=metrics)
 
-        if outcome["status"] == "done":
+        if outcome.status == "done":
             try:
                 result = record("done", json.loads(metrics_text or "null"), None, None)
             except (DocrobustError, ValueError) as e:
                 result = record("failed", None, f"the trainer's metrics.json breaks the results contract: {e}", None)
         else:
-            result = record("failed", None, outcome.get("error") or "failed without an error message",
-                            outcome.get("traceback"))
+            result = record("failed", None, outcome.error or "failed without an error message", outcome.traceback)
         self.store.write_cell(result, files)
         return result
 
 
-def feature_spec(training: dict) -> str:
-    """What decides a frozen-encoder cell's stored features, as bench.toml states it (encoder, model and its
-    options, max_len, marker): the key of the feature store's index of documents already encoded."""
-    return sha256_json([training.get(k) for k in ("encoder", "model", "model_options", "max_len", "marker")]
-                       + ([training["pair_types"]] if training.get("pair_types") else []))
-
-
-def _feature_index(store_root: Path, spec: str) -> Path:
-    return store_root / "index" / f"{spec[:24]}.json"
-
-
-def _read_index(path: Path) -> list[str]:
-    try:
-        return read_json(path)
-    except (OSError, DocrobustError):
-        return []
-
-
-def _text_hash(doc: dict) -> str:
-    """A document's identity for the index: its text and entities (labels excluded, as in the store's keys)."""
-    return sha256_json([doc["sents"], doc["vertexSet"]])
-
-
 def documents_to_encode(cfg: BenchConfig) -> tuple[int, int] | None:
     """(documents still to encode, documents) for a frozen-encoder benchmark, summed over its models; None when the
-    encoder is fine-tuned or a data file is missing. Read from the feature store's index, without loading torch."""
+    encoder is fine-tuned or a data file is missing. Read from the feature store's index, without a model."""
     if not cfg.training.get("freeze_encoder"):
         return None
+    from docrobust.models.store import FeatureStore, feature_spec, text_key  # torch: plan's name checks load it anyway
+
     try:
         docs = [d for key in SPLITS_ENCODED for d in _split(read_json(cfg.data[key]["path"]), cfg.data[key]["path"],
                                                              cfg.data[key].get("range"))]
     except (OSError, DocrobustError, KeyError):
         return None
-    texts = {_text_hash(d) for d in docs}
-    pending = 0
+    texts = {text_key(d) for d in docs}
+    store, pending = FeatureStore(), 0
     models = [m for m in cfg.matrix["models"] if m not in cfg.models]   # external models encode nothing here
     for model in models:
         training = {**cfg.training, "encoder": cfg.encoder or cfg.training.get("encoder"), "model": model,
                     "model_options": cfg.model_options.get(model, {}),
                     "pair_types": cfg.data.get("pair_types", {}).get("pairs")}
-        pending += len(texts - set(_read_index(_feature_index(feature_store_root(), feature_spec(training)))))
+        pending += len(texts - store.indexed(feature_spec(training)))
     return pending, len(texts) * len(models)
 
 
@@ -478,185 +434,3 @@ def _cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def _error_of(e: BaseException) -> dict:
-    return {"error": f"{type(e).__name__}: {e}".splitlines()[0][:500], "traceback": traceback.format_exc()}
-
-
-# ---------------------------------------------------------------- the worker
-
-def run_cell(task: Task) -> Outcome:
-    """Train and score one cell in a temporary folder; return the files' contents. Never raises.
-
-    Outcome: {"cell_id", "status": "done" | "failed", "files": {name: text or bytes}, "timing": {"train_seconds",
-    "total_seconds"}, "versions", "worker", "started", "finished", "error", "traceback"}.
-    A cell of an external model runs its command instead (bench/external.py).
-    """
-    if "external" in task:
-        return run_external(task)
-    t0, started = time.perf_counter(), time.time()
-    out: Outcome = {"cell_id": task["cell_id"], "status": "failed", "files": {}, "error": None, "traceback": None,
-                    "worker": _worker_name(), "started": started, "versions": None}
-    train_seconds = 0.0
-    try:
-        if "failed" in task:
-            out.update(task["failed"])
-        else:
-            from docrobust.models.train import TrainConfig, train, versions
-
-            out["versions"] = versions()
-            if task.get("tmp_dir"):
-                os.makedirs(task["tmp_dir"], exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix=f"{task['cell_id']}-", dir=task.get("tmp_dir")) as tmp, \
-                    _GpuSlots(task) as device:
-                training = {**task["training"], **({"device": device} if device else {})}
-                t1 = time.perf_counter()
-                try:
-                    (task["train_fn"] or train)(
-                        TrainConfig.from_dict(training), task["train_docs"], task["dev_docs"], task["test_docs"],
-                        relations=task["relations"], train_facts=task["train_facts"], out_dir=tmp,
-                        cache_dir=task["cache_dir"], feature_store=task["feature_store"], frequent=task["frequent"])
-                    out["status"] = "done"
-                except Exception as e:
-                    out.update(_error_of(e))
-                train_seconds = time.perf_counter() - t1
-                keep = CELL_FILES if out["status"] == "done" else ("train_log.jsonl", "config.json")
-                out["files"] = {n: _read_output(Path(tmp) / n) for n in keep if (Path(tmp) / n).is_file()}
-    except Exception as e:  # setup failed (imports, temporary folder, GPU queue): still an outcome
-        out.update(_error_of(e))
-        out["status"] = "failed"
-    out["finished"] = time.time()
-    out["timing"] = {"train_seconds": train_seconds, "total_seconds": time.perf_counter() - t0}
-    return out
-
-
-def _read_output(path: Path) -> str | bytes:
-    """A cell file's contents: bytes for the binary ones (.npz), text for the rest."""
-    return path.read_bytes() if path.suffix == ".npz" else path.read_text(encoding="utf-8")
-
-
-def _worker_name() -> str:
-    name = f"{socket.gethostname()}:{os.getpid()}"
-    if "distributed" in sys.modules:
-        try:
-            from distributed import get_worker
-            name = get_worker().address
-        except ValueError:  # not inside a dask worker
-            pass
-    return name
-
-
-class _GpuSlots:
-    """Hold `gpus_per_run` GPU ids from the local backend's shared queue for the cell; yield its device.
-
-    loky reuses worker processes, and CUDA_VISIBLE_DEVICES cannot change once CUDA is initialised, so the
-    cell gets an explicit device (`cuda:<id>`, also made current) instead. Without a queue: None (the
-    trainer's own device choice; on dask, the worker's CUDA_VISIBLE_DEVICES).
-    """
-
-    def __init__(self, task: Task):
-        self.queue, self.n, self.held = task.get("gpus"), max(1, task.get("gpus_per_run", 1)), []
-
-    def __enter__(self) -> str | None:
-        if self.queue is None:
-            return None
-        self.held = [self.queue.get() for _ in range(self.n)]
-        import torch
-        torch.cuda.set_device(self.held[0])
-        return f"cuda:{self.held[0]}"
-
-    def __exit__(self, *exc) -> None:
-        for gpu in self.held:
-            self.queue.put(gpu)
-
-
-# ---------------------------------------------------------------- backends
-
-BACKENDS: Registry[Callable[[Iterable[Task], dict], Iterator[Outcome]]] = Registry("backend")
-
-
-@BACKENDS.register("local")
-def local_backend(tasks: Iterable[Task], execution: dict) -> Iterator[Outcome]:
-    """In-process for one job; else loky processes: one per `gpus_per_run` GPUs when there are GPUs (and
-    gpus_per_run > 0), else n_jobs on CPU with the cores divided among them."""
-    n_gpus = _local_gpu_count() if execution["gpus_per_run"] else 0
-    n_jobs = max(1, n_gpus // execution["gpus_per_run"]) if n_gpus else execution["n_jobs"]
-    if n_jobs == 1 and not n_gpus:
-        yield from map(run_cell, tasks)
-        return
-    from joblib import Parallel, delayed
-
-    manager = None
-    if n_gpus:
-        import multiprocessing
-        manager = multiprocessing.Manager()
-        execution["gpu_queue"] = queue = manager.Queue()
-        for gpu in range(n_gpus):
-            queue.put(gpu)
-    try:
-        yield from Parallel(n_jobs=n_jobs, backend="loky", batch_size=1, pre_dispatch="n_jobs",
-                            return_as="generator_unordered", initializer=_die_with_driver,
-                            initargs=(os.getpid(),))(delayed(run_cell)(_with_queue(t, execution)) for t in tasks)
-    finally:
-        if manager is not None:
-            manager.shutdown()
-
-
-def _die_with_driver(driver_pid: int) -> None:
-    """loky worker initializer: end this worker as soon as the driver is gone (even by kill -9), instead of
-    training on for minutes. The worker is the driver's child; once it has another parent, it exits."""
-    def watch() -> None:
-        while os.getppid() == driver_pid:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="docrobust-driver-watch", daemon=True).start()
-
-
-def _with_queue(task: Task, execution: dict) -> Task:
-    return {**task, "gpus": execution.get("gpu_queue")}
-
-
-def _local_gpu_count() -> int:
-    import torch
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
-@BACKENDS.register("dask")
-def dask_backend(tasks: Iterable[Task], execution: dict) -> Iterator[Outcome]:
-    """The same cells on an existing Dask cluster; each asks for `gpus_per_run` units of the GPU resource.
-
-    Cells are submitted to the client directly, a window of twice the cluster's threads at a time (each task
-    carries its documents), not through joblib, whose Dask backend runs everything in the driver when the
-    cluster has a single thread (one GPU worker started with --nthreads 1)."""
-    try:
-        from dask.distributed import Client, as_completed
-    except ImportError:
-        raise DocrobustError("execution.backend = \"dask\" needs dask[distributed]: pip install 'docrobust[dask]'") from None
-
-    try:
-        client = Client(execution["scheduler"], timeout=30, set_as_default=False)
-    except OSError as e:
-        raise DocrobustError(f"execution.scheduler: cannot reach the Dask scheduler at {execution['scheduler']!r} "
-                          f"({e}); start it with `dask scheduler`") from None
-    try:
-        need = execution["gpus_per_run"]
-        resources = {"GPU": need} if need else {}
-        workers = client.scheduler_info(n_workers=-1)["workers"].values()
-        if need and not any(w.get("resources", {}).get("GPU", 0) >= need for w in workers):
-            raise DocrobustError(f"execution.gpus_per_run = {need}: no Dask worker declares that many GPU resources; "
-                              f"start workers with `--resources GPU=1` or set gpus_per_run = 0 for CPU workers")
-        tasks = iter(tasks)
-
-        def submit(n: int) -> list:
-            return [client.submit(run_cell, task, resources=resources or None, pure=False)
-                    for task in itertools.islice(tasks, n)]
-
-        running = as_completed(submit(max(2, 2 * sum(client.ncores().values()))), loop=client.loop)
-        for future in running:
-            yield future.result()
-            for more in submit(1):
-                running.add(more)
-    finally:
-        client.close()

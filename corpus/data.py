@@ -129,13 +129,6 @@ def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
     return Path(chosen).expanduser()
 
 
-def feature_store_root() -> Path:
-    """The frozen-encoder feature store: features/ in $DOCROBUST_CACHE, else in ~/.cache/docrobust.
-
-    Derived files live apart from the data folder, which may be read-only (a shared copy of the corpora)."""
-    return Path(os.environ.get("DOCROBUST_CACHE") or DEFAULT_DATA_DIR).expanduser() / "features"
-
-
 def converted_root(data_dir: str | os.PathLike | None = None) -> Path:
     """Where converted files go: the data folder, or converted/ in the cache when the data folder is read-only.
 

@@ -16,30 +16,53 @@ On disk: <root>/<encoder key>/<key[:2]>/<key>.rows, a 64-byte header "DRFS1 <row
 then the rows, mapped with np.memmap (no copies: processes share the page cache). Each file is written
 to a unique temporary name beside it and renamed, so concurrent writers of one entry leave one
 complete file; a file whose size or checksum disagrees with its header is recomputed, never read.
+
+Beside the rows, <root>/index/<spec[:24]>.json lists the documents (by text and entities) already encoded
+for a benchmark's model set-up (feature_spec), so `bench plan` can say what is left to encode without a model.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import tempfile
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from docrobust.corpus.data import feature_store_root
+from docrobust.base import DocrobustError, atomic_write_json, atomic_writer, read_json, sha256_json
+from docrobust.corpus.data import DEFAULT_DATA_DIR
 
 from .features import batches_by_length, collate, tokenizer_fingerprint
 from .pooling import pair_rows
 from .registry import DocREModel
 
-__all__ = ["FeatureStore"]
+__all__ = ["FeatureStore", "feature_spec", "feature_store_root"]
 
 FORMAT = 1          # bump when the rows' layout or meaning changes
 HEADER = 64         # bytes before the rows
 MAGIC = b"DRFS1"
+
+
+def feature_store_root() -> Path:
+    """The frozen-encoder feature store: features/ in $DOCROBUST_CACHE, else in ~/.cache/docrobust.
+
+    Derived files live apart from the data folder, which may be read-only (a shared copy of the corpora)."""
+    return Path(os.environ.get("DOCROBUST_CACHE") or DEFAULT_DATA_DIR).expanduser() / "features"
+
+
+def feature_spec(training: dict) -> str:
+    """What decides a frozen-encoder cell's stored features, as bench.toml states it (encoder, model and its
+    options, max_len, marker, pair types): the key of the store's index of documents already encoded."""
+    return sha256_json([training.get(k) for k in ("encoder", "model", "model_options", "max_len", "marker")]
+                       + ([training["pair_types"]] if training.get("pair_types") else []))
+
+
+def text_key(doc: dict) -> str:
+    """A document's identity in the index: its text and entities (labels excluded, as in the rows' keys)."""
+    return sha256_json([doc["sents"], doc["vertexSet"]])
 
 
 def encoder_fingerprint(model: DocREModel, tokenizer) -> str:
@@ -71,6 +94,21 @@ class FeatureStore:
         self.root = Path(root) if root is not None else feature_store_root()
         self.encoded = 0
 
+    def indexed(self, spec: str) -> set[str]:
+        """Text keys of the documents encoded for `spec` (feature_spec); none when the index is absent or unreadable."""
+        try:
+            return set(read_json(self._index(spec)))
+        except (OSError, DocrobustError):
+            return set()
+
+    def add_to_index(self, spec: str, docs: Iterable[dict]) -> None:
+        """Record `docs` as encoded for `spec`: the index is merged and replaced atomically (entries a concurrent run
+        adds may be lost, and `bench plan` then counts those documents as still to encode; their rows stay)."""
+        atomic_write_json(self._index(spec), sorted(self.indexed(spec) | {text_key(d) for d in docs}))
+
+    def _index(self, spec: str) -> Path:
+        return self.root / "index" / f"{spec[:24]}.json"
+
     def path(self, encoder_key: str, key: str) -> Path:
         return self.root / encoder_key[:24] / key[:2] / f"{key}.rows"
 
@@ -90,19 +128,12 @@ class FeatureStore:
         return array
 
     def write(self, path: Path, rows: np.ndarray) -> None:
-        """Write rows atomically: a unique temporary file in the same folder, then a rename."""
+        """Write rows atomically (base.atomic_writer: a unique temporary file beside it, fsynced, then renamed)."""
         rows = np.ascontiguousarray(rows, dtype=np.float32)
         header = b" ".join([MAGIC, *(str(v).encode() for v in (*rows.shape, zlib.crc32(rows)))])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(header.ljust(HEADER - 1) + b"\n")
-                f.write(rows.tobytes())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_writer(path) as f:
+            f.write(header.ljust(HEADER - 1) + b"\n")
+            f.write(rows.tobytes())
 
     @torch.no_grad()
     def rows(self, model: DocREModel, tokenizer, features: list[dict], *, batch_size: int = 8,

@@ -11,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
-# The runner's side of one external cell (bench/external.py's _run), in a process of its own that the test can kill.
+pytestmark = pytest.mark.slow   # kills processes and waits for them to end
+
+# The runner's side of one external cell (external_run.py's _run), in a process of its own that the test can kill.
 RUNNER = """
 import sys
 from pathlib import Path
-from docrobust.bench.external import _run
+from docrobust.bench.external_run import _run
 folder, timeout = Path(sys.argv[1]), float(sys.argv[2])
 command = ["bash", "-c", f"sleep 300 & echo $! > {folder}/grandchild.pid; echo $$ > {folder}/child.pid; wait"]
-status = _run(command, {"workdir": str(folder), "env": {}, "gpus": 0, "timeout": timeout}, {}, folder / "log")
+status = _run(command, {"workdir": str(folder), "env": {}, "gpus": 0, "timeout": timeout}, [], folder / "log")
 (folder / "status").write_text(repr(status))
 """
 

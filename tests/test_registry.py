@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from docrobust.bench.cli import COMMANDS, cli
-from docrobust.bench.runner import BACKENDS
+from docrobust.bench.backends import BACKENDS
 from docrobust.base import REQUIRED, DocrobustError, Option, Registry, signature_options, type_name, type_ok
 from docrobust.models import MODELS
 from docrobust.models.losses import LOSSES
