@@ -128,7 +128,7 @@ def chained_specs(h: Hostile, good: Path) -> None:
 GRANDCHILD_RUNNER = """
 import sys
 from pathlib import Path
-from docrobust.bench.external import _run
+from docrobust.bench.external_run import _run
 folder, timeout = Path(sys.argv[1]), float(sys.argv[2])
 command = ["bash", "-c", f"sleep 300 | cat & echo $! > {folder}/grandchild.pid; echo $$ > {folder}/child.pid; wait"]
 _run(command, {"workdir": str(folder), "env": {}, "gpus": 0, "timeout": timeout}, {}, folder / "log")
