@@ -66,18 +66,25 @@ def bucket_table(report: Report) -> pd.DataFrame:
                              ("inter", "inter"))}}).reset_index(drop=True)
 
 
+def family_tables(report: Report) -> list[Table]:
+    """The results table (main_table) of each noise family, clean first: what the report and the paper tables show."""
+    return [Table(f"Results: {family}", "", main_table(report, family))
+            for family in dict.fromkeys(report.summary["noise_family"])]
+
+
+def family_note(report: Report) -> str:
+    """What the family tables' numbers are, and what their significance marks mean."""
+    drop_note = ("F1 drop = F1_clean − F1 in points (means over seeds), relative drop = drop / F1_clean. "
+                 if report.has_clean else "")
+    return ("Test scores in %, mean ± sample std over seeds; Ign F1 as DocRED's official evaluation.py computes it. "
+            + drop_note + mark_legend(report))
+
+
 def sections(report: Report) -> list[Section]:
     """The details after the summary, in reading order; figures by name (those not drawn are left out)."""
     has = lambda name: name in report.figures  # noqa: E731
-    families = list(dict.fromkeys(report.summary["noise_family"]))
-    drop_note = ("F1 drop = F1_clean − F1 in points (means over seeds), relative drop = drop / F1_clean. "
-                 if report.has_clean else "")
-    out = [Section(
-        "Results by noise family",
-        "Test scores in %, mean ± sample std over seeds; Ign F1 as DocRED's official evaluation.py computes it. "
-        + drop_note + mark_legend(report),
-        [Table(f"Results: {family}", "", main_table(report, family)) for family in families]
-        + [name for name in ("relative_drop", "ign_f1_vs_rate") if has(name)])]
+    out = [Section("Results by noise family", family_note(report),
+                   family_tables(report) + [name for name in ("relative_drop", "ign_f1_vs_rate") if has(name)])]
     if report.has_clean and not report.auc.empty:
         out.append(Section(
             "Robustness: normalized area under the F1–rate curve",

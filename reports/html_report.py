@@ -5,21 +5,21 @@ from __future__ import annotations
 import base64
 import io
 import json
-import re
 from pathlib import Path
 
 import jinja2
 from matplotlib.figure import Figure
 
 from docrobust.base import atomic_write_text
+
 from .content import Report, Section, Table
 from .details import sections
 from .findings import findings
+from .printing import NUMBER
 from .provenance import provenance
 from .summary import notices, summary_table, validity_lines, validity_title
 
 LONG_TABLE = 60  # rows beyond which a provenance table is folded away (and left out of the PDF)
-NUMBER = re.compile(r"^[−+-]?[\d.,<]+( ± [\d.]+)?( [†‡]+)?( \(\d+%\))?$|^–$")
 TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True,
                                trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 

@@ -3,6 +3,7 @@ significance marks with their legend."""
 from __future__ import annotations
 
 import math
+import re
 
 from .content import Report
 
@@ -10,6 +11,7 @@ MARKS = {"p_bootstrap_holm": "†", "p_permutation_holm": "‡"}
 TEST_NAMES = {"p_bootstrap_holm": "paired bootstrap over documents",
               "p_permutation_holm": "approximate randomization over documents"}
 LISTED = 4           # at most this many items of a list in one sentence or box line
+NUMBER = re.compile(r"^[−+-]?[\d.,<]+( ± [\d.]+)?( [†‡]+)?( \(\d+%\))?$|^–$")  # a printed number: right-aligned
 SCORE_NAMES = {"f1": "F1", "f1_calibrated": "dev-calibrated F1", "ap": "threshold-free AP"}  # in the box
 
 

@@ -47,10 +47,15 @@ PLAN_FIELDS = ("cell_id", "config_hash", "model", "loss", "noise", "seed")
 TEMP_PREFIXES = (".tmp-", ".old-")
 
 
+def safe_name(text: str) -> str:
+    """`text` as a readable, file-name safe name (letters, digits, '.', '_', '-'): `fn-uniform:0.4` -> `fn-uniform-0.4`."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
 def cell_id_for(model: str, loss: str, noise: str, seed: int) -> str:
-    """The folder name of a cell, `atlop__cmm__fn-uniform-0.4__s0`: readable, file-name safe (letters, digits,
-    '.', '_', '-'). The runner makes two coordinates that sanitize alike unique with a hash suffix."""
-    return "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", p).strip("-") or "x" for p in (model, loss, noise)) + f"__s{seed}"
+    """The folder name of a cell, `atlop__cmm__fn-uniform-0.4__s0` (safe_name of each coordinate). The runner makes
+    two coordinates that sanitize alike unique with a hash suffix."""
+    return "__".join(safe_name(p) for p in (model, loss, noise)) + f"__s{seed}"
 
 
 # ---------------------------------------------------------------- the folder
