@@ -38,87 +38,22 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from docrobust.base import (Check, DocrobustError, Range, missing_keys, sha256_file, sha256_json, suggest,
+from docrobust.base import (DocrobustError, missing_keys, sha256_file, sha256_json, suggest,
                             table_defaults, table_problems)
 from docrobust.corpus.data import resolve_path
 from docrobust.corpus.pair_types import pair_types_of
 from docrobust.reports.results import cell_id_for  # the results folder's naming, shared with the reporter
 
 from . import external
+from .benchfile import BenchFile
 from .backends import BACKENDS
 
 DATA_FILES = ("train", "dev", "test", "low", "profile", "train_facts")
 SPLITS = ("train", "dev", "test")
 MATRIX_KEYS = ("model", "loss", "encoder", "seed", "loss_options", "model_options")  # set per cell, not in [training]
 RUNTIME_KEYS = ("device", "num_threads", "progress")  # how a cell runs, not what it computes: outside the hash
-
-
-def _pair_types_ok(value: Any) -> bool:
-    try:
-        return pair_types_of(value) is not None
-    except DocrobustError:
-        return False
-
-
-SLICE = Check("[start, stop] with 0 <= start < stop", lambda v: len(v) == 2 and 0 <= v[0] < v[1])
-PAIR_TYPES = Check("a non-empty list of [head type, tail type] pairs", _pair_types_ok)
-
-
-@dataclass
-class DataSection:
-    """[data]: files by path, relative to the current folder or the data folder."""
-    train: Annotated[str, "Training documents (DocRED JSON)."]
-    dev: Annotated[str, "Dev documents: model selection."]
-    test: Annotated[str, "Test documents: scoring."]
-    low: Annotated[str | None, "The same documents with low-quality labels (mixed and real noise)."] = None
-    profile: Annotated[str | None, "A noise profile file, for noise models that need one."] = None
-    train_facts: Annotated[str | None, "Facts for Ign F1 [default: the training documents' facts]."] = None
-    relations: Annotated[str, "A rel2id/rel_info file or folder, or infer (from the labels)."] = "infer"
-    train_range: Annotated[list[int] | None, SLICE, "A [start, stop) slice of the training file."] = None
-    dev_range: Annotated[list[int] | None, SLICE, "A [start, stop) slice of the dev file."] = None
-    test_range: Annotated[list[int] | None, SLICE, "A [start, stop) slice of the test file."] = None
-    pair_types: Annotated[list[list[str]] | None, PAIR_TYPES,
-                          "Only these (head type, tail type) pairs are featurized, trained, scored and noised."] = None
-
-
-@dataclass
-class MatrixSection:
-    """[matrix]: every combination of these is one cell."""
-    models: list[str]
-    losses: list[str]
-    noise: Annotated[list[str], "Noise specs (docrobust noise list)."] = field(default_factory=lambda: ["clean"])
-    seeds: list[int] = field(default_factory=lambda: [0])
-
-
-@dataclass
-class ExecutionSection:
-    """[execution]: where and how wide the cells run."""
-    backend: Annotated[str, "local (joblib loky processes) or dask (an existing cluster)."] = "local"
-    n_jobs: Annotated[int, Range(1), "Cells at once."] = 1
-    gpus_per_run: Annotated[int, Range(0), "GPUs each cell holds (0: CPU only)."] = 1
-    scheduler: Annotated[str | None, "The Dask scheduler's address, e.g. tcp://host:8786."] = None
-
-
-@dataclass
-class BenchFile:
-    """A bench.toml: its tables, each checked by its annotations (docrobust.base.schema)."""
-    data: DataSection
-    matrix: MatrixSection
-    name: Annotated[str | None, "The benchmark's name [default: the file's stem]."] = None
-    description: str = ""
-    encoder: Annotated[str | None, "Passed to the trainer: a name it knows or a local path."] = None
-    training: Annotated[dict[str, Any], "TrainConfig settings of every cell."] = field(default_factory=dict)
-    loss_training: Annotated[dict[str, dict[str, Any]], "[training] settings of one loss's cells."] = field(
-        default_factory=dict)
-    loss_options: Annotated[dict[str, dict[str, Any]], "Keyword options of one loss."] = field(default_factory=dict)
-    model_options: Annotated[dict[str, dict[str, Any]], "Keyword options of one model."] = field(default_factory=dict)
-    models: Annotated[dict[str, dict[str, Any]], "External models: [models.NAME] command tables."] = field(
-        default_factory=dict)
-    execution: ExecutionSection = field(default_factory=ExecutionSection)
-    profile: Annotated[dict[str, dict[str, Any]], "Named overrides of any of the above, chosen by --profile."] = field(
-        default_factory=dict)
 
 
 # ---------------------------------------------------------------- the resolved benchmark
@@ -447,81 +382,3 @@ def _check_registries(merged: dict, where, problems: list[str]) -> None:
                      for key in settings if key in MATRIX_KEYS]
     for i, seed in enumerate(merged["matrix"]["seeds"]):
         problems += [f"{where('matrix', 'seeds', i)}: {why}" for _, why in training_problems({"seed": seed})]
-
-
-# ---------------------------------------------------------------- what a cell would refuse, found before any runs
-
-def preflight_problems(cfg: BenchConfig, data_dir: str | os.PathLike | None = None) -> list[str]:
-    """Everything that would fail a cell before its training starts, found without training (`bench check`): each
-    data file read and validated, ranges inside their files, train and dev slices with labels, every noise spec's
-    files read and checked as the models read them (noise.check_spec), the model options through the model's own
-    constructor, an encoder folder that is not there, and a device this machine does not have."""
-    from docrobust import noise as noise_suite
-    from docrobust.corpus import RelationInventory, load_docs
-    from docrobust.models.train import resolve_device
-
-    src, problems = Path(cfg.source).name, []
-    rel = cfg.data["relations"]
-    try:
-        inventory = RelationInventory.load(rel["path"]) if "path" in rel else None
-    except DocrobustError as e:
-        return [f"{src}: data.relations: {p}" for p in e.problems]
-    labels: set[str] = set()
-    for key in ("train", "dev", "test", "low"):
-        if key not in cfg.data:
-            continue
-        entry = cfg.data[key]
-        try:
-            docs = load_docs(entry["path"], inventory)
-        except DocrobustError as e:
-            problems += [f"{src}: data.{key}: {p}" for p in e.problems]
-            continue
-        lo, hi = entry.get("range") or (0, len(docs))
-        if hi > len(docs):
-            problems.append(f"{src}: data.{key}_range: [{lo}, {hi}] reaches past the {len(docs)} documents of "
-                            f"{entry['path']}")
-        part = docs[lo:hi]
-        labels |= {lab["r"] for d in part for lab in d.get("labels", [])}
-        if key in ("train", "dev") and not any(d.get("labels") for d in part):
-            problems.append(f"{src}: data.{key}: no document of the slice has a label")
-    relations = inventory.ids if inventory is not None else sorted(labels)
-    for i, spec in enumerate(cfg.matrix["noise"]):
-        try:
-            noise_suite.check_spec(spec, data_dir, relations)
-        except DocrobustError as e:
-            problems += [f"{src}: matrix.noise[{i}]: {p}" for p in e.problems]
-    for model in cfg.matrix["models"]:
-        if model in cfg.models:
-            continue  # an external model: its command checks its own options
-        try:
-            check_model_options(model, cfg.model_options.get(model, {}))
-        except DocrobustError as e:
-            problems += [f"{src}: model_options.{model}: {p}" for p in e.problems]
-    encoder = cfg.encoder or ""
-    if encoder.startswith(("/", "./", "../", "~")) and not Path(encoder).expanduser().is_dir():
-        problems.append(f"{src}: encoder: no such folder {encoder!r}")
-    try:
-        resolve_device(str(cfg.training.get("device", "auto")))
-    except DocrobustError as e:
-        problems.append(f"{src}: training.device: {e}")
-    return problems
-
-
-def check_model_options(model: str, options: dict) -> None:
-    """DocrobustError unless the model's own constructor takes `options` (built on the meta device, with a stand-in
-    encoder: the sizes are checked, nothing is allocated or loaded); `bench check` and `train` call it first."""
-    import torch
-
-    from docrobust.models.registry import build_model
-
-    with torch.device("meta"):
-        build_model(model, _StubEncoder(), 2, **options)
-
-
-class _StubEncoder:
-    """What a model's constructor reads of its encoder (the config), for checking the model's options."""
-
-    def __init__(self) -> None:
-        from types import SimpleNamespace
-
-        self.config = SimpleNamespace(hidden_size=8, num_attention_heads=2, cls_token_id=0, sep_token_id=1)

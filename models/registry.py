@@ -24,8 +24,10 @@ loss; each model names the loss its paper used in `default_loss`, the mention ma
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from docrobust.base import DocrobustError, Registry, signature_options
@@ -61,6 +63,20 @@ def build_model(name: str, encoder: nn.Module, num_labels: int, **options: Any) 
     except (ValueError, ZeroDivisionError, RuntimeError) as err:  # option values the model, or torch, cannot use
         zero = " (an option set to 0)" if isinstance(err, ZeroDivisionError) else ""
         raise DocrobustError(f"model {name!r}: {err}{zero}") from None
+
+
+def check_model_options(model: str, options: dict) -> None:
+    """DocrobustError unless the model's own constructor takes `options` (built on the meta device, with a stand-in
+    encoder: the sizes are checked, nothing is allocated or loaded); `bench check` and `train` call it first."""
+    with torch.device("meta"):
+        build_model(model, _StubEncoder(), 2, **options)
+
+
+class _StubEncoder:
+    """What a model's constructor reads of its encoder (the config), for checking the model's options."""
+
+    def __init__(self) -> None:
+        self.config = SimpleNamespace(hidden_size=8, num_attention_heads=2, cls_token_id=0, sep_token_id=1)
 
 
 class DocREModel(nn.Module):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from docrobust.bench.config import BenchConfig, load_config, preflight_problems
+from docrobust.bench.config import BenchConfig, load_config
+from docrobust.bench.preflight import preflight_problems
 from docrobust.bench.runner import cell_statuses, default_results_dir, documents_to_encode, hash_cache, run_bench
 from docrobust.base import DocrobustError, check_io
 from docrobust.reports.results import ResultsStore

@@ -64,7 +64,7 @@ def train(obj: dict, train_path: str, dev_path: str, test_path: str | None, trai
     Writes result.json, metrics.json, train_log.jsonl and config.json into --out (a new or empty folder,
     or with --force one holding an earlier run).
     """
-    from docrobust.bench.config import check_model_options
+    from docrobust.models.registry import check_model_options
     from docrobust.models.train import TrainConfig, train as run_training
 
     data_dir = obj["data_dir"]
