@@ -19,8 +19,9 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from .errors import DocrobustError, suggest
 from .schema import value_problems
@@ -57,13 +58,21 @@ def signature_options(fn: Callable, *, skip: typing.Iterable[str] = (), keyword_
             if p.kind in kinds and p.name != "self" and p.name not in skip}
 
 
+# The plugin whose module is being imported, if any: what its registrations name as their source.
+REGISTERING: ContextVar[str | None] = ContextVar("docrobust_registering", default=None)
+
+
 class Registry(Mapping[str, T]):
     """Entries by name. `options(entry) -> {name: Option}` says what an entry accepts (default: its signature)."""
+
+    made: ClassVar[list[Registry]] = []  # every registry, for counting what a plugin registers
 
     def __init__(self, kind: str, options: Callable[[T], dict[str, Option]] | None = None):
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._sources: dict[str, str] = {}
         self._options = options or signature_options
+        Registry.made.append(self)
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator: `@REGISTRY.register("name")` adds the decorated entry and returns it unchanged."""
@@ -72,11 +81,20 @@ class Registry(Mapping[str, T]):
         return add
 
     def add(self, name: str, entry: T) -> T:
-        """Add `entry` as `name`; a name already taken is an error, never a silent replacement."""
+        """Add `entry` as `name`; a name already taken is an error naming both sources, never a silent replacement.
+        The source is the plugin being loaded (docrobust.base.plugins), else the module that defines the entry."""
+        source = REGISTERING.get() or getattr(entry, "__module__", None) or type(entry).__module__
         if name in self._entries:
-            raise ValueError(f"{self.kind} {name!r} is already registered ({self._entries[name]!r})")
+            raise DocrobustError(f"{self.kind} {name!r} from {source} is already registered by {self._sources[name]}; "
+                                 "give it another name")
         self._entries[name] = entry
+        self._sources[name] = source
         return entry
+
+    def source(self, name: str) -> str:
+        """Where the entry `name` comes from: a plugin's file or module, or the module that defines it."""
+        self[name]  # an unknown name is the usual one-line error
+        return self._sources[name]
 
     def unknown(self, name: Any) -> str:
         """The message for a name that is not registered: the closest one and every known one."""

@@ -389,5 +389,5 @@ def test_describe_and_register():
                                              "cmm-no-margin", "cmm+atl", "afl", "balanced-softmax", "bce", "pu"}
     assert all(summary and "\n" not in summary for summary, _ in described.values())
     assert "m" in described["cmm"][1] and "m" not in described["cmm-no-margin"][1]   # pinned options are not options
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(DocrobustError, match="loss 'atl' from .* is already registered by docrobust.models.losses"):
         register_loss("atl")(type("Again", (), {}))
