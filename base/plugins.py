@@ -29,7 +29,8 @@ from pathlib import Path
 from .errors import DocrobustError
 from .registry import REGISTERING, Registry
 
-__all__ = ["ENTRY_POINT_GROUP", "Plugin", "load_entry_points", "load_plugin", "load_plugins", "loaded_plugins"]
+__all__ = ["ENTRY_POINT_GROUP", "Plugin", "load_entry_points", "load_plugin", "load_plugins", "loaded_plugins",
+           "plugin_names"]
 
 ENTRY_POINT_GROUP = "docrobust.plugins"
 
@@ -130,6 +131,11 @@ def load_plugin(spec: str, base: str | os.PathLike | None = None, *, dist: str |
 def load_plugins(specs: list[str] | tuple[str, ...], base: str | os.PathLike | None = None) -> list[Plugin]:
     """load_plugin for each spec, in order."""
     return [load_plugin(spec, base) for spec in specs]
+
+
+def plugin_names(source: str) -> list[str]:
+    """`kind:name` of everything the plugin `source` registered (`loss:margin-atl`, `noise model:fn-entity`)."""
+    return [f"{registry.kind}:{name}" for registry in Registry.made for name in registry.names_from(source)]
 
 
 def load_entry_points() -> list[Plugin]:

@@ -91,6 +91,10 @@ class Registry(Mapping[str, T]):
         self._sources[name] = source
         return entry
 
+    def names_from(self, source: str) -> list[str]:
+        """The names that `source` (a plugin, or a module) registered here."""
+        return [name for name, where in self._sources.items() if where == source]
+
     def source(self, name: str) -> str:
         """Where the entry `name` comes from: a plugin's file or module, or the module that defines it."""
         self[name]  # an unknown name is the usual one-line error

@@ -58,6 +58,13 @@ class ExecutionSection:
 
 
 @dataclass
+class PluginsSection:
+    """[plugins]: the user's losses, models and noise models (README: Plugins)."""
+    modules: Annotated[list[str], "Plugin files (relative to this bench.toml) or importable modules."] = field(
+        default_factory=list)
+
+
+@dataclass
 class BenchFile:
     """A bench.toml: its tables, each checked by its annotations (docrobust.base.schema)."""
     data: DataSection
@@ -73,5 +80,6 @@ class BenchFile:
     models: Annotated[dict[str, dict[str, Any]], "External models: [models.NAME] command tables."] = field(
         default_factory=dict)
     execution: ExecutionSection = field(default_factory=ExecutionSection)
+    plugins: PluginsSection = field(default_factory=PluginsSection)
     profile: Annotated[dict[str, dict[str, Any]], "Named overrides of any of the above, chosen by --profile."] = field(
         default_factory=dict)

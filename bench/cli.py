@@ -14,7 +14,8 @@ import sys
 import click
 
 from docrobust import __version__
-from docrobust.base import DocrobustError, Registry
+from docrobust.base import DocrobustError, Registry, load_entry_points
+from docrobust.corpus.data import resolve_data_dir
 
 from . import commands as commands_pkg
 
@@ -26,8 +27,7 @@ from . import commands as commands_pkg
 @click.pass_context
 def cli(ctx: click.Context, data_dir: str | None) -> None:
     """docrobust: how well does a DocRE model hold up when its training labels are wrong?"""
-    from docrobust.corpus.data import resolve_data_dir
-
+    load_entry_points()  # installed packages' plugins (entry point group docrobust.plugins)
     ctx.obj = {"data_dir": resolve_data_dir(data_dir)}
 
 

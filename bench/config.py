@@ -40,10 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docrobust.base import (DocrobustError, missing_keys, sha256_file, sha256_json, suggest,
-                            table_defaults, table_problems)
+from docrobust import noise as noise_suite
+from docrobust.base import (DocrobustError, load_plugins, loaded_plugins, missing_keys, plugin_names, sha256_file,
+                            sha256_json, suggest, table_defaults, table_problems)
 from docrobust.corpus.data import resolve_path
 from docrobust.corpus.pair_types import pair_types_of
+from docrobust.noise import parse_spec, spec_files
 from docrobust.reports.results import cell_id_for  # the results folder's naming, shared with the reporter
 
 from . import external
@@ -87,20 +89,23 @@ class BenchConfig:
     models: dict[str, dict] = field(default_factory=dict)   # external models by name (bench/external.py)
     loss_training: dict[str, dict] = field(default_factory=dict)  # loss -> [training] settings of its cells
     noise_files: dict[str, dict[str, str]] = field(default_factory=dict)  # spec -> {file it names: sha256}
+    plugins: dict[str, dict] = field(default_factory=dict)  # source -> {"fingerprint", "names": ["loss:x", ...]}
 
     def to_json(self) -> dict:
         """The resolved config as written to RESULTS/bench.json (enough to plan the matrix again)."""
         return {"name": self.name, "profile": self.profile, "description": self.description, "source": self.source,
                 "matrix": self.matrix, "data": self.data, "encoder": self.encoder, "training": self.training,
                 "loss_options": self.loss_options, "model_options": self.model_options, "execution": self.execution,
-                "models": self.models, "noise_files": self.noise_files, "loss_training": self.loss_training}
+                "models": self.models, "noise_files": self.noise_files, "loss_training": self.loss_training,
+                "plugins": self.plugins}
 
     @classmethod
     def from_json(cls, obj: dict) -> "BenchConfig":
         keys = ("source", "name", "profile", "encoder", "data", "matrix", "training", "loss_options",
                 "model_options", "execution", "description")
         return cls(**{k: obj.get(k, "" if k == "description" else None) for k in keys}, models=obj.get("models") or {},
-                   noise_files=obj.get("noise_files") or {}, loss_training=obj.get("loss_training") or {})
+                   noise_files=obj.get("noise_files") or {}, loss_training=obj.get("loss_training") or {},
+                   plugins=obj.get("plugins") or {})
 
     def cells(self) -> list[Cell]:
         """The matrix in run order: grouped by (noise, seed) so each noisy training set is built once, then used."""
@@ -133,7 +138,19 @@ class BenchConfig:
                       "training": training, "loss_options": self.loss_options.get(loss, {}),
                       "model_options": self.model_options.get(model, {}), "data": data,
                       "relations": self.data["relations"]["spec"]}
-        return {**config, "noise_files": files} if files else config  # specs without files keep their old hash
+        config = {**config, "noise_files": files} if files else config  # specs without files keep their old hash
+        plugins = self.plugins_of(model, loss, noise)
+        return {**config, "plugins": plugins} if plugins else config  # so do cells that use no plugin
+
+    def plugins_of(self, model: str, loss: str, noise: str) -> dict[str, str]:
+        """source -> fingerprint of the plugins whose model, loss or noise models the cell uses: editing a plugin
+        reruns exactly the cells that use it, and their workers load it first."""
+        try:
+            steps = [f"noise model:{step.name}" for step in parse_spec(noise)]
+        except DocrobustError:
+            steps = []
+        used = {f"model:{model}", f"loss:{loss}", *steps}
+        return {source: info["fingerprint"] for source, info in self.plugins.items() if used & set(info["names"])}
 
 
 def _unique_ids(cells: list[Cell]) -> list[Cell]:
@@ -194,6 +211,12 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
     problems += [f"{src}: {key}: missing (required)" for key in missing_keys(BenchFile, merged)]
     if problems:
         raise DocrobustError(problems)
+    try:  # before any name is looked up: a plugin adds names
+        load_plugins(merged["plugins"]["modules"], base=path.parent)
+    except DocrobustError as e:
+        raise DocrobustError([f"{where('plugins', 'modules')}: {p}" for p in e.problems]) from None
+    plugins = {source: {"fingerprint": plugin.fingerprint, "names": plugin_names(source)}
+               for source, plugin in loaded_plugins().items()}
 
     data = _check_data(merged["data"], data_dir, where, problems, hash_file, missing_data)
     _check_matrix(merged, where, problems)
@@ -215,7 +238,7 @@ def load_config(path: str | os.PathLike, profile: str | None = None, data_dir: s
                        encoder=merged.get("encoder"), data=data, matrix=merged["matrix"], training=merged["training"],
                        loss_options=merged["loss_options"], model_options=merged["model_options"],
                        execution=merged["execution"], description=merged.get("description", ""), models=models,
-                       noise_files=noise_files, loss_training=merged["loss_training"])
+                       noise_files=noise_files, loss_training=merged["loss_training"], plugins=plugins)
 
 
 def _keypath(keys) -> str:
@@ -286,8 +309,6 @@ def _check_data(data: dict, data_dir, where, problems: list[str], hash_file, mis
 def _check_matrix(merged: dict, where, problems: list[str]) -> None:
     """Non-empty, duplicate-free lists; noise specs parse (each replaced by its normal form, so that
     `fn-uniform:0.50` and `fn-uniform:0.5` are one cell), rates in [0, 1], and needed files are given."""
-    from docrobust import noise as noise_suite
-
     matrix = merged["matrix"]
     matrix["noise"] = [_normalized(spec, noise_suite.normalize_spec) for spec in matrix["noise"]]
     for key in ("models", "losses", "noise", "seeds"):
@@ -313,8 +334,6 @@ def _check_matrix(merged: dict, where, problems: list[str]) -> None:
 
 def _hash_noise_files(specs: list, data_dir, where, problems: list[str], hash_file) -> dict[str, dict[str, str]]:
     """spec -> {each file it names: sha256}, for the specs that name files; a missing one is a problem."""
-    from docrobust.noise import parse_spec, spec_files
-
     out: dict[str, dict[str, str]] = {}
     for i, spec in enumerate(specs):
         try:

@@ -5,6 +5,8 @@ import click
 
 from docrobust.base import REQUIRED, Option
 
+from .options import plugin_option
+
 
 def _options(options: dict[str, Option]) -> str:
     """`name=default ...` as bench.toml's [model_options.X] / [loss_options.X] and --model-option / --loss-option take them."""
@@ -17,6 +19,7 @@ def models() -> None:
 
 
 @models.command("list")
+@plugin_option
 def list_models() -> None:
     """Show every model with its default loss, its options and what it is."""
     from docrobust.models import MODELS
@@ -31,6 +34,7 @@ def losses() -> None:
 
 
 @losses.command("list")
+@plugin_option
 def list_losses() -> None:
     """Show every loss with its options and what it does."""
     from docrobust.models.losses import LOSSES

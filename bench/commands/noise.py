@@ -8,10 +8,12 @@ import click
 from docrobust.base import DocrobustError, atomic_write_json, check_io, read_json, sha256_file
 from docrobust.corpus import load_docs
 from docrobust.corpus.data import REGISTRY, resolve_path
-from docrobust.noise.pairs import PAIRS, pair_paths
 from docrobust.corpus.relations import relation_names
 from docrobust.noise import (NOISE_MODELS, apply_noise, check_spec, manifest_path, measure_profile, needs_low_docs,
                              needs_profile, parse_spec, read_noisy, spec_files, write_noisy)
+from docrobust.noise.pairs import PAIRS, pair_paths
+
+from .options import plugin_option
 
 
 @click.group()
@@ -20,6 +22,7 @@ def noise() -> None:
 
 
 @noise.command("list")
+@plugin_option
 def list_() -> None:
     """Show every noise model with its options and what it does."""
     for model in NOISE_MODELS.values():
@@ -40,6 +43,7 @@ def _interrupted(out: Path) -> bool:
 
 
 @noise.command()
+@plugin_option
 @click.argument("input")
 @click.option("--spec", required=True, help="Noise spec, e.g. fn-uniform:0.3+fp-type:0.1 (see `docrobust noise list`).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)

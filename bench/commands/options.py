@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from docrobust.base import field_help
+from docrobust.base import field_help, load_plugins
 
 # Fields with options of their own (KEY=VALUE lists, HEAD,TAIL pairs, --quiet, --checkpoint) or no command-line use.
 NOT_OPTIONS = ("model_options", "loss_options", "pair_types", "progress", "save_checkpoint")
@@ -71,6 +71,17 @@ class TrainingCommand(click.Command):
             self.params += training_options(*self._training)
             self._training = None
         return super().get_params(ctx)
+
+
+def _load_plugins(ctx: click.Context, param: click.Parameter, specs: tuple[str, ...]) -> None:
+    load_plugins(specs)
+
+
+# `--plugin` on every command that takes a model, loss or noise model by name: loaded before any other option.
+plugin_option = click.option("--plugin", "plugins", multiple=True, metavar="PATH|MODULE", expose_value=False,
+                             is_eager=True, callback=_load_plugins,
+                             help="A plugin file or module that registers losses, models or noise models "
+                                  "(repeatable; README: Plugins).")
 
 
 def given(values: Mapping[str, Any]) -> dict[str, Any]:

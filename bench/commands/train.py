@@ -12,7 +12,7 @@ from docrobust.corpus.data import resolve_path
 from docrobust.corpus.relations import inventory_for, inventory_path
 from docrobust.corpus.score import format_score
 
-from .options import TrainingCommand, given
+from .options import TrainingCommand, given, plugin_option
 
 
 def parse_pair_types(values: tuple[str, ...]) -> list[list[str]] | None:
@@ -39,6 +39,7 @@ def parse_options(pairs: tuple[str, ...], flag: str) -> dict:
 
 
 @click.command(cls=TrainingCommand, required=("encoder",))
+@plugin_option
 @click.option("--train", "train_path", required=True, metavar="TRAIN.json", help="Training documents (DocRED JSON).")
 @click.option("--dev", "dev_path", required=True, metavar="DEV.json", help="Dev documents: the best epoch by their F1.")
 @click.option("--test", "test_path", metavar="TEST.json", help="Test documents, scored with the best epoch.")
