@@ -45,9 +45,10 @@ test: $(BIN)/docrobust system-deps
 	$(BIN)/python .ci/lint_imports.py
 	$(BIN)/python -m pytest -q -rs -p no:cacheprovider --timeout 600 tests
 
+# The fast tier (under 90 s on 2 cores): every test but those marked `slow` (see pyproject.toml's markers).
 test-fast: $(BIN)/docrobust
 	$(BIN)/python .ci/lint_imports.py
-	$(BIN)/python -m pytest -q -rs -x -m "not slow" tests
+	$(BIN)/python -m pytest -q -rs -x -p no:cacheprovider -m "not slow" tests
 
 bench: $(BIN)/docrobust
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

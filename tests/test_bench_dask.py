@@ -10,6 +10,7 @@ from docrobust.bench.config import load_config
 from docrobust.bench.runner import run_bench
 from docrobust.base import DocrobustError, read_json
 
+pytestmark = pytest.mark.slow   # a Dask LocalCluster trains cells
 distributed = pytest.importorskip("distributed", reason="the dask backend is an optional extra: pip install 'docrobust[dask]'")
 
 

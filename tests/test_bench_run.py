@@ -26,6 +26,8 @@ from docrobust.corpus.score import average_precision
 from docrobust.reports import write_report
 
 TRAIN, DEV, TEST = (0, 4), (4, 6), (0, 2)
+pytestmark = pytest.mark.slow   # every test here runs a matrix: trains the tiny encoder, kills runs
+
 TINY_MODELS = {"atlop": "emb_size = 64\nblock_size = 16",
                "docunet": "emb_size = 64\nblock_size = 16\nunet_out_dim = 16\ndown_dim = 16"}
 

@@ -37,6 +37,7 @@ def cdr_dir(data_dir, tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_download_cdr_from_a_mirror_verifies_and_converts_the_three_files(cdr_dir, data_dir, tmp_path, capsys,
                                                                           monkeypatch):
     states = {row["name"]: row["state"] for row in status(cdr_dir, check=True)}
@@ -81,6 +82,7 @@ def test_download_cdr_from_a_mirror_verifies_and_converts_the_three_files(cdr_di
             folder.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_the_cdr_profile_passes_check_and_a_tiny_run_of_it_trains_and_scores_chemical_disease_pairs(
         cdr_dir, tiny_encoder_dir, tmp_path, capsys, monkeypatch):  # noqa: F811
     from docrobust.bench.config import load_config

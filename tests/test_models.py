@@ -1,4 +1,4 @@
-"""The model registry, shared pooling, and the three DocRE models on real Re-DocRED documents."""
+"""The model registry, shared pooling, and the three DocRE models on hand-built documents (and MiniLM on a real one)."""
 from __future__ import annotations
 
 import math
@@ -15,17 +15,18 @@ from docrobust.models.losses import build_loss
 from docrobust.models.pooling import GroupedBilinear, gather_entities, pair_attention
 from docrobust.models.store import FeatureStore
 from docrobust.models.train import batch_logits
+from conftest import make_corpus
 from tiny_encoder import one_thread, tiny_encoder_dir  # noqa: F401
 
 
 @pytest.fixture(scope="module")
-def relations(data_dir):
-    return RelationInventory.load(data_dir)
+def relations(some_data_dir):
+    return RelationInventory.load(some_data_dir)
 
 
 @pytest.fixture(scope="module")
-def docs(data_dir):
-    return load_docs(data_dir / "redocred" / "dev_revised.json")[:3]
+def docs(relations):
+    return make_corpus(3, tuple(relations.ids), seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +97,7 @@ def test_gradient_checkpointing_through_the_encoder_gives_the_same_gradients(nam
     torch.testing.assert_close(grads[0], grads[1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_each_model_fits_a_few_documents(name, tiny_encoder_dir, tiny_batch, relations):  # noqa: F811
     """30 steps with ATLOP's loss on 3 documents: the loss falls to under a fifth (measured 0.05-0.07
@@ -118,7 +120,9 @@ def test_each_model_fits_a_few_documents(name, tiny_encoder_dir, tiny_batch, rel
     assert above_th[facts].mean() - above_th[~facts].mean() > 3.0
 
 
-def test_atlop_with_the_real_minilm_encoder_on_a_real_document(docs, relations):
+def test_atlop_with_the_real_minilm_encoder_on_a_real_document(data_dir):
+    relations = RelationInventory.load(data_dir)
+    docs = load_docs(data_dir / "redocred" / "dev_revised.json")[:1]
     tokenizer, encoder = load_encoder("minilm")
     b = collate(featurize(docs[:1], tokenizer, relations))
     model = build_model("atlop", encoder, 1 + len(relations))
@@ -399,7 +403,7 @@ def test_the_feature_store_never_serves_rows_of_another_featurization_or_context
     assert store.encoded == before + 2
 
 
-def test_training_averages_kd_docres_loss_over_its_self_pairs_too(tiny_encoder_dir, data_dir, relations, tmp_path):  # noqa: F811
+def test_training_averages_kd_docres_loss_over_its_self_pairs_too(tiny_encoder_dir, docs, relations, tmp_path):  # noqa: F811
     """The trainer's loss is over the model's training_rows: KD-DocRE's first step (same seed, batch and weights)
     gives (P * L + S * log C) / (P + S) with self_pairs, L without."""
     import json
@@ -407,7 +411,7 @@ def test_training_averages_kd_docres_loss_over_its_self_pairs_too(tiny_encoder_d
     from docrobust.models.train import train
     from test_train import tiny_config
 
-    docs = load_docs(data_dir / "redocred" / "dev_revised.json")[:2]
+    docs = docs[:2]
     first = {}
     for self_pairs in (True, False):
         config = tiny_config(tiny_encoder_dir, model="kd-docre", loss="afl", epochs=1, batch_size=2, log_every=1,

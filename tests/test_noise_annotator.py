@@ -87,6 +87,7 @@ def model_file(tmp_path_factory) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_fit_recovers_a_three_times_higher_inter_sentence_miss_rate(fitted):
     fresh = high_corpus(1500, seed=9)
     labels = [d["labels"] for d in fresh]
@@ -99,6 +100,7 @@ def test_fit_recovers_a_three_times_higher_inter_sentence_miss_rate(fitted):
     assert p[~inter].mean() == pytest.approx(0.1, abs=0.025) and p[inter].mean() == pytest.approx(0.3, abs=0.03)
 
 
+@pytest.mark.slow
 def test_fit_beats_the_per_relation_profile_and_uniform_on_held_out_documents(fitted):
     held = fitted["held_out"]
     ll, auc = held["log_likelihood_per_triple"], held["roc_auc_missed"]
@@ -112,6 +114,7 @@ def test_fit_beats_the_per_relation_profile_and_uniform_on_held_out_documents(fi
     assert held["triples"] == fitted["training"]["triples"]  # every triple scored once, by a model that did not see it
 
 
+@pytest.mark.slow
 def test_the_fitted_file_records_features_coefficients_hashes_and_held_out_quality(fitted, distance_pair):
     low, high = distance_pair
     assert fitted["training"]["low_sha256"] != fitted["training"]["high_sha256"]
@@ -125,6 +128,7 @@ def test_the_fitted_file_records_features_coefficients_hashes_and_held_out_quali
     json.dumps(fitted, allow_nan=False)
 
 
+@pytest.mark.slow
 def test_pair_stage_learns_that_annotators_miss_whole_pairs(model_file):
     model = json.loads(open(model_file).read())
     pairs = model["held_out"]["pairs_with_several_relations"]
@@ -141,6 +145,7 @@ def test_pair_stage_learns_that_annotators_miss_whole_pairs(model_file):
     assert np.mean(whole) == pytest.approx(pairs["observed_missed_whole"], abs=0.06)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [0.0, 0.3, 1.0, 1.4])
 def test_annotator_noise_removes_and_adds_exactly_the_counts_asked_for(model_file, rate):
     high = high_corpus(80, seed=21, max_relations=3)
@@ -159,6 +164,7 @@ def test_annotator_noise_removes_and_adds_exactly_the_counts_asked_for(model_fil
     assert rate == 0 or np.mean(with_p1) > 0.75  # mostly where the true relation is P1, as fitted
 
 
+@pytest.mark.slow
 def test_annotator_noise_applies_to_a_corpus_of_other_types_and_relations(model_file):
     docs = high_corpus(40, seed=3)
     for d in docs:
@@ -171,6 +177,7 @@ def test_annotator_noise_applies_to_a_corpus_of_other_types_and_relations(model_
     assert step["n_removed"] == round(0.8 * step["expected_removed"]) > 0 and step["n_added"] == 0
 
 
+@pytest.mark.slow
 def test_annotator_output_does_not_depend_on_the_hash_seed(model_file, tmp_path):
     docs = high_corpus(30, seed=4, max_relations=3)
     (tmp_path / "docs.json").write_text(json.dumps(docs))
@@ -192,6 +199,7 @@ def test_annotator_needs_a_fitted_model_and_says_so(tmp_path, small_docs):
         apply_noise(small_docs, f"annotator:1.0,model={tmp_path / 'p.json'}", 0)
 
 
+@pytest.mark.slow
 def test_noise_fit_command_writes_a_model_that_noise_generate_applies(tmp_path, distance_pair):
     low, high = distance_pair
     save_docs(low[:300], tmp_path / "low.json")

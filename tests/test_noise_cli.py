@@ -153,6 +153,7 @@ main(sys.argv[2:])
 """
 
 
+@pytest.mark.slow
 def test_kill_9_during_generate_force_leaves_a_consistent_pair_or_none(small_file, tmp_path):
     """A noisy file and its manifest are one result: after a SIGKILL at any moment of `generate --force`,
     read_noisy gives a pair whose manifest replays to the documents, or nothing; never a mismatch."""

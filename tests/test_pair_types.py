@@ -118,7 +118,7 @@ def test_fp_noise_adds_only_allowed_pairs(spec, n_added):
     assert "pair_types" not in unfiltered
 
 
-def test_bench_toml_pair_types_reach_the_cells_and_bad_values_are_one_line(tmp_path, data_dir):
+def test_bench_toml_pair_types_reach_the_cells_and_bad_values_are_one_line(tmp_path, some_data_dir):
     from docrobust.bench.config import load_config
 
     base = ('[data]\ntrain = "redocred/dev_revised.json"\ntrain_range = [0, 10]\ndev = "redocred/dev_revised.json"\n'
@@ -126,19 +126,19 @@ def test_bench_toml_pair_types_reach_the_cells_and_bad_values_are_one_line(tmp_p
             '[matrix]\nmodels = ["atlop"]\nlosses = ["atl"]\n{training}')
     path = tmp_path / "bench.toml"
     path.write_text(base.format(extra="", training=""))
-    plain = load_config(path, None, data_dir)
+    plain = load_config(path, None, some_data_dir)
     path.write_text(base.format(extra='pair_types = [["PER", "ORG"]]\n', training=""))
-    typed = load_config(path, None, data_dir)
+    typed = load_config(path, None, some_data_dir)
     assert "pair_types" not in plain.cells()[0].config["training"]
     assert typed.cells()[0].config["training"]["pair_types"] == [["PER", "ORG"]]
     assert typed.cells()[0].config_hash != plain.cells()[0].config_hash
     path.write_text(base.format(extra='pair_types = [["PER"]]\n', training='[training]\npair_types = [["A", "B"]]\n'))
     with pytest.raises(DocrobustError) as e:
-        load_config(path, None, data_dir)
+        load_config(path, None, some_data_dir)
     assert e.value.problems == [
         "bench.toml: data.pair_types: expected a list of [head type, tail type] pairs, got [['PER']]"]
     path.write_text(base.format(extra="", training='[training]\npair_types = [["A", "B"]]\n'))
     with pytest.raises(DocrobustError) as e:
-        load_config(path, None, data_dir)
+        load_config(path, None, some_data_dir)
     assert e.value.problems == ["bench.toml: training.pair_types: set it in [data] (data.pair_types), where it "
                                 "also restricts the noise"]

@@ -196,12 +196,14 @@ def test_summary_equals_recomputation_from_per_document_counts(results_dir):
             assert (np.isnan(row[f"{metric}_std"]) if std is None else row[f"{metric}_std"] == pytest.approx(std, abs=1e-12))
 
 
+@pytest.mark.slow
 def test_every_printed_score_is_the_recomputed_one(results_dir, written):
     tables = html_tables(written["html"])
     seen = check_printed_numbers(tables, recompute(results_dir), ["fn-uniform"])
     assert seen == 12 * 4 + 12 * 4 + 4 * (1 + 2)  # per-family P/R/F1/Ign F1, buckets, summary clean + 2 rates
 
 
+@pytest.mark.slow
 def test_robustness_tables_follow_from_the_means(results_dir, written):
     tables = html_tables(written["html"])
     expected = recompute(results_dir)
@@ -238,6 +240,7 @@ def test_comparisons_pair_each_loss_with_the_baseline(results_dir):
 
 # ---------------------------------------------------------------- the summary
 
+@pytest.mark.slow
 def test_findings_state_the_tested_numbers(results_dir, written):
     text = Path(written["html"]).read_text()
     findings = re.findall(r"<li>(.*?)</li>", text.split('class="findings"')[1].split("</ul>")[0], re.S)
@@ -262,6 +265,7 @@ def test_findings_state_the_tested_numbers(results_dir, written):
             f"ΔF1 {100 * largest['delta_f1']:+.1f} points") in findings_of(few)[2]
 
 
+@pytest.mark.slow
 def test_validity_box_for_under_trained_models_and_not_for_trained_ones(tmp_path):
     under = write_synthetic_results(tmp_path / "under", quality=0.02, **QUICK)
     healthy = write_synthetic_results(tmp_path / "healthy", **QUICK)
@@ -340,12 +344,14 @@ def test_calibrated_scores_show_beside_the_trained_ones(tmp_path):
 
 # ---------------------------------------------------------------- the written files
 
+@pytest.mark.slow
 def test_write_report_summary_and_inputs(written):
     assert written["n_cells"] == 24 and written["n_failed"] == 1 and written["n_pending"] == 0
     assert written["warnings"] == [] and written["valid"] and written["inputs_unchanged"]
     assert Path(written["html"]).is_file() and Path(written["pdf"]).read_bytes().startswith(b"%PDF")
 
 
+@pytest.mark.slow
 def test_html_is_self_contained_and_ends_with_provenance(written):
     text = Path(written["html"]).read_text()
     assert not re.search(r"https?://", text)
@@ -376,6 +382,7 @@ def screenshot(html: Path, out: Path, profile: Path, css: str = "") -> np.ndarra
     return matplotlib.image.imread(out)[..., :3]
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_first_screen_shows_the_findings_and_the_headline_figure(written, tmp_path):
     """Hiding an element (its space kept) changes the first screen exactly when it is on the first screen."""
@@ -420,6 +427,7 @@ def pdf_pages(path: Path) -> int:
     return len(re.findall(rb"/Type\s*/Page\b", Path(path).read_bytes()))
 
 
+@pytest.mark.slow
 @needs_chromium
 @needs_poppler
 def test_pdf_opens_with_the_summary_and_a_quick_run_fits_in_8_pages(tmp_path):
@@ -442,6 +450,7 @@ def test_pdf_opens_with_the_summary_and_a_quick_run_fits_in_8_pages(tmp_path):
     assert min(lowest_ink[:-1]) > 0.6  # content flows: no page but the last ends in its upper part
 
 
+@pytest.mark.slow
 @needs_chromium
 @needs_poppler
 def test_pdf_is_the_html_printed(written):
@@ -574,6 +583,7 @@ def _make_f1_rise(folder: Path, cell: str = "atlop__cmm__fn-uniform-0.6__s0") ->
     path.write_text(json.dumps(metrics))
 
 
+@pytest.mark.slow
 @needs_chromium
 @needs_poppler
 def test_first_page_states_the_calibrated_comparison_when_f1_as_trained_is_not_interpretable(tmp_path):

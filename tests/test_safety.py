@@ -117,6 +117,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow
 def test_a_second_run_into_the_same_results_folder_is_refused_until_the_first_dies(tmp_path, capsys):
     toml = bench_toml(tmp_path / "bench")
     out = tmp_path / "results"
@@ -135,6 +136,7 @@ def test_a_second_run_into_the_same_results_folder_is_refused_until_the_first_di
     assert summary.ok and len(summary.ran) == 4
 
 
+@pytest.mark.slow
 def test_kill_9_of_a_parallel_run_ends_its_workers_and_the_next_run_removes_their_folders(tmp_path):
     toml = bench_toml(tmp_path / "bench")
     out = tmp_path / "results"

@@ -118,6 +118,7 @@ def _write_many(args) -> None:
         store.write(path, rows)
 
 
+@pytest.mark.slow
 def test_concurrent_writers_of_one_entry_leave_one_valid_file(tmp_path):
     path = tmp_path / "ab" / "entry.rows"
     with multiprocessing.get_context("spawn").Pool(4) as pool:

@@ -49,6 +49,7 @@ def overfit_run(docs, relations, tiny_encoder_dir, tmp_path_factory):  # noqa: F
     return subset, out, metrics
 
 
+@pytest.mark.slow
 def test_overfits_training_documents(overfit_run):
     _, _, metrics = overfit_run
     losses = [e["loss"] for e in metrics["epochs"]]
@@ -56,6 +57,7 @@ def test_overfits_training_documents(overfit_run):
     assert metrics["test"]["f1"] >= OVERFIT_F1, metrics["epochs"]
 
 
+@pytest.mark.slow
 def test_output_files_agree_with_scorer(overfit_run, relations):
     subset, out, metrics = overfit_run
     saved = json.loads((out / "metrics.json").read_text())
@@ -84,6 +86,7 @@ def test_output_files_agree_with_scorer(overfit_run, relations):
     assert not (out / "checkpoint.pt").exists()
 
 
+@pytest.mark.slow
 def test_the_ranking_is_the_threshold_free_score_sklearn_computes(docs, relations, tiny_encoder_dir, tmp_path,  # noqa: F811
                                                                  monkeypatch):
     """With the whole test ranking kept, metrics' AP is sklearn's average precision of the gold labels against the
@@ -106,6 +109,7 @@ def test_the_ranking_is_the_threshold_free_score_sklearn_computes(docs, relation
     assert 0 < metrics["ranking"]["ap"] < 1
 
 
+@pytest.mark.slow
 def test_select_by_calibrated_f1_picks_the_epoch_of_the_best_calibrated_dev_f1(docs, relations, tiny_encoder_dir,  # noqa: F811
                                                                                tmp_path):
     subset = docs[:6]
@@ -262,6 +266,7 @@ def test_minilm_few_steps(docs, relations, tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["config"]["lr_encoder"] == 5e-5  # hidden 384 < 1024
 
 
+@pytest.mark.slow
 def test_a_frozen_encoder_with_span_pooling_learns_from_stored_features(docs, relations, tiny_encoder_dir, tmp_path):  # noqa: F811
     """The head alone, on the feature store's rows of a frozen random tiny encoder, fits 20 documents: measured
     training F1 0.44 (seed 0) and 0.50 (seed 1) after 30 epochs (0.08 / 0.19 after 15), against 0 for predicting
@@ -277,6 +282,7 @@ def test_a_frozen_encoder_with_span_pooling_learns_from_stored_features(docs, re
     assert metrics["calibrated"]["dev"]["f1"] >= metrics["dev"]["f1"]   # the offset is chosen on dev, 0 included
 
 
+@pytest.mark.slow
 def test_choose_offset_is_what_decoding_at_each_offset_would_choose():
     """choose_offset counts each offset's predictions from intervals; decoding at every offset (the loss's own
     predict on shifted logits) must choose the same, ties and top-k cuts included, for TH and zero thresholds."""
