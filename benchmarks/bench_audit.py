@@ -30,8 +30,8 @@ import os
 import time
 from pathlib import Path
 
-from docrobust.bench.audit import (AUDIT_FINE_TUNING, AUDIT_TRAINING, apply_audit, read_audit, run_audit, score_audit,
-                                   truth_from_docs, truth_from_manifest)
+from docrobust.audit import (AUDIT_FINE_TUNING, AUDIT_TRAINING, apply_audit, read_audit, run_audit, score_audit,
+                             truth_from_docs, truth_from_manifest)
 from docrobust.base import atomic_write_json
 from docrobust.corpus import RelationInventory, load_docs, save_docs
 from docrobust.corpus.align import align

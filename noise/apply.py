@@ -59,20 +59,16 @@ def apply_noise(docs: list[Doc], spec: str, seed: int, *, low_docs: list[Doc] | 
     steps = parse_spec(spec)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise DocrobustError(f"seed must be an integer >= 0, got {seed!r}")
-    index = _title_index(docs)
     pair_types = pair_types_of(pair_types)
     inputs = {"low_docs": low_docs, "profile": profile, "data_dir": data_dir, "pair_types": pair_types}
-    labels = [d.get("labels", []) for d in docs]
-    table = LabelTable(docs, labels, base=sum(map(len, labels)))
-    manifest: dict[str, Any] = {
-        "spec": spec, "seed": int(seed), "docrobust_version": __version__,
-        "input_sha256": source_sha256 or sha256_json(docs), "input_sha256_of": "file" if source_sha256 else "json",
-        "documents": len(docs), "positives_before": table.base, "relations_before": _relation_counts(labels),
-        "steps": [], **({"pair_types": sorted(map(list, pair_types))} if pair_types is not None else {})}
+    builder = ManifestBuilder(docs, spec=spec, seed=int(seed), input_sha256=source_sha256 or sha256_json(docs),
+                              input_sha256_of="file" if source_sha256 else "json", steps=[],
+                              **({"pair_types": sorted(map(list, pair_types))} if pair_types is not None else {}))
+    table = LabelTable(docs, builder.labels, base=builder.base)
     files = {str(p): sha256_file(p) for p in spec_files(spec, data_dir) if Path(p).is_file()}
     if files:  # the files the spec names, by content: a cache built from other contents is not this result
-        manifest["spec_files"] = files
-    clean = [{(lab["h"], lab["t"], lab["r"]) for lab in labs} for labs in labels]
+        builder.manifest["spec_files"] = files
+    clean = [{(lab["h"], lab["t"], lab["r"]) for lab in labs} for labs in builder.labels]
     for i, step in enumerate(steps):
         model = NOISE_MODELS[step.name]
         kwargs = _arguments(model, step, inputs)
@@ -80,13 +76,9 @@ def apply_noise(docs: list[Doc], spec: str, seed: int, *, low_docs: list[Doc] | 
         record = _record(step, edit, table)
         if "profile" in kwargs:
             record["profile_sha256"] = sha256_json(kwargs["profile"])
-        labels = apply_changes(labels, index, record, f"step {i} ({step})")
-        manifest["steps"].append(record)
-        table = _next_table(docs, labels, clean, table)
-    changed = sum(len(s[k]) for s in manifest["steps"] for k in ("removed", "added", "changed"))
-    manifest.update(positives_after=sum(map(len, labels)), relations_after=_relation_counts(labels),
-                    achieved_rate=changed / table.base if table.base else 0.0)
-    return _rebuild(docs, labels), manifest
+        builder.record(record, f"step {i} ({step})")
+        table = _next_table(docs, builder.labels, clean, table)
+    return builder.documents(), builder.finish()
 
 
 def check_spec(spec: str, data_dir: str | os.PathLike | None = None, relations: list[str] | None = None) -> None:
@@ -117,11 +109,11 @@ def replay(docs: list[Doc], manifest: dict) -> list[Doc]:
     """The output of apply_noise rebuilt from its input and manifest alone (no models, no randomness)."""
     if manifest.get("input_sha256_of") == "json" and sha256_json(docs) != manifest.get("input_sha256"):
         raise DocrobustError("replay: these documents are not the manifest's input (sha256 differs)")
-    index = _title_index(docs)
+    index = title_index(docs)
     labels = [d.get("labels", []) for d in docs]
     for i, record in enumerate(manifest.get("steps", [])):
         labels = apply_changes(labels, index, record, f"manifest step {i}")
-    return _rebuild(docs, labels)
+    return rebuild_documents(docs, labels)
 
 
 def apply_changes(labels: list[list[dict]], index: dict[str, int], record: dict, where: str) -> list[list[dict]]:
@@ -151,6 +143,67 @@ def apply_changes(labels: list[list[dict]], index: dict[str, int], record: dict,
         if len({(lab["h"], lab["t"], lab["r"]) for lab in out[i]}) != len(out[i]):
             raise DocrobustError(f"{where}: document {i} would hold a label twice")
     return out
+
+
+class ManifestBuilder:
+    """A manifest being written over `docs`, and the label lists its steps have left so far.
+
+    The header (spec, seed, version, input hash, documents, positives and relation counts before) is made here;
+    `record` applies one step's rows (see `apply_changes`) and appends the step; `finish` adds the totals
+    (positives and relation counts after, achieved_rate = changed triples / positives before); `documents`
+    rebuilds the documents with the current labels. `apply_noise` and the audit's `apply` both write through it.
+    """
+
+    def __init__(self, docs: list[Doc], *, spec: str, seed: int, input_sha256: str | None, input_sha256_of: str,
+                 **fields: Any):
+        """`fields`: further header keys, in their order after the counts; "steps" goes where given, else last."""
+        self.docs, self.index = docs, title_index(docs)
+        self.labels: list[list[dict]] = [d.get("labels", []) for d in docs]
+        self.base = sum(map(len, self.labels))
+        self.manifest: dict[str, Any] = {
+            "spec": spec, "seed": seed, "docrobust_version": __version__, "input_sha256": input_sha256,
+            "input_sha256_of": input_sha256_of, "documents": len(docs), "positives_before": self.base,
+            "relations_before": relation_counts(self.labels), **fields}
+        self.manifest.setdefault("steps", [])
+
+    def record(self, record: dict[str, Any], where: str) -> None:
+        """Apply one step's removed / changed / added rows to the labels and append the step to the manifest."""
+        self.labels = apply_changes(self.labels, self.index, record, where)
+        self.manifest["steps"].append(record)
+
+    def finish(self) -> dict[str, Any]:
+        """The manifest with its totals."""
+        changed = sum(len(s[k]) for s in self.manifest["steps"] for k in ("removed", "added", "changed"))
+        self.manifest.update(positives_after=sum(map(len, self.labels)), relations_after=relation_counts(self.labels),
+                             achieved_rate=changed / self.base if self.base else 0.0)
+        return self.manifest
+
+    def documents(self) -> list[Doc]:
+        """The documents carrying the labels the recorded steps left (see `rebuild_documents`)."""
+        return rebuild_documents(self.docs, self.labels)
+
+
+def title_index(docs: list[Doc]) -> dict[str, int]:
+    """Document index by title; manifests name documents by title, so a title given twice is refused."""
+    index: dict[str, int] = {}
+    for i, d in enumerate(docs):
+        if d["title"] in index:
+            raise DocrobustError(f"documents {index[d['title']]} and {i} share the title {d['title']!r}; "
+                              "noise manifests name documents by title, so titles must be unique")
+        index[d["title"]] = i
+    return index
+
+
+def relation_counts(labels: list[list[dict]]) -> dict[str, int]:
+    """Labels per relation, relations sorted."""
+    counts = Counter(lab["r"] for labs in labels for lab in labs)
+    return {r: counts[r] for r in sorted(counts)}
+
+
+def rebuild_documents(docs: list[Doc], labels: list[list[dict]]) -> list[Doc]:
+    """Shallow document copies carrying the new label lists (a document without labels stays without)."""
+    return [dict(d) if labs is d.get("labels") or ("labels" not in d and not labs) else {**d, "labels": labs}
+            for d, labs in zip(docs, labels)]
 
 
 # ---------------------------------------------------------------- files: a noisy set and its manifest are one result
@@ -194,16 +247,6 @@ def read_noisy(path: str | os.PathLike) -> tuple[list[Doc], dict] | None:
 
 
 # ---------------------------------------------------------------- helpers
-
-def _title_index(docs: list[Doc]) -> dict[str, int]:
-    index: dict[str, int] = {}
-    for i, d in enumerate(docs):
-        if d["title"] in index:
-            raise DocrobustError(f"documents {index[d['title']]} and {i} share the title {d['title']!r}; "
-                              "noise manifests name documents by title, so titles must be unique")
-        index[d["title"]] = i
-    return index
-
 
 def _arguments(model: NoiseModel, step: NoiseStep, inputs: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments of a step: its options over the defaults, then the inputs it asks for."""
@@ -257,13 +300,3 @@ def _record(step: NoiseStep, edit: Edit, table: LabelTable) -> dict[str, Any]:
               "n_removed": len(removed), "n_added": len(added), "n_changed": len(changed), **edit.info}
     return {**record, "removed": removed, "changed": changed, "added": added}
 
-
-def _relation_counts(labels: list[list[dict]]) -> dict[str, int]:
-    counts = Counter(lab["r"] for labs in labels for lab in labs)
-    return {r: counts[r] for r in sorted(counts)}
-
-
-def _rebuild(docs: list[Doc], labels: list[list[dict]]) -> list[Doc]:
-    """Shallow document copies carrying the new label lists (a document without labels stays without)."""
-    return [dict(d) if labs is d.get("labels") or ("labels" not in d and not labs) else {**d, "labels": labs}
-            for d, labs in zip(docs, labels)]

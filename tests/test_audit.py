@@ -1,7 +1,7 @@
 """The label-error auditor (`docrobust audit`): cross-fitting never scores a document with a model trained on it,
 the ranked lists beat a random ranking on injected noise with a real (tiny) encoder, `audit apply` writes a file
 that replays from its manifest without touching its input, `audit score` counts right, and the review page renders
-in headless Chromium with the entities highlighted."""
+in headless Chromium with the entities highlighted; a fold trains exactly as `train()` does."""
 from __future__ import annotations
 
 import csv
@@ -15,8 +15,8 @@ import pytest
 from conftest import in_ci, make_corpus
 from tiny_encoder import tiny_encoder_dir  # noqa: F401
 
-from docrobust.bench.audit import (all_pairs, assign_folds, context, cross_fit, list_metrics, read_audit, run_audit,
-                                   score_audit, truth_from_docs)
+from docrobust.audit import (all_pairs, assign_folds, context, cross_fit, list_metrics, read_audit, run_audit,
+                             score_audit, truth_from_docs)
 from docrobust.bench.cli import main
 from docrobust.corpus import RelationInventory, load_docs, save_docs
 from docrobust.noise import read_noisy, replay
@@ -54,7 +54,7 @@ class Memorizer:
 
 
 def doc_matrix(doc: dict) -> np.ndarray:
-    from docrobust.bench.audit import doc_labels
+    from docrobust.audit import doc_labels
 
     return doc_labels(doc, RELATIONS, len(all_pairs(len(doc["vertexSet"]))))
 
@@ -86,7 +86,7 @@ def test_the_audit_folder_holds_out_of_fold_scores_only(tmp_path):
 
 
 def test_an_interrupted_audit_trains_only_the_folds_it_had_not_done(tmp_path):
-    from docrobust.bench.audit import resumable
+    from docrobust.audit import resumable
 
     docs = make_corpus(20, RELATIONS.ids, seed=7)
     fold_of = assign_folds(len(docs), 4, seed=0)
@@ -126,6 +126,7 @@ def test_folds_need_two_to_n_documents():
 TINY_AUDIT = ["--folds", "5", "--epochs", "10", "--lr-head", "1e-2", "--max-len", "512", "--num-threads", "1", "--quiet"]
 
 
+@pytest.mark.slow
 def test_audit_precision_beats_a_random_ranking_on_injected_noise(data_dir, tiny_encoder_dir, tmp_path, capsys,  # noqa: F811
                                                                   monkeypatch):
     monkeypatch.setenv("DOCROBUST_CACHE", str(tmp_path / "cache"))
@@ -145,6 +146,27 @@ def test_audit_precision_beats_a_random_ranking_on_injected_noise(data_dir, tiny
     assert cand["precision@1,000"] >= 5 * max(cand["base_rate"], random_hits.mean()), result
     assert cand["average_precision"] >= 5 * cand["base_rate"], result
     assert susp["average_precision"] >= 1.25 * susp["base_rate"], result
+
+
+def test_a_fold_trains_as_train_does(tiny_encoder_dir, tmp_path):  # noqa: F811
+    """The folds train through the trainer's own pieces: a fine-tuning fold 0 fitted on every document gives the
+    margins train() gives on them (one epoch, so its best epoch is its last; same seed), to the bit."""
+    import torch
+
+    from docrobust.audit.folds import FoldTrainer
+    from docrobust.models.loop import torch_threads
+    from docrobust.models.train import TrainConfig, train
+
+    docs = make_corpus(6, RELATIONS.ids, seed=2)
+    config = TrainConfig(encoder=str(tiny_encoder_dir), epochs=1, model_options={"emb_size": 128, "block_size": 16},
+                         lr_encoder=1e-3, lr_head=3e-3, max_len=512, progress=False, num_threads=1,
+                         freeze_encoder=False, save_train_logits=True)
+    train(config, docs, docs, relations=RELATIONS, out_dir=tmp_path / "train")
+    z = torch.load(tmp_path / "train" / "train_logits.pt")                       # [pairs, 1 + R]
+    every = np.arange(len(docs))
+    with torch_threads(1):   # as train(): the same thread count, so the same sums
+        margins = np.concatenate(FoldTrainer(config, docs, RELATIONS).fit(0, every)(every))
+    assert np.array_equal(margins, (z[:, 1:] - z[:, :1]).numpy())              # ATL's threshold: column 0
 
 
 # ----------------------------------------------------------------------------- apply, score, the page
@@ -243,6 +265,7 @@ def test_context_shows_shared_sentences_or_the_closest_pair():
 needs_chromium = pytest.mark.skipif(chromium() is None and not in_ci(), reason="chromium is not installed")
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_the_review_page_renders_in_headless_chromium_with_highlighted_entities(audited, tmp_path):
     _, audit = audited
@@ -284,7 +307,7 @@ def test_the_review_page_renders_in_headless_chromium_with_highlighted_entities(
 def test_fine_tune_takes_its_own_defaults_and_the_options_still_win(tmp_path, monkeypatch):
     """--fine-tune trains the encoder with the settings of the measured GPU audit (the model's own head, head lr 1e-4,
     10 epochs), not the frozen head's 128/16 at 3e-3; options given on the command line override either."""
-    import docrobust.bench.audit as audit_module
+    import docrobust.audit as audit_module
     configs = []
 
     def record(docs, relations, config, out_dir, **kwargs):

@@ -97,7 +97,7 @@ def test_inputs_that_crashed_a_command_are_one_line(tmp_path, capsys, monkeypatc
 
 
 def test_a_list_resaved_with_a_byte_order_mark_reads_as_written(tmp_path):
-    from docrobust.bench.audit import apply_audit, read_list
+    from docrobust.audit import apply_audit, read_list
     from docrobust.base import DocrobustError
 
     (tmp_path / "candidates.csv").write_bytes("\ufeffh_idx,t_idx,score,title,r\n0,1,0.9,D0,P1\n".encode())
@@ -109,7 +109,7 @@ def test_a_list_resaved_with_a_byte_order_mark_reads_as_written(tmp_path):
 def test_a_relation_written_into_the_list_by_hand_is_refused(tmp_path):
     from conftest import make_corpus
 
-    from docrobust.bench.audit import apply_audit
+    from docrobust.audit import apply_audit
     from docrobust.base import DocrobustError
 
     docs = make_corpus(2, seed=1)   # relations P1-P3; the audit's inventory adds P4

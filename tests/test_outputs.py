@@ -170,7 +170,7 @@ def test_a_failed_train_leaves_no_out_and_the_rerun_needs_no_force(tmp_path, cap
 
 
 def test_a_failed_audit_leaves_no_out_and_its_rerun_resumes_without_force(tmp_path, capsys, monkeypatch):
-    import docrobust.bench.audit as audit
+    import docrobust.audit as audit
 
     save_docs(make_corpus(4), tmp_path / "train.json")
     argv = ["audit", str(tmp_path / "train.json"), "--relations", "infer", "--out", str(tmp_path / "audit"), "--quiet"]

@@ -1,20 +1,100 @@
-"""audit.html: one self-contained review page (inline CSS and script, nothing fetched) for an audit's two lists.
+"""The review: the ranked lists' rows (candidates.csv, suspicious.csv) and audit.html, one self-contained page
+(inline CSS and script, nothing fetched) for both lists.
 
-Each row shows the triple's score, relation, head and tail entities (name and type), the document title and the
-sentences where both are mentioned, the head's mentions marked <mark class="h"> and the tail's <mark class="t">.
-The tables sort by score (click the header) and filter by relation (the select); both can also be set in the
-address, `audit.html#relation=P17&sort=asc`, so a view can be linked. Accept / reject buttons record a decision
-per row, and "Download decisions" saves them as CSV with the official prediction keys (title, h_idx, t_idx, r).
+A row is a triple with the official prediction keys first (title, h_idx, t_idx, r, score), so a list can be scored
+and merged like predictions, then its quality, rank, relation, the head's and tail's names and types, and the
+sentences that show the pair: those mentioning both entities, or else the closest pair of a sentence with the head
+and one with the tail. The CSV marks the head's mentions [[ ]] and the tail's {{ }}.
+
+On the page each row shows the triple's score, relation, head and tail entities (name and type), the document title
+and those sentences, the head's mentions marked <mark class="h"> and the tail's <mark class="t">. The tables sort by
+score (click the header) and filter by relation (the select); both can also be set in the address,
+`audit.html#relation=P17&sort=asc`, so a view can be linked. Accept / reject buttons record a decision per row, and
+"Download decisions" saves them as CSV with the official prediction keys (title, h_idx, t_idx, r).
 """
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import numpy as np
 
 from docrobust.base import atomic_write_text
+from docrobust.corpus import Doc, RelationInventory
+
+__all__ = ["COLUMNS", "context", "context_text", "csv_text", "list_rows", "write_page"]
+
+# The official prediction keys first, so a list can be scored and merged like predictions.
+COLUMNS = ("title", "h_idx", "t_idx", "r", "score", "quality", "rank", "relation", "h_name", "h_type", "t_name",
+           "t_type", "sent_ids", "context")
+HEAD, TAIL = ("[[", "]]"), ("{{", "}}")   # how the CSV's context marks the head and tail mentions
+
+
+def context(doc: Doc, h: int, t: int) -> tuple[list[int], list[list[tuple[str, str | None]]]]:
+    """(sentence ids, per sentence its text as (text, role) pieces, role "h", "t" or None) for the review: the
+    sentences mentioning both entities, or else the closest pair of a sentence with h and one with t."""
+    sents_h = {m["sent_id"] for m in doc["vertexSet"][h]}
+    sents_t = {m["sent_id"] for m in doc["vertexSet"][t]}
+    both = sorted(sents_h & sents_t)
+    if not both:
+        a, b = min(((a, b) for a in sents_h for b in sents_t), key=lambda ab: (abs(ab[0] - ab[1]), ab))
+        both = sorted({a, b})
+    roles: dict[tuple[int, int], str] = {}
+    for entity, role in ((t, "t"), (h, "h")):       # a token in both entities' mentions reads as the head
+        for m in doc["vertexSet"][entity]:
+            for k in range(m["pos"][0], m["pos"][1]):
+                roles[m["sent_id"], k] = role
+    pieces = []
+    for s in both:
+        sentence: list[tuple[str, str | None]] = []
+        for k, word in enumerate(doc["sents"][s]):
+            role = roles.get((s, k))
+            if sentence and sentence[-1][1] == role:
+                sentence[-1] = (f"{sentence[-1][0]} {word}", role)
+            else:
+                sentence.append((word, role))
+        pieces.append(sentence)
+    return both, pieces
+
+
+def context_text(pieces: list[list[tuple[str, str | None]]]) -> str:
+    """The review sentences as one line, head mentions in [[ ]] and tail mentions in {{ }}."""
+    marks = {"h": HEAD, "t": TAIL, None: ("", "")}
+    return " ".join(" ".join(f"{marks[role][0]}{text}{marks[role][1]}" for text, role in s) for s in pieces)
+
+
+def list_rows(cells: np.ndarray, docs: list[Doc], hts: list[np.ndarray], offsets: np.ndarray, margins: np.ndarray,
+              quality: np.ndarray, relations: RelationInventory) -> list[dict[str, Any]]:
+    """One review row (COLUMNS, plus "pieces" for the page) per flat cell index, in the order given."""
+    n_rel = len(relations)
+    rows = []
+    for rank, cell in enumerate(cells.tolist(), start=1):
+        pair, column = divmod(cell, n_rel)
+        d = int(np.searchsorted(offsets, pair, side="right") - 1)
+        h, t = (int(v) for v in hts[d][pair - offsets[d]])
+        doc, r = docs[d], relations.ids[column]
+        sent_ids, pieces = context(doc, h, t)
+        rows.append({"title": doc["title"], "h_idx": h, "t_idx": t, "r": r,
+                     "score": round(float(margins.flat[cell]), 4), "quality": float(f"{quality.flat[cell]:.6g}"),
+                     "rank": rank, "relation": relations.name(r),
+                     "h_name": doc["vertexSet"][h][0]["name"], "h_type": doc["vertexSet"][h][0].get("type", ""),
+                     "t_name": doc["vertexSet"][t][0]["name"], "t_type": doc["vertexSet"][t][0].get("type", ""),
+                     "sent_ids": ";".join(map(str, sent_ids)), "context": context_text(pieces), "pieces": pieces})
+    return rows
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    """The rows as CSV text, COLUMNS only."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
 
 TEMPLATE = r"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -115,7 +195,7 @@ filter();
 
 
 def write_page(path: Path, summary: dict[str, Any], candidates: list[dict], suspicious: list[dict]) -> None:
-    """Write the review page of an audit (summary as in audit.json, rows as audit.list_rows makes them)."""
+    """Write the review page of an audit (summary as in audit.json, rows as list_rows makes them)."""
     counts = Counter(row["r"] for row in candidates + suspicious)
     names = {row["r"]: row["relation"] for row in candidates + suspicious}
     training = summary["settings"].get("training") or {}
