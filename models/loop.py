@@ -1,16 +1,15 @@
 """The pieces of a training run, shared by the trainer (models/train.py) and the label audit's folds, so that a
 change to how a model trains is made once:
 
-    featurize_for(config, docs)      features with every featurization option of the config
-    model_for(config, encoder)       the model, gradient checkpointing and a frozen encoder as asked, on the device
-    with_stored_rows(model, splits)  with freeze_encoder: the features carrying their stored encoder rows
-    resolve_config(config, model)    the loss and encoder lr the config leaves to the model, filled in
-    build_loss_for(name, options)    the loss, plus the training statistics it declares
-    build_optimizer(model, config)   AdamW (encoder lr, head lr), linear warm-up then linear decay
-    run_epoch(...)                   one pass over stored or encoded inputs: loss, backward, clipping, step
+    featurize_for          features with every featurization option of the config
+    model_for              the model, gradient checkpointing and a frozen encoder as asked, on the device
+    with_stored_rows       with freeze_encoder: the features carrying their stored encoder rows
+    resolve_config         the loss and encoder lr the config leaves to the model, filled in
+    build_loss_for         the loss, plus the training statistics it declares
+    build_optimizer        AdamW (encoder_lr, lr_head), linear warm-up then linear decay over the run's steps
+    run_epoch              one pass over stored or encoded inputs: loss, backward, clipping, step
 
-Defaults are the papers' GPU settings (ATLOP, Zhou et al., 2021: encoder lr 5e-5 for base-size and 3e-5 for large
-encoders, 6% warm-up, clipping 1.0, AdamW with eps 1e-6 and no weight decay).
+The defaults they apply are the papers' (see models/train.py).
 """
 from __future__ import annotations
 
