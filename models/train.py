@@ -43,6 +43,7 @@ from docrobust.corpus import RelationInventory, facts_from_docs, score
 from docrobust.corpus.pair_types import pair_types_of
 from docrobust.corpus.score import average_precision, frequent_relations
 
+from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .encoder import load_encoder
 from .evaluate import (OFFSETS, RANKING_DEPTH, batch_logits, choose_offset, decode, predict, predict_logits, ranking,
@@ -194,7 +195,8 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
     if config.save_train_logits:
         torch.save(torch.cat(run.logits(feats.train)), out_dir / "train_logits.pt")
     if config.save_checkpoint:
-        save_checkpoint(out_dir / "checkpoint.pt", best["state"], resolved, relations)
+        save_checkpoint(out_dir / "checkpoint.pt", model, best["state"], resolved, relations,
+                        metrics.get("calibrated", {}).get("offset"))
     return metrics
 
 
@@ -290,10 +292,3 @@ def _final_scores(run: _Run, best: dict[str, Any], epochs: list[dict], out_dir: 
         if test_logits is not None:
             metrics["calibrated"]["test"] = run.scored(docs.test, run.decode(feats.test, test_logits, offset))
     return metrics, result
-
-
-def save_checkpoint(path: Path, state: dict[str, Tensor], config: TrainConfig, relations: RelationInventory) -> None:
-    """The best state with what is needed to rebuild the model, written to a temporary file then renamed."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"state_dict": state, "config": config.to_dict(), "relations": relations.to_json()}, tmp)
-    tmp.replace(path)
