@@ -29,24 +29,35 @@ bench/external_run.py.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import shlex
 import string
 import subprocess
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from docrobust.base import DocrobustError, sha256_file
+from docrobust.base import DocrobustError, Range, sha256_file, table_problems
 
 from .tasks import Task
 
 PLACEHOLDERS = ("train", "dev", "test", "out", "seed", "relations", "loss")
 REQUIRED_PLACEHOLDERS = ("test", "out")
-KEYS = {"command": str, "workdir": str, "env": dict, "gpus": int, "timeout": (int, float)}
 OWN_LOSS = "own"               # the loss of an external model whose command does not take {loss}
 DEFAULT_TIMEOUT = 24 * 3600.0
 MAX_UNTRACKED_FILES = 5000     # a workdir outside git is hashed file by file, up to this many
+
+
+@dataclass
+class ExternalModel:
+    """A [models.NAME] table, checked with the schema (base/schema.py); the command's placeholders, the GPUs'
+    upper bound (execution.gpus_per_run) and the workdir's existence are checked beside it (check_models)."""
+    command: Annotated[str, "The command line that trains and predicts, with placeholders ({test}, {out}, ...)."]
+    workdir: Annotated[str, "Where the command runs, relative to the bench.toml's folder."] = "."
+    env: Annotated[dict[str, str], "Added to the command's environment."] = field(default_factory=dict)
+    gpus: Annotated[int | None, Range(0), "GPUs the command sees (default and at most: execution.gpus_per_run)."] = None
+    timeout: Annotated[float, Range(0, low_open=True, says="> 0 seconds"), "Seconds before it is killed."] = \
+        DEFAULT_TIMEOUT
 
 
 def check_models(tables: dict[str, Any], builtin: Any, execution: dict, base: Path, where, problems: list[str]) -> dict:
@@ -59,43 +70,32 @@ def check_models(tables: dict[str, Any], builtin: Any, execution: dict, base: Pa
         if workdir is not None and not workdir.is_dir():
             bad.append(("workdir", f"no such folder {str(workdir)!r}"))
         if bad:
-            problems += [f"{where('models', name, *([key] if key else []))}: {reason}" for key, reason in bad]
+            problems += [f"{where('models', name, *(key.split('.', 1) if key else []))}: {reason}"
+                         for key, reason in bad]
             continue
         try:
             tree = tree_hash(workdir)
         except DocrobustError as e:
             problems.append(f"{where('models', name, 'workdir')}: {e.problems[0]}")
             continue
-        specs[name] = {"command": table["command"], "workdir": str(workdir), "env": dict(table.get("env", {})),
-                       "gpus": table.get("gpus", execution["gpus_per_run"]),
-                       "timeout": float(table.get("timeout", DEFAULT_TIMEOUT)), "tree_hash": tree}
+        model = ExternalModel(**table)
+        specs[name] = {"command": model.command, "workdir": str(workdir), "env": dict(model.env),
+                       "gpus": execution["gpus_per_run"] if model.gpus is None else model.gpus,
+                       "timeout": float(model.timeout), "tree_hash": tree}
     return specs
 
 
 def _table_problems(name: str, table: dict, builtin: Any, execution: dict) -> list[tuple[str | None, str]]:
-    """(key or None, what is wrong) for every problem of one [models.NAME] table."""
+    """(key path or None, what is wrong) for every problem of one [models.NAME] table."""
     if name in builtin:
         return [(None, f"{name!r} is one of docrobust's models; give your model another name")]
-    bad: list[tuple[str | None, str]] = [(k, f"unknown key; allowed: {', '.join(KEYS)}")
-                                         for k in table if k not in KEYS]
-    typed = {k: v for k, v in table.items() if k in KEYS and isinstance(v, KEYS[k]) and not isinstance(v, bool)}
-    bad += [(k, f"expected {_kind(KEYS[k])}, got {v!r}") for k, v in table.items() if k in KEYS and k not in typed]
-    if "command" not in table:
-        bad.append(("command", "missing (the command line that trains and predicts; README: Benchmark your own model)"))
-    if "command" in typed:
-        bad += [("command", p) for p in placeholder_problems(typed["command"])]
-    bad += [("env", f"{k}: expected a string value, got {v!r}") for k, v in typed.get("env", {}).items()
-            if not isinstance(v, str)]
-    gpus = typed.get("gpus", execution["gpus_per_run"])
-    if not 0 <= gpus <= execution["gpus_per_run"]:
-        bad.append(("gpus", f"must be between 0 and execution.gpus_per_run ({execution['gpus_per_run']}), got {gpus}"))
-    if typed.get("timeout", 1) <= 0:
-        bad.append(("timeout", f"must be > 0 seconds, got {typed['timeout']}"))
+    bad: list[tuple[str | None, str]] = list(table_problems(ExternalModel, table))
+    if isinstance(table.get("command"), str):
+        bad += [("command", p) for p in placeholder_problems(table["command"])]
+    gpus, most = table.get("gpus"), execution["gpus_per_run"]
+    if type(gpus) is int and gpus > most:
+        bad.append(("gpus", f"must be between 0 and execution.gpus_per_run ({most}), got {gpus}"))
     return bad
-
-
-def _kind(kind: Any) -> str:
-    return {str: "a string", dict: "a table", int: "an integer"}.get(kind, "a number")
 
 
 def placeholder_problems(command: str) -> list[str]:
@@ -123,7 +123,7 @@ def external_task(task: Task, spec: dict, cell: Any) -> Task:
     """The runner's task for a cell of an external model: the same inputs, the model's spec and its GPUs."""
     if task.error is not None:
         return task
-    return dataclasses.replace(task, external=spec, seed=cell.seed, loss=cell.loss, gpus=spec["gpus"])
+    return replace(task, external=spec, seed=cell.seed, loss=cell.loss, gpus=spec["gpus"])
 
 
 def cell_config(spec: dict, model: str, loss: str, noise: str, seed: int, data: dict, relations: str) -> dict:

@@ -75,6 +75,7 @@ def external_run(tiny_encoder_dir, data_dir, tmp_path_factory):  # noqa: F811
     return cfg, summary, repo, kept, toml
 
 
+@pytest.mark.slow
 def test_external_cells_get_the_exact_inputs_and_are_scored_by_our_scorer(external_run, data_dir):
     cfg, summary, _, kept, _ = external_run
     store = ResultsStore(summary.results_dir)
@@ -111,6 +112,7 @@ def test_external_cells_get_the_exact_inputs_and_are_scored_by_our_scorer(extern
                                                             "metrics.json", "result.json"]
 
 
+@pytest.mark.slow
 def test_failing_commands_are_failed_cells_with_the_logs_tail(external_run):
     _, summary, _, _, _ = external_run
     store = ResultsStore(summary.results_dir)
@@ -129,6 +131,7 @@ def test_failing_commands_are_failed_cells_with_the_logs_tail(external_run):
     assert sorted(summary.failed) == sorted(f"{m}__own__{n}__s0" for m in expected for n in ("clean", "fn-uniform-0.5"))
 
 
+@pytest.mark.slow
 def test_an_external_model_is_reported_next_to_atlop(external_run, tmp_path):
     from test_reports import check_printed_numbers, html_tables, recompute
 
@@ -144,6 +147,7 @@ def test_an_external_model_is_reported_next_to_atlop(external_run, tmp_path):
     assert "mine · own" in (tmp_path / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_resume_skips_done_cells_and_code_or_command_changes_rerun_only_their_model(external_run, data_dir):
     cfg, summary, repo, kept, toml = external_run
     again = run_bench(load_config(toml, None, data_dir), summary.results_dir, quiet=True, report=False,
@@ -188,19 +192,21 @@ def test_external_model_config_errors_are_one_line_each_with_their_key_path(tiny
     assert e.value.problems == [
         "bench.toml: models.a.command: unknown placeholder {epochs}; known: {train}, {dev}, {test}, {out}, {seed}, "
         "{relations}, {loss}",
-        "bench.toml: models.b.workers: unknown key; allowed: command, workdir, env, gpus, timeout",
+        "bench.toml: models.b.workers: unknown key (did you mean 'workdir'?); allowed: command, workdir, env, gpus, "
+        "timeout",
         "bench.toml: models.b.command: needs {test}",
         "bench.toml: models.b.command: needs {out}",
         "bench.toml: models.c.gpus: must be between 0 and execution.gpus_per_run (0), got 1",
         f"bench.toml: models.c.workdir: no such folder {str(tmp_path / 'nowhere')!r}",
         "bench.toml: models.atlop: 'atlop' is one of docrobust's models; give your model another name",
+        "bench.toml: models.d.env.A: expected str, got 1",
+        "bench.toml: models.d.timeout: must be > 0 seconds, got 0",
         "bench.toml: models.d.command: cannot be read (No closing quotation); quote like a shell and write a literal "
         "brace as {{ or }}",
-        "bench.toml: models.d.env: A: expected a string value, got 1",
-        "bench.toml: models.d.timeout: must be > 0 seconds, got 0",
         "bench.toml: matrix.models[1]: unknown model 'e'; known: atlop, docunet, kd-docre"]
 
 
+@pytest.mark.slow
 def test_a_command_taking_loss_crosses_the_losses_and_runs_on_dask(tiny_encoder_dir, data_dir, tmp_path):  # noqa: F811
     distributed = pytest.importorskip("distributed", reason="the dask backend is an optional extra")
     import dask
@@ -233,6 +239,7 @@ run_bench(load_config(config, None, data_dir, check_names=False), out, quiet=Tru
 """
 
 
+@pytest.mark.slow
 def test_a_killed_runner_takes_its_command_with_it(tiny_encoder_dir, data_dir, tmp_path):  # noqa: F811
     repo = model_repo(tmp_path / "model")
     pid_file = tmp_path / "command.pid"
