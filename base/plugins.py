@@ -69,12 +69,19 @@ def _module_files(module) -> list[Path]:
     return [file] if file.is_file() else []
 
 
-def _last_frame(error: BaseException) -> str:
-    """`Type: message (file:line in function)` of the exception's innermost frame."""
+def _last_frame(error: BaseException, key: str) -> str:
+    """`Type: message (file:line in function)` of the exception's innermost frame in the plugin's own file (the
+    user's line), else its innermost frame."""
     frames = traceback.extract_tb(error.__traceback__)
+    frames = [f for f in frames if f.filename == key] or frames
     where = f" ({frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
     message = str(error).splitlines()[0] if str(error) else ""
     return f"{type(error).__name__}: {message}{where}"
+
+
+def _module_name(path: str) -> str:
+    """The module name a plugin file is imported as: one per path."""
+    return f"docrobust_plugin_{hashlib.sha256(path.encode()).hexdigest()[:12]}"
 
 
 def _import(spec: str, base: Path | None) -> tuple[str, object]:
@@ -84,7 +91,7 @@ def _import(spec: str, base: Path | None) -> tuple[str, object]:
     path = ((base or Path.cwd()) / Path(spec).expanduser()).resolve()
     if not path.is_file():
         raise DocrobustError(f"plugin {spec}: no such file {str(path)!r}")
-    name = f"docrobust_plugin_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}"
+    name = _module_name(str(path))
     module_spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module  # pickling by reference (loky, Dask) finds the plugin's classes here
@@ -108,7 +115,7 @@ def load_plugin(spec: str, base: str | os.PathLike | None = None, *, dist: str |
     if key in _LOADED:
         return _LOADED[key]
     before = _registered()
-    token = REGISTERING.set(key)
+    token = REGISTERING.set((key, spec if not _is_path(spec) else _module_name(key)))
     try:
         source, module = _import(spec, Path(base) if base else None)
     except DocrobustError:
@@ -116,7 +123,7 @@ def load_plugin(spec: str, base: str | os.PathLike | None = None, *, dist: str |
     except BaseException as error:  # a plugin's own bug, shown in one line instead of a traceback
         if isinstance(error, KeyboardInterrupt):
             raise
-        raise DocrobustError(f"plugin {spec}: failed to import: {_last_frame(error)}") from None
+        raise DocrobustError(f"plugin {spec}: failed to import: {_last_frame(error, key)}") from None
     finally:
         REGISTERING.reset(token)
     if _registered() == before:

@@ -17,6 +17,7 @@ signature, so documenting an option and accepting it are one act. A registry is 
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
@@ -58,8 +59,18 @@ def signature_options(fn: Callable, *, skip: typing.Iterable[str] = (), keyword_
             if p.kind in kinds and p.name != "self" and p.name not in skip}
 
 
-# The plugin whose module is being imported, if any: what its registrations name as their source.
-REGISTERING: ContextVar[str | None] = ContextVar("docrobust_registering", default=None)
+# While a plugin is imported: (its source, its module's name). What its module defines is registered with that
+# source; what the import brings in besides (our own losses, imported by the plugin for the first time) is not.
+REGISTERING: ContextVar[tuple[str, str] | None] = ContextVar("docrobust_registering", default=None)
+
+
+def defining_module(entry: Any) -> str:
+    """The module that defines an entry: a class's or function's own, or that of the function it wraps (a noise
+    model's `fn`, a command's `callback`), else its type's."""
+    for obj in (entry, getattr(entry, "fn", None), getattr(entry, "callback", None)):
+        if isinstance(obj, (type, types.FunctionType)) and getattr(obj, "__module__", None):
+            return obj.__module__
+    return type(entry).__module__
 
 
 class Registry(Mapping[str, T]):
@@ -83,7 +94,10 @@ class Registry(Mapping[str, T]):
     def add(self, name: str, entry: T) -> T:
         """Add `entry` as `name`; a name already taken is an error naming both sources, never a silent replacement.
         The source is the plugin being loaded (docrobust.base.plugins), else the module that defines the entry."""
-        source = REGISTERING.get() or getattr(entry, "__module__", None) or type(entry).__module__
+        source = defining_module(entry)
+        plugin = REGISTERING.get()
+        if plugin is not None and (source == plugin[1] or source.startswith(plugin[1] + ".")):
+            source = plugin[0]
         if name in self._entries:
             raise DocrobustError(f"{self.kind} {name!r} from {source} is already registered by {self._sources[name]}; "
                                  "give it another name")

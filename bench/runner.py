@@ -309,7 +309,7 @@ class _Preparer:
             return Task(cell.cell_id, training, docs, inputs["dev"], inputs["test"], inputs["relations"],
                         inputs["train_facts"], inputs["frequent"], train_fn=self.train_fn, cache_dir=self.cache_dir,
                         tmp_dir=self.tmp_dir, feature_store=self.feature_store,
-                        gpus=self.execution["gpus_per_run"])
+                        gpus=self.execution["gpus_per_run"], plugins=list(cell.config.get("plugins", {})))
         except Exception as e:
             return Task.failed(cell.cell_id, e)
 

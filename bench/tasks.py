@@ -41,6 +41,7 @@ class Task:
     external: dict | None = None          # an external model's spec (bench/external.py): its command runs instead
     seed: int = 0                         # an external cell's {seed} and {loss}
     loss: str = ""
+    plugins: list[str] = field(default_factory=list)  # plugin files / modules the cell's names come from
     error: str | None = None              # why the driver could not build the inputs
     traceback: str | None = None
 

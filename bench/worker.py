@@ -7,6 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from docrobust.base import load_entry_points, load_plugins
 from docrobust.reports.results import CELL_FILES
 
 from .external_run import run_external
@@ -23,6 +24,8 @@ def run_cell(task: Task) -> Outcome:
         return run_external(task)
     with outcome_of(task) as out:
         if task.error is None:   # else the driver could not build its inputs
+            load_entry_points()  # a worker process starts bare: the plugins the cell's names come from first
+            load_plugins(task.plugins)
             _train(task, out)
     return out
 

@@ -136,7 +136,7 @@ def test_bench_toml_pair_types_reach_the_cells_and_bad_values_are_one_line(tmp_p
     with pytest.raises(DocrobustError) as e:
         load_config(path, None, some_data_dir)
     assert e.value.problems == [
-        "bench.toml: data.pair_types: expected a list of [head type, tail type] pairs, got [['PER']]"]
+        "bench.toml: data.pair_types: must be a non-empty list of [head type, tail type] pairs, got [['PER']]"]
     path.write_text(base.format(extra="", training='[training]\npair_types = [["A", "B"]]\n'))
     with pytest.raises(DocrobustError) as e:
         load_config(path, None, some_data_dir)

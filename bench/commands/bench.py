@@ -1,18 +1,22 @@
-"""`docrobust bench check|plan|run|status`: validate, preview, run and inspect a benchmark matrix."""
+"""`docrobust bench check|plan|run|status|schema`: validate, preview, run and inspect a benchmark matrix."""
 from __future__ import annotations
 
+import json
 import tomllib
 from collections import Counter
 from pathlib import Path
 
 import click
 
-from docrobust.bench.config import BenchConfig, load_config
-from docrobust.bench.preflight import preflight_problems
-from docrobust.bench.runner import cell_statuses, default_results_dir, documents_to_encode, hash_cache, run_bench
-from docrobust.base import DocrobustError, check_io
-from docrobust.reports.results import ResultsStore
+from docrobust.base import DocrobustError, check_io, json_schema
 from docrobust.corpus.data import CONVERTED, REGISTRY
+from docrobust.reports.results import ResultsStore
+
+from ..benchfile import BenchFile
+from ..config import BenchConfig, load_config
+from ..preflight import preflight_problems
+from ..runner import cell_statuses, default_results_dir, documents_to_encode, hash_cache, run_bench
+from .options import plugin_option
 
 CONFIG = click.argument("config", type=click.Path(dir_okay=False))
 PROFILE = click.option("--profile", "-p", default=None, help="A [profile.<name>] table merged over the base.")
@@ -54,6 +58,7 @@ def bench() -> None:
 @bench.command()
 @CONFIG
 @PROFILE
+@plugin_option
 @click.pass_context
 def check(ctx: click.Context, config: str, profile: str | None) -> None:
     """Validate CONFIG (every problem, one line each) without running anything."""
@@ -67,6 +72,7 @@ def check(ctx: click.Context, config: str, profile: str | None) -> None:
 @bench.command()
 @CONFIG
 @PROFILE
+@plugin_option
 @OUT
 @click.pass_context
 def plan(ctx: click.Context, config: str, profile: str | None, out: str | None) -> None:
@@ -102,6 +108,7 @@ def _counts(statuses: dict[str, str]) -> str:
 @bench.command()
 @CONFIG
 @PROFILE
+@plugin_option
 @OUT
 @click.option("--retry-failed", is_flag=True, help="Run failed cells again.")
 @click.option("--no-report", is_flag=True, help="Do not write report.html and report.pdf at the end.")
@@ -119,6 +126,13 @@ def run(ctx: click.Context, config: str, profile: str | None, out: str | None, r
     if summary.failed:
         click.echo("rerun with --retry-failed to try the failed cells again", err=True)
     ctx.exit(0 if summary.ok else 1)
+
+
+@bench.command()
+def schema() -> None:
+    """Print bench.toml's JSON schema (keys, types, ranges, help) for an editor's completion and checks."""
+    click.echo(json.dumps({"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "bench.toml",
+                           **json_schema(BenchFile)}, indent=1))
 
 
 @bench.command()

@@ -1,0 +1,154 @@
+"""Plugins: a user's loss and noise model (examples/plugins/) listed, validated, trained in a tiny matrix on both
+backends and rerun when edited; installed entry points; broken plugins are one line each with exit status 2."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import make_corpus
+from test_bench_run import bench_toml, read_rows, write_toml
+from tiny_encoder import tiny_encoder_dir  # noqa: F401
+
+from docrobust.base import DocrobustError, load_entry_points, load_plugin
+from docrobust.bench.cli import main
+from docrobust.bench.config import load_config
+from docrobust.bench.runner import run_bench
+from docrobust.models.losses import LOSSES, build_loss
+from docrobust.noise import NOISE_MODELS, apply_noise
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "plugins"
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
+
+
+@pytest.fixture(scope="module")
+def plugins(tmp_path_factory) -> Path:
+    """One copy of the example plugins for the module, free to edit (a process registers a name once)."""
+    folder = tmp_path_factory.mktemp("examples") / "plugins"
+    shutil.copytree(EXAMPLES, folder)
+    return folder
+
+
+def test_a_plugin_file_is_listed_with_its_options_and_works_like_ours(plugins, capsys):
+    code, out, _ = run_cli(["losses", "list", "--plugin", str(plugins / "margin_atl.py")], capsys)
+    assert code == 0 and "margin-atl" in out and "margin=1.0" in out
+    code, out, _ = run_cli(["noise", "list", "--plugin", str(plugins / "fn_entity.py")], capsys)
+    assert code == 0 and "fn-entity:RATE" in out
+    with pytest.raises(DocrobustError, match="loss 'margin-atl' option margin: must be >= 0, got -1"):
+        build_loss("margin-atl", margin=-1)
+    assert LOSSES.source("margin-atl").endswith("margin_atl.py")
+
+
+def test_the_margin_loss_is_atl_at_margin_zero_and_the_entity_noise_removes_exactly_k(plugins):
+    import torch
+
+    load_plugin(str(plugins / "margin_atl.py"))
+    load_plugin(str(plugins / "fn_entity.py"))
+    logits, labels = torch.randn(50, 6), (torch.rand(50, 6) < 0.3).float()
+    labels[:, 0] = (labels[:, 1:].sum(1) == 0).float()
+    assert torch.allclose(build_loss("margin-atl", margin=0.0)(logits, labels), build_loss("atl")(logits, labels))
+    assert build_loss("margin-atl", margin=1.0)(logits, labels) > build_loss("atl")(logits, labels)
+    docs = make_corpus(20)
+    n = sum(len(d["labels"]) for d in docs)
+    noisy, manifest = apply_noise(docs, "fn-entity:0.4", 3)
+    assert sum(len(d["labels"]) for d in noisy) == n - round(0.4 * n) and manifest["steps"][0]["n_removed"] == round(0.4 * n)
+
+
+def test_bench_check_validates_plugin_options_and_a_colliding_name_is_one_line(plugins, tmp_path, data_dir, capsys):
+    toml = write_toml(tmp_path / "bench", bench_toml("enc", models=("atlop",), losses=("margin-atl",))
+                      + f'[plugins]\nmodules = ["{plugins / "margin_atl.py"}"]\n[loss_options.margin-atl]\nmargin = -1\n')
+    code, _, err = run_cli(["--data-dir", str(data_dir), "bench", "check", str(toml)], capsys)
+    assert code == 2 and "bench.toml: loss_options.margin-atl.margin: must be >= 0, got -1" in err, err
+    clash = plugins / "clash.py"
+    clash.write_text("from docrobust.models.losses import DocRELoss, register_loss\n\n"
+                     "@register_loss('atl')\nclass Mine(DocRELoss):\n    pass\n")
+    code, _, err = run_cli(["losses", "list", "--plugin", str(clash)], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"loss 'atl' from {clash} is already registered by docrobust.models.losses" in err
+
+
+@pytest.mark.parametrize("body, says", [
+    ("import numpy\nnumpy.frobnicate()\n", "plugin {}: failed to import: AttributeError: module 'numpy' has no "
+                                            "attribute 'frobnicate' ({}:2 in <module>)"),
+    ("X = 1\n", "plugin {}: registers nothing; decorate a loss, model or noise model"),
+])
+def test_a_plugin_that_raises_or_registers_nothing_is_one_line_exit_2(tmp_path, capsys, body, says):
+    path = tmp_path / "broken.py"
+    path.write_text(body)
+    code, _, err = run_cli(["models", "list", "--plugin", str(path)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert says.format(path, path) in err, err
+    code, _, err = run_cli(["models", "list", "--plugin", str(tmp_path / "absent.py")], capsys)
+    assert code == 2 and f"plugin {tmp_path / 'absent.py'}: no such file" in err
+
+
+def test_an_installed_entry_point_is_loaded_at_start_up(tmp_path, monkeypatch, capsys):
+    site = tmp_path / "site"
+    (site / "mylosses").mkdir(parents=True)
+    (site / "mylosses" / "__init__.py").write_text(
+        (EXAMPLES / "margin_atl.py").read_text().replace('"margin-atl"', '"installed-margin-atl"'))
+    info = site / "mylosses-0.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mylosses\nVersion: 0.3\n")
+    (info / "entry_points.txt").write_text("[docrobust.plugins]\nmylosses = mylosses\n")
+    monkeypatch.syspath_prepend(str(site))
+    code, out, _ = run_cli(["losses", "list"], capsys)
+    assert code == 0 and "installed-margin-atl" in out
+    assert LOSSES.source("installed-margin-atl") == "mylosses"
+    [plugin] = [p for p in load_entry_points() if p.source == "mylosses"]
+    assert plugin.fingerprint.startswith("mylosses==0.3:")
+
+
+def matrix_with_plugins(encoder: Path, plugins: Path, backend: str) -> str:
+    return bench_toml(encoder, models=("atlop",), losses=("atl", "margin-atl"), noise=("clean", "fn-entity:0.3"),
+                      extra=backend) + textwrap.dedent("""
+        [plugins]
+        modules = ["../plugins/margin_atl.py", "../plugins/fn_entity.py"]
+        """)
+
+
+def plan_statuses(toml: Path, results: Path, data_dir: Path) -> dict[str, str]:
+    """`docrobust bench plan` in a fresh process (which loads the plugins as they are now): cell -> status."""
+    done = subprocess.run([sys.executable, "-c", "from docrobust.bench.cli import main; main()", "--data-dir",
+                           str(data_dir), "bench", "plan", str(toml), "--out", str(results)],
+                          capture_output=True, text=True, check=True)
+    return dict(line.split()[:2] for line in done.stdout.splitlines()[1:] if "__" in line.split()[0])
+
+
+@pytest.mark.slow
+def test_plugin_cells_train_on_loky_workers_and_rerun_when_the_plugin_changes(plugins, tiny_encoder_dir, data_dir,  # noqa: F811
+                                                                              tmp_path):
+    toml = write_toml(plugins.parent / "loky", matrix_with_plugins(  # relative paths: beside the plugins
+        tiny_encoder_dir, plugins, "[execution]\nn_jobs = 2\ngpus_per_run = 0\n"))
+    cfg = load_config(toml, None, data_dir)
+    summary = run_bench(cfg, tmp_path / "results", quiet=True, report=False)
+    rows = {r["cell_id"]: r for r in read_rows(summary.results_dir)}
+    assert len(rows) == 4 and {r["status"] for r in rows.values()} == {"done"}, rows
+    assert plan_statuses(toml, summary.results_dir, data_dir) == dict.fromkeys(rows, "done")
+    (plugins / "margin_atl.py").write_text((plugins / "margin_atl.py").read_text() + "# edited\n")
+    statuses = plan_statuses(toml, summary.results_dir, data_dir)
+    assert statuses == {c.cell_id: "stale" if c.loss == "margin-atl" else "done" for c in cfg.cells()}  # rerun by `run`
+
+
+@pytest.mark.slow
+def test_plugin_cells_train_on_a_dask_cluster(plugins, tiny_encoder_dir, data_dir, tmp_path):  # noqa: F811
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, resources={"GPU": 1},
+                                  host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40,
+                                  local_directory=str(tmp_path / "dask")) as cluster:
+        backend = f'[execution]\nbackend = "dask"\nscheduler = "{cluster.scheduler_address}"\ngpus_per_run = 1\n'
+        cfg = load_config(write_toml(plugins.parent / "dask", matrix_with_plugins(tiny_encoder_dir, plugins, backend)),
+                          None, data_dir)
+        summary = run_bench(cfg, tmp_path / "results", quiet=True, report=False)
+    rows = read_rows(summary.results_dir)
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"done"}, rows
+    assert NOISE_MODELS.source("fn-entity").endswith("fn_entity.py")
