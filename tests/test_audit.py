@@ -307,14 +307,14 @@ def test_the_review_page_renders_in_headless_chromium_with_highlighted_entities(
 def test_fine_tune_takes_its_own_defaults_and_the_options_still_win(tmp_path, monkeypatch):
     """--fine-tune trains the encoder with the settings of the measured GPU audit (the model's own head, head lr 1e-4,
     10 epochs), not the frozen head's 128/16 at 3e-3; options given on the command line override either."""
-    import docrobust.audit as audit_module
+    import docrobust.bench.commands.audit as audit_command
     configs = []
 
     def record(docs, relations, config, out_dir, **kwargs):
         configs.append(config)
         return {"counts": {"documents": 0, "pairs": 0, "labels": 0, "candidates_written": 0, "suspicious_written": 0},
                 "seconds": {"total": 0.0}}
-    monkeypatch.setattr(audit_module, "run_audit", record)
+    monkeypatch.setattr(audit_command, "run_audit", record)
     save_docs(make_corpus(4, RELATIONS.ids, seed=1), tmp_path / "train.json")
     base = ["audit", str(tmp_path / "train.json"), "--relations", "infer", "--quiet"]
     run_cli([*base, "--out", str(tmp_path / "a")])

@@ -1,4 +1,4 @@
-"""`bench check` runs every check a cell would run before training (bench.config.preflight_problems): each of these
+"""`bench check` runs every check a cell would run before training (bench.preflight.preflight_problems): each of these
 configs passed `check` and then failed every cell. One validator for a spec on the command line and in check."""
 from __future__ import annotations
 

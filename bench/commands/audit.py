@@ -16,7 +16,21 @@ from docrobust.corpus import RelationInventory, check_labeled, load_docs
 from docrobust.corpus.data import resolve_path
 from docrobust.corpus.relations import inventory_for, inventory_path
 
+from docrobust.audit import AUDIT_FINE_TUNING, AUDIT_TRAINING, run_audit
+
+from .options import TrainingCommand, given, plugin_option
 from .train import parse_options
+
+# The training options the audit takes (the others are the audit's own: --seed also draws the folds, --fine-tune
+# sets freeze_encoder).
+TRAINING_FIELDS = ("encoder", "model", "loss", "epochs", "batch_size", "lr_head", "max_len", "device", "num_threads")
+
+
+def _shown_defaults() -> dict[str, str]:
+    """Each training option's [default: ...]: the audit's own, and the --fine-tune one where it differs."""
+    both = {k: (AUDIT_TRAINING.get(k), AUDIT_FINE_TUNING.get(k)) for k in TRAINING_FIELDS}
+    return {k: f"{plain}" if plain == tuned else f"{plain}; {tuned} with --fine-tune"
+            for k, (plain, tuned) in both.items() if plain is not None}
 
 
 class AuditGroup(click.Group):
@@ -34,19 +48,13 @@ def audit() -> None:
     write a corrected file (`audit apply`), measure the lists against known errors (`audit score`)."""
 
 
-@audit.command()
+@audit.command(cls=TrainingCommand, fields=TRAINING_FIELDS, shown_defaults=_shown_defaults())
+@plugin_option
 @click.argument("train_path", metavar="TRAIN.json")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for candidates.csv, suspicious.csv, scores.npz, audit.json and audit.html.")
-@click.option("--encoder", help="Encoder: hub id, local folder, or minilm [default: minilm].")
-@click.option("--model", help="Registered model [default: atlop].")
-@click.option("--loss", help="Registered loss [default: the model's own].")
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="Cross-fitting folds.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Folds and training seed.")
-@click.option("--epochs", type=int, help="Training epochs per fold [default: 8; 10 with --fine-tune].")
-@click.option("--batch-size", type=int, help="Documents per batch [default: 4].")
-@click.option("--lr-head", type=float, help="Learning rate above the encoder [default: 3e-3; 1e-4 with --fine-tune].")
-@click.option("--max-len", type=int, help="Tokens per document [default: 1024].")
 @click.option("--fine-tune", is_flag=True, help="Fine-tune the encoder in every fold instead of reading frozen "
               "features from the feature store (a GPU's job).")
 @click.option("--relations", metavar="DIR|FILE|infer",
@@ -59,8 +67,6 @@ def audit() -> None:
 @click.option("--page-rows", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Rows of each list on the review page.")
 @click.option("--adjust", is_flag=True, help="Subtract cleanlab's per-relation confident thresholds before ranking.")
-@click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto].")
-@click.option("--num-threads", type=int, help="CPU threads for torch.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--force", is_flag=True, help="Replace an earlier audit in --out. An interrupted audit needs no --force: "
               "it is built in .OUT.partial beside --out, whose folds scored with the same settings are read back.")
@@ -70,13 +76,12 @@ def run(obj: dict, train_path: str, out_dir: str, folds: int, seed: int, relatio
         **overrides) -> None:
     """Cross-fit a model over TRAIN's documents and rank its unlabeled triples (missing-label candidates) and its
     labels (suspicious labels) by out-of-fold score."""
-    from docrobust.audit import AUDIT_FINE_TUNING, AUDIT_TRAINING, run_audit
     from docrobust.models.registry import check_model_options
     from docrobust.models.train import TrainConfig
 
     data_dir = obj["data_dir"]
     source = resolve_path(train_path, data_dir)
-    settings = {k: v for k, v in overrides.items() if v is not None}
+    settings = given(overrides)
     defaults = AUDIT_FINE_TUNING if fine_tune else AUDIT_TRAINING
     # every model takes the model options given
     model_options = {**defaults["model_options"], **parse_options(model_option, "--model-option")}
