@@ -124,7 +124,7 @@ def train(config: TrainConfig, train_docs: list[dict], dev_docs: list[dict], tes
     leaves out facts in `train_facts`; by default the facts of `train_docs`. The benchmark passes the
     clean training file's facts instead, so that Ign F1 measures the same thing whatever noise was
     injected into train_docs. `feature_store` is the folder of the frozen-encoder feature store (default
-    corpus.data.feature_store_root()). `progress_cb` receives every log record (dicts with "event":
+    models.store.feature_store_root()). `progress_cb` receives every log record (dicts with "event":
     "step" | "epoch") as it is written.
 
     Writes result.json (test predictions, or dev when no test set), metrics.json, train_log.jsonl,
