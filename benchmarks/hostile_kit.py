@@ -140,15 +140,25 @@ class Hostile:
 
 
 @contextmanager
-def read_only_folder(path: Path):
+def _tmpfs(path: Path, options: str):
+    """A tmpfs mounted at `path` with `options` while the block runs: True when mounted (root), else False."""
     path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(path)],
-                                            capture_output=True).returncode == 0:
-        try:
-            yield path
-        finally:
-            subprocess.run(["umount", str(path)], check=True)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                                           capture_output=True).returncode != 0:
+        yield False
         return
+    try:
+        yield True
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+@contextmanager
+def read_only_folder(path: Path):
+    with _tmpfs(path, "ro,size=64k") as mounted:
+        if mounted:
+            yield path
+            return
     path.chmod(0o555)   # root without mount rights ignores this, and the tries then fail: say so
     try:
         yield path
@@ -159,15 +169,8 @@ def read_only_folder(path: Path):
 @contextmanager
 def small_disk(path: Path, size: str):
     """A tmpfs of `size` at `path` (root), else None: the caller injects ENOSPC instead."""
-    path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                                            capture_output=True).returncode == 0:
-        try:
-            yield path
-        finally:
-            subprocess.run(["umount", str(path)], check=True)
-        return
-    yield None
+    with _tmpfs(path, f"size={size}") as mounted:
+        yield path if mounted else None
 
 
 BENCH_TOML = """
