@@ -375,9 +375,9 @@ def _builtin_models() -> Any:
 def _check_registries(merged: dict, where, problems: list[str]) -> None:
     """Against the trainer (imports torch: only for check, plan and run): model and loss names, their options
     (names and types from each one's signature), [training] settings and seeds (types and ranges)."""
+    from docrobust.models.config import training_problems  # torch: only when names are checked
     from docrobust.models.losses import LOSSES
     from docrobust.models.registry import MODELS
-    from docrobust.models.config import training_problems
 
     for key, registry in (("models", MODELS), ("losses", LOSSES)):
         problems += [f"{where('matrix', key, i)}: {registry.unknown(name)}"

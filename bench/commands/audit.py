@@ -15,8 +15,10 @@ from docrobust.base import DocrobustError, check_io, folder_built_beside, read_j
 from docrobust.corpus import RelationInventory, check_labeled, load_docs
 from docrobust.corpus.data import resolve_path
 from docrobust.corpus.relations import inventory_for, inventory_path
+from docrobust.noise import manifest_path, write_noisy
 
-from docrobust.audit import AUDIT_FINE_TUNING, AUDIT_TRAINING, run_audit
+from docrobust.audit import (AUDIT_FINE_TUNING, AUDIT_TRAINING, apply_audit, read_audit, read_summary, run_audit,
+                             score_audit, truth_from_docs, truth_from_manifest)
 
 from .options import TrainingCommand, given, plugin_option
 from .train import parse_options
@@ -76,8 +78,8 @@ def run(obj: dict, train_path: str, out_dir: str, folds: int, seed: int, relatio
         **overrides) -> None:
     """Cross-fit a model over TRAIN's documents and rank its unlabeled triples (missing-label candidates) and its
     labels (suspicious labels) by out-of-fold score."""
+    from docrobust.models.config import TrainConfig  # torch: only when the audit runs
     from docrobust.models.registry import check_model_options
-    from docrobust.models.train import TrainConfig
 
     data_dir = obj["data_dir"]
     source = resolve_path(train_path, data_dir)
@@ -120,9 +122,6 @@ def apply(obj: dict, train_path: str, audit_dir: str, add_top: int | None, add_a
     """Write TRAIN with the audit's findings applied, plus a manifest of every change in the noise suite's
     format (docrobust.noise.replay rebuilds the file from TRAIN and it). TRAIN is never modified; the lists
     in AUDIT/ may have been filtered by hand."""
-    from docrobust.audit import apply_audit, read_summary
-    from docrobust.noise import manifest_path, write_noisy
-
     source = resolve_path(train_path, obj["data_dir"])
     out_path = Path(out)
     check_io([source, audit_dir], [out_path, manifest_path(out_path)], force=force)
@@ -158,7 +157,6 @@ def score(obj: dict, train_path: str, audit_dir: str, manifest_file: str | None,
 
 def score_audit_files(source: Path, audit_dir: str | Path, manifest_file: Path | None, truth: list[Path]) -> dict:
     """score_audit for the files `audit score` is given."""
-    from docrobust.audit import read_audit, score_audit, truth_from_docs, truth_from_manifest
 
     audit_ = read_audit(audit_dir, source)
     if manifest_file:

@@ -22,7 +22,7 @@ def models() -> None:
 @plugin_option
 def list_models() -> None:
     """Show every model with its default loss, its options and what it is."""
-    from docrobust.models import MODELS
+    from docrobust.models import MODELS  # torch: only for this listing
 
     for name, summary, options in MODELS.describe():
         click.echo(f"{name:<12} {summary} Default loss: {MODELS[name].default_loss}.\n{'':<12} options: {_options(options)}")
@@ -37,7 +37,7 @@ def losses() -> None:
 @plugin_option
 def list_losses() -> None:
     """Show every loss with its options and what it does."""
-    from docrobust.models.losses import LOSSES
+    from docrobust.models.losses import LOSSES  # torch: only for this listing
 
     for name, summary, options in LOSSES.describe():
         click.echo(f"{name:<20} {summary}\n{'':<20} options: {_options(options)}")

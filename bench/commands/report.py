@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import click
 
+from docrobust.base import check_io
+from docrobust.reports.results import ResultsStore
+
 
 @click.command("report")
 @click.argument("results", type=click.Path(file_okay=False))
@@ -27,9 +30,7 @@ def report(results: str, html_path: str, pdf_path: str | None, latex_dir: str | 
            baseline: str | None, resamples: int, seed: int, alpha: float, min_clean_f1: float) -> None:
     """Write an HTML (and optionally PDF) report for the RESULTS folder of `docrobust bench run`, and optionally its
     tables for papers (LaTeX, CSV)."""
-    from docrobust.base import check_io
     from docrobust.reports import write_report  # matplotlib, seaborn and scipy load only for this command
-    from docrobust.reports.results import ResultsStore
 
     check_io(ResultsStore(results).records(), [html_path, pdf_path], [latex_dir, csv_dir], force=True)
     summary = write_report(results, html_path, pdf_path, baseline=baseline, resamples=resamples, seed=seed, alpha=alpha,
