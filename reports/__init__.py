@@ -8,7 +8,7 @@ from importlib import import_module
 _WHERE = {"Report": "content", "build_report": "report", "Results": "cells", "load_results": "cells",
           "Resamples": "stats", "holm": "stats", "normalized_auc": "stats", "paired_test": "stats",
           "wilcoxon_p": "stats", "write_report": "write", "CellRecord": "records", "ResultsStore": "results",
-          "Scores": "records"}
+          "Scores": "records", "results_table": "api"}
 __all__ = sorted(_WHERE)
 
 
