@@ -2,6 +2,7 @@
 backends and rerun when edited; installed entry points; broken plugins are one line each with exit status 2."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -152,3 +153,26 @@ def test_plugin_cells_train_on_a_dask_cluster(plugins, tiny_encoder_dir, data_di
     rows = read_rows(summary.results_dir)
     assert len(rows) == 4 and {r["status"] for r in rows} == {"done"}, rows
     assert NOISE_MODELS.source("fn-entity").endswith("fn_entity.py")
+
+
+def test_a_model_plugin_trains_through_our_trainer_and_feature_store(tiny_encoder_dir, tmp_path, capsys):  # noqa: F811
+    """A model registered by a plugin is built by name by `train`, on stored encoder inputs (freeze_encoder)."""
+    plugin = tmp_path / "my_model.py"
+    plugin.write_text(textwrap.dedent('''
+        from docrobust.models.atlop import ATLOP
+        from docrobust.models.registry import register_model
+
+        @register_model("half-atlop")
+        class HalfATLOP(ATLOP):
+            """ATLOP with its logits halved."""
+            def head(self, inputs):
+                return super().head(inputs) / 2
+        '''))
+    (tmp_path / "docs.json").write_text(json.dumps(make_corpus(6, ("P1", "P2"), seed=3)))
+    code, out, err = run_cli(["train", "--plugin", str(plugin), "--model", "half-atlop", "--train",
+                              str(tmp_path / "docs.json"), "--dev", str(tmp_path / "docs.json"), "--relations", "infer",
+                              "--encoder", str(tiny_encoder_dir), "--freeze-encoder", "--epochs", "1", "--max-len",
+                              "128", "--model-option", "emb_size=32", "--model-option", "block_size=8", "--out",
+                              str(tmp_path / "run"), "--quiet"], capsys)
+    assert code == 0 and "best epoch 1 of 1" in out, err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["model"] == "half-atlop"
