@@ -55,7 +55,7 @@ from .backends import BACKENDS
 DATA_FILES = ("train", "dev", "test", "low", "profile", "train_facts")
 SPLITS = ("train", "dev", "test")
 MATRIX_KEYS = ("model", "loss", "encoder", "seed", "loss_options", "model_options")  # set per cell, not in [training]
-RUNTIME_KEYS = ("device", "num_threads", "progress")  # how a cell runs, not what it computes: outside the hash
+RUNTIME_KEYS = ("device", "num_threads", "progress", "save_checkpoint")  # how a cell runs, not what it computes: not hashed
 
 
 # ---------------------------------------------------------------- the resolved benchmark

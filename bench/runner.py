@@ -424,8 +424,9 @@ def _runtime_settings(cfg: BenchConfig, execution: dict, quiet: bool) -> dict:
         runtime["num_threads"] = cfg.training["num_threads"]
     elif execution["backend"] == "local" and n_jobs > 1:
         runtime["num_threads"] = max(1, _cpu_count() // n_jobs)
-    if "device" in cfg.training:
-        runtime["device"] = cfg.training["device"]
+    for key in ("device", "save_checkpoint"):  # as bench.toml sets them (save_checkpoint: cells keep checkpoint.pt)
+        if key in cfg.training:
+            runtime[key] = cfg.training[key]
     return runtime
 
 

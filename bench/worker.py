@@ -63,5 +63,5 @@ def _use_gpu(gpu: int) -> str:
 
 
 def _read_output(path: Path) -> str | bytes:
-    """A cell file's contents: bytes for the binary ones (.npz), text for the rest."""
-    return path.read_bytes() if path.suffix == ".npz" else path.read_text(encoding="utf-8")
+    """A cell file's contents: bytes for the binary ones (.npz, .pt), text for the rest."""
+    return path.read_bytes() if path.suffix in (".npz", ".pt") else path.read_text(encoding="utf-8")

@@ -6,7 +6,8 @@
       results.csv (+ .parquet)  one row per finished cell of the plan (COLUMNS), written from records in memory
       cells/<cell_id>/          cell.json (a CellRecord's metadata), metrics.json (done cells: the trainer's scores
                                 with per-document counts), result.json, train_log.jsonl, config.json, manifest.json,
-                                ranking.npz (the test triples the model scored best: its threshold-free score)
+                                ranking.npz (the test triples the model scored best: its threshold-free score),
+                                checkpoint.pt (with save_checkpoint: the best state, models/checkpoint.py)
       noisy/<key>.json          cached noisy training sets (+ <key>.manifest.json)
       .cache/                   input-file hashes (FileHashCache), tokenized features
 
@@ -42,7 +43,8 @@ from docrobust.base import (DocrobustError, atomic_write_bytes, atomic_write_jso
 
 from .records import COLUMNS, FORMAT, SCORES, Calibrated, CellRecord, CellState, PlannedCell, Scores
 
-CELL_FILES = ("metrics.json", "result.json", "train_log.jsonl", "config.json", "manifest.json", "ranking.npz")
+CELL_FILES = ("metrics.json", "result.json", "train_log.jsonl", "config.json", "manifest.json", "ranking.npz",
+              "checkpoint.pt")  # the last only with save_checkpoint
 PLAN_FIELDS = ("cell_id", "config_hash", "model", "loss", "noise", "seed")
 TEMP_PREFIXES = (".tmp-", ".old-")
 

@@ -124,3 +124,54 @@ def test_bad_input_is_one_line(frozen, corpus, store, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert e.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "p.json").exists()
+
+
+BENCH = """
+name = "tiny"
+encoder = "{encoder}"
+[data]
+train = "redocred/dev_revised.json"
+train_range = [0, 8]
+dev = "redocred/dev_revised.json"
+dev_range = [8, 12]
+test = "redocred/test_revised.json"
+test_range = [0, 4]
+relations = "meta/rel2id.json"
+[matrix]
+models = ["atlop"]
+losses = ["atl"]
+noise = ["clean", "fn-uniform:0.5"]
+seeds = [0]
+[training]
+epochs = 1
+max_len = 128
+lr_head = 1e-5
+freeze_encoder = true
+[model_options.atlop]
+emb_size = 64
+block_size = 16
+"""
+
+
+def test_a_benchmark_keeps_each_cells_checkpoint_when_asked(some_data_dir, tiny_encoder_dir, store,  # noqa: F811
+                                                             tmp_path):
+    from docrobust.bench.config import load_config
+    from docrobust.bench.runner import run_bench
+
+    configs = {}
+    for name, extra in (("plain", ""), ("kept", "save_checkpoint = true\n")):
+        (tmp_path / name).mkdir()
+        text = BENCH.format(encoder=tiny_encoder_dir).replace("[training]\n", "[training]\n" + extra)
+        (tmp_path / name / "bench.toml").write_text(text)
+        configs[name] = load_config(tmp_path / name / "bench.toml", None, some_data_dir)
+    cells = configs["kept"].cells()
+    assert [c.config_hash for c in cells] == [c.config_hash for c in configs["plain"].cells()]  # not in the hash
+    summary = run_bench(configs["kept"], tmp_path / "results", quiet=True, report=False)
+    assert summary.ok and len(summary.ran) == len(cells) == 2
+    test = json.loads((some_data_dir / "redocred/test_revised.json").read_text())[:4]
+    (tmp_path / "test.json").write_text(json.dumps(test))
+    for cell in cells:
+        folder = tmp_path / "results" / "cells" / cell.cell_id
+        cli(["predict", str(folder), str(tmp_path / "test.json"), "--out", str(tmp_path / f"{cell.cell_id}.json")])
+        preds = read(tmp_path / f"{cell.cell_id}.json")
+        assert (folder / "checkpoint.pt").is_file() and preds and preds == read(folder / "result.json")
