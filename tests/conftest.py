@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data folder, and small hand-built DocRED documents."""
+"""Shared fixtures: the real data folder, small hand-built DocRED documents, and a synthetic results folder."""
 from __future__ import annotations
 
 import os
@@ -89,3 +89,12 @@ def some_data_dir(tmp_path_factory) -> Path:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(json.dumps(value), encoding="utf-8")
     return root
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory) -> Path:
+    """A synthetic results folder (test_reports.make_results: 2 models × 2 losses × clean and 2 noise rates × 2 seeds,
+    the last cell failed), one per module, for test_reports and test_reports_render."""
+    from test_reports import make_results
+
+    return make_results(tmp_path_factory.mktemp("results") / "run")
