@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_corpus import serving
+from test_corpus_data import serving
 from tiny_encoder import tiny_encoder_dir  # noqa: F401
 
 from docrobust.bench.cli import main
