@@ -170,7 +170,7 @@ def test_a_failed_train_leaves_no_out_and_the_rerun_needs_no_force(tmp_path, cap
 
 
 def test_a_failed_audit_leaves_no_out_and_its_rerun_resumes_without_force(tmp_path, capsys, monkeypatch):
-    import docrobust.audit as audit
+    import docrobust.bench.commands.audit as audit
 
     save_docs(make_corpus(4), tmp_path / "train.json")
     argv = ["audit", str(tmp_path / "train.json"), "--relations", "infer", "--out", str(tmp_path / "audit"), "--quiet"]
@@ -210,7 +210,7 @@ def test_a_failed_noise_generate_or_data_convert_leaves_no_output(tmp_path, caps
 
     # data convert: rel_info.json beside OUT names a relation otherwise, found after converting: no OUT.json
     datasets = pytest.importorskip("datasets")
-    from test_convert import hub_rows
+    from test_convert_hf import hub_rows
 
     datasets.Dataset.from_list(hub_rows(make_corpus(3))).to_json(str(tmp_path / "hub.jsonl"))
     (tmp_path / "out").mkdir()
