@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from docrobust.base import DocrobustError, atomic_write_json
+from docrobust.base import DocrobustError, atomic_write_json, atomic_writer
 from docrobust.corpus import RelationInventory, facts_from_docs, score
 from docrobust.corpus.pair_types import pair_types_of
 from docrobust.corpus.score import average_precision, frequent_relations
@@ -193,7 +193,8 @@ def _train(config: TrainConfig, train_docs, dev_docs, test_docs, *, relations, t
     atomic_write_json(out_dir / "result.json", result, indent=None)
     atomic_write_json(out_dir / "metrics.json", metrics)
     if config.save_train_logits:
-        torch.save(torch.cat(run.logits(feats.train)), out_dir / "train_logits.pt")
+        with atomic_writer(out_dir / "train_logits.pt") as f:
+            torch.save(torch.cat(run.logits(feats.train)), f)
     if config.save_checkpoint:
         save_checkpoint(out_dir / "checkpoint.pt", model, best["state"], resolved, relations,
                         metrics.get("calibrated", {}).get("offset"))

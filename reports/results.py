@@ -18,7 +18,7 @@ test fixtures (tests/synthetic.py) are written by the same `write_cell`. A recor
 
 A cell is done only when cell.json says so and both cell.json and metrics.json parse into a CellRecord;
 a folder whose files are missing, corrupt or of another format is no result: its cell is pending and runs
-again. A cell folder appears in one rename (built under `cells/.tmp-<cell_id>-<random>`), so a reader sees
+again. A cell folder appears in one rename (built beside it as `cells/.<cell_id>.<pid>.<random>.tmp`), so a reader sees
 a complete cell or none; names starting with '.' are never read as results, and `clean()` removes what a
 killed run left behind.
 
@@ -31,7 +31,6 @@ import io
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,14 +38,13 @@ from typing import Any
 import numpy as np
 
 from docrobust.base import (DocrobustError, atomic_write_bytes, atomic_write_json, atomic_write_text, dumps_json,
-                            read_json, sha256_file)
+                            folder_built_beside, read_json, sha256_file)
 
 from .records import COLUMNS, FORMAT, SCORES, Calibrated, CellRecord, CellState, PlannedCell, Scores
 
 CELL_FILES = ("metrics.json", "result.json", "train_log.jsonl", "config.json", "manifest.json", "ranking.npz",
               "checkpoint.pt")  # the last only with save_checkpoint
 PLAN_FIELDS = ("cell_id", "config_hash", "model", "loss", "noise", "seed")
-TEMP_PREFIXES = (".tmp-", ".old-")
 
 
 def safe_name(text: str) -> str:
@@ -100,37 +98,16 @@ class ResultsStore:
             raise DocrobustError(f"{path}: {e.strerror or e}") from None
 
     def write_cell(self, record: CellRecord, files: Mapping[str, str | bytes] = {}) -> None:
-        """Persist one cell: cell.json, metrics.json (done cells) and `files` (name -> text or bytes) built in
-        `cells/.tmp-*`, then renamed to `cells/<cell_id>` (replacing an older one).
-
-        Replacing takes two renames (old away, new in); a kill between them leaves the cell pending, never
-        half-written.
-        """
-        self.cells_dir.mkdir(parents=True, exist_ok=True)
-        cell_id = record.cell_id
+        """Persist one cell: cell.json, metrics.json (done cells) and `files` (name -> text or bytes) built beside
+        `cells/<cell_id>`, flushed, then renamed into place (docrobust.base.folder_built_beside: replacing an older
+        one takes two renames, and a kill between them leaves the cell pending, never half-written)."""
         contents = {**files, "cell.json": dumps_json(record.to_json(), indent=1) + "\n"}
         if record.metrics is not None:
             contents["metrics.json"] = dumps_json(record.metrics, indent=1) + "\n"
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{cell_id}-", dir=self.cells_dir))
-        try:
-            tmp.chmod(0o755)  # mkdtemp makes it private; results are for sharing
-            for name, text in contents.items():
-                if isinstance(text, bytes):
-                    (tmp / name).write_bytes(text)
-                else:
-                    (tmp / name).write_text(text, encoding="utf-8")
-            _fsync_dir_files(tmp)
-            target = self.cells_dir / cell_id
-            if target.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".old-{cell_id}-", dir=self.cells_dir))
-                os.replace(target, old / cell_id)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        with folder_built_beside(self.cells_dir / record.cell_id) as work:
+            for name, data in contents.items():
+                (work / name).write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+            _fsync_dir_files(work)
 
     def read_ranking(self, cell_id: str, n_docs: int) -> dict[str, np.ndarray]:
         """A done cell's ranking.npz (models/train.py `ranking`): score, doc and relevant arrays of one length, in
@@ -173,8 +150,8 @@ class ResultsStore:
             if not folder.is_dir():
                 continue
             for p in folder.iterdir():
-                stale = p.name.startswith(TEMP_PREFIXES) or (p.name.startswith(".") and p.name.endswith(".tmp"))
-                if stale:
+                if p.name.startswith(".") and p.name.endswith(".tmp"):  # folder_built_beside's, atomic writes'
+
                     shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
                     removed += 1
         return removed

@@ -291,7 +291,7 @@ def test_sigkill_mid_matrix_then_resume(tiny_encoder_dir, data_dir, tmp_path):  
     finished_before = {p.name for p in cells.iterdir() if not p.name.startswith(".")}
     assert 1 <= len(finished_before) < 3, "the kill must land mid-matrix"
     # a cell being written when the runner died: complete-looking, but under its temporary name
-    planted = cells / ".tmp-atlop__atl__clean__s0-dead"
+    planted = cells / ".atlop__atl__clean__s0.999999999.dead.tmp"
     planted.mkdir()
     (planted / "cell.json").write_text(json.dumps({"cell_id": "ghost", "status": "done"}), encoding="utf-8")
 
