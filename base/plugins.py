@@ -16,6 +16,7 @@ so editing a plugin reruns exactly those cells.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -148,8 +149,15 @@ def plugin_names(source: str) -> list[str]:
 def load_entry_points() -> list[Plugin]:
     """Load every installed package's `docrobust.plugins` entry points (their modules); each fingerprinted by the
     package's name, version and module files."""
+    return list(_entry_points(tuple(sys.path)))
+
+
+@functools.lru_cache(maxsize=None)
+def _entry_points(search_path: tuple[str, ...]) -> tuple[Plugin, ...]:
+    """load_entry_points, once per module search path: reading every installed package's metadata takes
+    milliseconds, which a worker would otherwise spend on every cell."""
     plugins = []
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = f"{entry.dist.name}=={entry.dist.version}" if entry.dist else None
         plugins.append(load_plugin(entry.value.split(":")[0].strip(), dist=dist))
-    return plugins
+    return tuple(plugins)

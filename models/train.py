@@ -27,6 +27,7 @@ no weight decay, at most 4 relations per pair). CPU runs shrink epochs and docum
 from __future__ import annotations
 
 import dataclasses
+import functools
 import platform
 import time
 from collections.abc import Callable, Iterable
@@ -80,6 +81,12 @@ def load_teacher_logits(path: str, features: list[dict], num_columns: int) -> No
 
 
 def versions() -> dict[str, str]:
+    """The versions a run records (a copy: callers may add to it)."""
+    return dict(_versions())
+
+
+@functools.cache  # package metadata is read from disk; it does not change while a process runs
+def _versions() -> dict[str, str]:
     return {"docrobust": version("docrobust"), "torch": torch.__version__, "transformers": version("transformers"),
             "python": platform.python_version()}
 
