@@ -35,6 +35,16 @@ def data_dir() -> Path:
     return path
 
 
+def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of the `docrobust` console entry point run in this process."""
+    from docrobust.bench.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
+
+
 def make_doc(title: str = "Doc", n_entities: int = 4, labels: list[tuple[int, int, str]] = (), n_sents: int = 2) -> dict:
     """A small valid document: entity i is mentioned once, in sentence i % n_sents, as token i."""
     sents = [[f"w{s}_{k}" for k in range(max(n_entities, 3))] for s in range(n_sents)]

@@ -9,22 +9,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import run_main
 from test_corpus_data import serving
 from tiny_encoder import tiny_encoder_dir  # noqa: F401
 
-from docrobust.bench.cli import main
 from docrobust.base import read_json
 from docrobust.corpus.data import download, resolve_path, status
 
 REPO = Path(__file__).resolve().parent.parent
 CID = {"train": 1038, "dev": 1012, "test": 1066}   # the official counts of the CDR release
-
-
-def run(args: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +49,12 @@ def test_download_cdr_from_a_mirror_verifies_and_converts_the_three_files(cdr_di
     converted = cdr_dir / "cdr" / "dev.json"
     before = converted.stat().st_mtime_ns
     with serving(data_dir) as mirror:
-        code, out, _ = run(["--data-dir", str(cdr_dir), "data", "download", "--mirror", mirror, "cdr"], capsys)
+        code, out, _ = run_main(["--data-dir", str(cdr_dir), "data", "download", "--mirror", mirror, "cdr"], capsys)
     assert code == 0 and out.count("500 documents") == 3 and converted.stat().st_mtime_ns == before
     converted.write_text(json.dumps(read_json(converted)[:3]))
     assert {r["name"]: r["state"] for r in status(cdr_dir, check=True)}["cdr-dev"] == "stale"
     with serving(data_dir) as mirror:
-        assert run(["--data-dir", str(cdr_dir), "data", "download", "--mirror", mirror, "cdr-dev"], capsys)[0] == 0
+        assert run_main(["--data-dir", str(cdr_dir), "data", "download", "--mirror", mirror, "cdr-dev"], capsys)[0] == 0
     assert len(read_json(converted)) == 500
 
     # a read-only data folder (a shared copy): the converted file goes to the cache, where paths resolve
@@ -88,7 +81,7 @@ def test_the_cdr_profile_passes_check_and_a_tiny_run_of_it_trains_and_scores_che
     from docrobust.bench.config import load_config
     from docrobust.bench.runner import run_bench
 
-    code, out, _ = run(["--data-dir", str(cdr_dir), "bench", "check", str(REPO / "bench.toml"), "--profile", "cdr"],
+    code, out, _ = run_main(["--data-dir", str(cdr_dir), "bench", "check", str(REPO / "bench.toml"), "--profile", "cdr"],
                        capsys)
     assert code == 0 and "24 cells, profile cdr" in out
     cfg = load_config(REPO / "bench.toml", "cdr", cdr_dir)

@@ -10,25 +10,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import make_corpus
+from conftest import make_corpus, run_main
 from test_bench_run import bench_toml, read_rows, write_toml
 from tiny_encoder import tiny_encoder_dir  # noqa: F401
 
 from docrobust.base import DocrobustError, load_entry_points, load_plugin
-from docrobust.bench.cli import main
 from docrobust.bench.config import load_config
 from docrobust.bench.runner import run_bench
 from docrobust.models.losses import LOSSES, build_loss
 from docrobust.noise import NOISE_MODELS, apply_noise
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "plugins"
-
-
-def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main(argv)
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +32,9 @@ def plugins(tmp_path_factory) -> Path:
 
 
 def test_a_plugin_file_is_listed_with_its_options_and_works_like_ours(plugins, capsys):
-    code, out, _ = run_cli(["losses", "list", "--plugin", str(plugins / "margin_atl.py")], capsys)
+    code, out, _ = run_main(["losses", "list", "--plugin", str(plugins / "margin_atl.py")], capsys)
     assert code == 0 and "margin-atl" in out and "margin=1.0" in out
-    code, out, _ = run_cli(["noise", "list", "--plugin", str(plugins / "fn_entity.py")], capsys)
+    code, out, _ = run_main(["noise", "list", "--plugin", str(plugins / "fn_entity.py")], capsys)
     assert code == 0 and "fn-entity:RATE" in out
     with pytest.raises(DocrobustError, match="loss 'margin-atl' option margin: must be >= 0, got -1"):
         build_loss("margin-atl", margin=-1)
@@ -67,12 +59,12 @@ def test_the_margin_loss_is_atl_at_margin_zero_and_the_entity_noise_removes_exac
 def test_bench_check_validates_plugin_options_and_a_colliding_name_is_one_line(plugins, tmp_path, data_dir, capsys):
     toml = write_toml(tmp_path / "bench", bench_toml("enc", models=("atlop",), losses=("margin-atl",))
                       + f'[plugins]\nmodules = ["{plugins / "margin_atl.py"}"]\n[loss_options.margin-atl]\nmargin = -1\n')
-    code, _, err = run_cli(["--data-dir", str(data_dir), "bench", "check", str(toml)], capsys)
+    code, _, err = run_main(["--data-dir", str(data_dir), "bench", "check", str(toml)], capsys)
     assert code == 2 and "bench.toml: loss_options.margin-atl.margin: must be >= 0, got -1" in err, err
     clash = plugins / "clash.py"
     clash.write_text("from docrobust.models.losses import DocRELoss, register_loss\n\n"
                      "@register_loss('atl')\nclass Mine(DocRELoss):\n    pass\n")
-    code, _, err = run_cli(["losses", "list", "--plugin", str(clash)], capsys)
+    code, _, err = run_main(["losses", "list", "--plugin", str(clash)], capsys)
     assert code == 2 and err.count("\n") == 1, err
     assert f"loss 'atl' from {clash} is already registered by docrobust.models.losses" in err
 
@@ -85,10 +77,10 @@ def test_bench_check_validates_plugin_options_and_a_colliding_name_is_one_line(p
 def test_a_plugin_that_raises_or_registers_nothing_is_one_line_exit_2(tmp_path, capsys, body, says):
     path = tmp_path / "broken.py"
     path.write_text(body)
-    code, _, err = run_cli(["models", "list", "--plugin", str(path)], capsys)
+    code, _, err = run_main(["models", "list", "--plugin", str(path)], capsys)
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
     assert says.format(path, path) in err, err
-    code, _, err = run_cli(["models", "list", "--plugin", str(tmp_path / "absent.py")], capsys)
+    code, _, err = run_main(["models", "list", "--plugin", str(tmp_path / "absent.py")], capsys)
     assert code == 2 and f"plugin {tmp_path / 'absent.py'}: no such file" in err
 
 
@@ -102,7 +94,7 @@ def test_an_installed_entry_point_is_loaded_at_start_up(tmp_path, monkeypatch, c
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mylosses\nVersion: 0.3\n")
     (info / "entry_points.txt").write_text("[docrobust.plugins]\nmylosses = mylosses\n")
     monkeypatch.syspath_prepend(str(site))
-    code, out, _ = run_cli(["losses", "list"], capsys)
+    code, out, _ = run_main(["losses", "list"], capsys)
     assert code == 0 and "installed-margin-atl" in out
     assert LOSSES.source("installed-margin-atl") == "mylosses"
     [plugin] = [p for p in load_entry_points() if p.source == "mylosses"]
@@ -169,7 +161,7 @@ def test_a_model_plugin_trains_through_our_trainer_and_feature_store(tiny_encode
                 return super().head(inputs) / 2
         '''))
     (tmp_path / "docs.json").write_text(json.dumps(make_corpus(6, ("P1", "P2"), seed=3)))
-    code, out, err = run_cli(["train", "--plugin", str(plugin), "--model", "half-atlop", "--train",
+    code, out, err = run_main(["train", "--plugin", str(plugin), "--model", "half-atlop", "--train",
                               str(tmp_path / "docs.json"), "--dev", str(tmp_path / "docs.json"), "--relations", "infer",
                               "--encoder", str(tiny_encoder_dir), "--freeze-encoder", "--epochs", "1", "--max-len",
                               "128", "--model-option", "emb_size=32", "--model-option", "block_size=8", "--out",
