@@ -66,8 +66,9 @@ REGISTERING: ContextVar[tuple[str, str] | None] = ContextVar("docrobust_register
 
 def defining_module(entry: Any) -> str:
     """The module that defines an entry: a class's or function's own, or that of the function it wraps (a noise
-    model's `fn`, a command's `callback`), else its type's."""
-    for obj in (entry, getattr(entry, "fn", None), getattr(entry, "callback", None)):
+    model's `fn`, a command's `callback`, a figure's `draw`, through functools.partial), else its type's."""
+    for obj in (entry, *(getattr(entry, name, None) for name in ("fn", "callback", "draw"))):
+        obj = getattr(obj, "func", obj)  # a functools.partial
         if isinstance(obj, (type, types.FunctionType)) and getattr(obj, "__module__", None):
             return obj.__module__
     return type(entry).__module__

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from docrobust.base import loaded_plugins
+
 from .content import Report, Section, Table
+from .plots import FIGURES
 from .printing import SCORE_NAMES, mark_legend, marks, pct, pct_std, points, pval
 
 
@@ -127,4 +130,9 @@ def sections(report: Report) -> list[Section]:
             [name for name in ("buckets",) if has(name)] + [Table("F1 by bucket", "", bucket_table(report))]))
     if has("precision_recall"):
         out.append(Section("Precision and recall", "Where each system's errors go as noise grows.", ["precision_recall"]))
+    plugins = loaded_plugins()
+    extra = [name for name in report.figures if FIGURES.source(name) in plugins]
+    if extra:
+        out.append(Section("Figures from plugins", "Drawn by the plugins loaded for this report (README: Plugins).",
+                           extra))
     return out

@@ -168,3 +168,30 @@ def test_a_model_plugin_trains_through_our_trainer_and_feature_store(tiny_encode
                               str(tmp_path / "run"), "--quiet"], capsys)
     assert code == 0 and "best epoch 1 of 1" in out, err
     assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["model"] == "half-atlop"
+
+
+def test_a_figure_plugin_is_drawn_in_its_own_section_of_the_report(tmp_path):
+    """In a process of its own: a figure registered here would be drawn in every later report of this session."""
+    from synthetic import write_synthetic_results
+
+    plugin = tmp_path / "my_figure.py"
+    plugin.write_text(textwrap.dedent('''
+        from matplotlib.figure import Figure
+        from docrobust.reports.plots import figure
+
+        @figure("mean_f1_by_loss", "Mean test F1 over every cell of each loss, in %.")
+        def mean_f1_by_loss(summary):
+            means = summary.groupby("loss")["f1_mean"].mean() * 100
+            fig = Figure(figsize=(4, 2))
+            fig.subplots().bar(means.index, means.to_numpy())
+            return fig
+        '''))
+    results = write_synthetic_results(tmp_path / "results", models=("m",), losses=("atl", "cmm"),
+                                      noise={"fn-uniform": (0.2,)}, seeds=(0,), n_docs=5)
+    done = subprocess.run([sys.executable, "-c", "from docrobust.bench.cli import main; main()", "report",
+                           str(results), "--plugin", str(plugin), "--out", str(tmp_path / "r.html")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "r.html").read_text()
+    section = html[html.index("Figures from plugins"):]
+    assert "Mean test F1 over every cell of each loss, in %." in section and "data:image/png;base64," in section

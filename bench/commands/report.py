@@ -6,8 +6,11 @@ import click
 from docrobust.base import check_io
 from docrobust.reports.results import ResultsStore
 
+from .options import plugin_option
+
 
 @click.command("report")
+@plugin_option
 @click.argument("results", type=click.Path(file_okay=False))
 @click.option("--out", "html_path", type=click.Path(dir_okay=False), default="report.html", show_default=True,
               help="Self-contained HTML report to write.")
