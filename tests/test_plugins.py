@@ -84,21 +84,48 @@ def test_a_plugin_that_raises_or_registers_nothing_is_one_line_exit_2(tmp_path, 
     assert code == 2 and f"plugin {tmp_path / 'absent.py'}: no such file" in err
 
 
+def installed_plugin(site: Path, package: str, loss: str, version: str = "0.3") -> Path:
+    """A package installed into `site` (its dist-info, as pip writes it) whose docrobust.plugins entry point
+    registers the example margin loss as `loss`."""
+    (site / package).mkdir(parents=True, exist_ok=True)
+    (site / package / "__init__.py").write_text(
+        (EXAMPLES / "margin_atl.py").read_text().replace('"margin-atl"', f'"{loss}"'))
+    info = site / f"{package}-0.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[docrobust.plugins]\n{package} = {package}\n")
+    return site
+
+
 def test_an_installed_entry_point_is_loaded_at_start_up(tmp_path, monkeypatch, capsys):
-    site = tmp_path / "site"
-    (site / "mylosses").mkdir(parents=True)
-    (site / "mylosses" / "__init__.py").write_text(
-        (EXAMPLES / "margin_atl.py").read_text().replace('"margin-atl"', '"installed-margin-atl"'))
-    info = site / "mylosses-0.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mylosses\nVersion: 0.3\n")
-    (info / "entry_points.txt").write_text("[docrobust.plugins]\nmylosses = mylosses\n")
-    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(installed_plugin(tmp_path / "site", "mylosses", "installed-margin-atl")))
     code, out, _ = run_main(["losses", "list"], capsys)
     assert code == 0 and "installed-margin-atl" in out
     assert LOSSES.source("installed-margin-atl") == "mylosses"
     [plugin] = [p for p in load_entry_points() if p.source == "mylosses"]
     assert plugin.fingerprint.startswith("mylosses==0.3:")
+
+
+@pytest.mark.slow
+def test_an_installed_plugin_is_checked_trained_and_rerun_when_upgraded(tiny_encoder_dir, data_dir, tmp_path,  # noqa: F811
+                                                                       monkeypatch, capsys):
+    site = installed_plugin(tmp_path / "site", "eplosses", "ep-margin-atl")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site))  # the fresh processes of plan_statuses
+    load_entry_points()
+    bad = write_toml(tmp_path / "bad", bench_toml(tiny_encoder_dir, models=("atlop",), losses=("ep-margin-atl",),
+                                                  noise=("clean",)) + "[loss_options.ep-margin-atl]\nmargin = -2\n")
+    code, _, err = run_main(["--data-dir", str(data_dir), "bench", "check", str(bad)], capsys)
+    assert code == 2 and "loss_options.ep-margin-atl.margin: must be >= 0, got -2" in err, err
+    toml = write_toml(tmp_path / "ok", bench_toml(tiny_encoder_dir, models=("atlop",), losses=("atl", "ep-margin-atl"),
+                                                  noise=("clean",), extra="[execution]\ngpus_per_run = 0\n"))
+    summary = run_bench(load_config(toml, None, data_dir), tmp_path / "results", quiet=True, report=False)
+    assert {r["status"] for r in read_rows(summary.results_dir)} == {"done"}
+    assert plan_statuses(toml, summary.results_dir, data_dir) == {"atlop__atl__clean__s0": "done",
+                                                                 "atlop__ep-margin-atl__clean__s0": "done"}
+    installed_plugin(site, "eplosses", "ep-margin-atl", version="0.4")  # pip install -U
+    assert plan_statuses(toml, summary.results_dir, data_dir) == {"atlop__atl__clean__s0": "done",
+                                                                 "atlop__ep-margin-atl__clean__s0": "stale"}
 
 
 def matrix_with_plugins(encoder: Path, plugins: Path, backend: str) -> str:
