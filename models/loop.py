@@ -144,7 +144,7 @@ def with_stored_rows(model: DocREModel, tokenizer, splits: list[list[dict] | Non
     """Copies of each split's features carrying their stored rows ("rows"), and how many documents were encoded."""
     store = FeatureStore(feature_store)
     every = [f for split in splits if split is not None for f in split]
-    rows = iter(store.rows(model, tokenizer, every, batch_size=config.eval_batch_size, device=device))
+    rows = iter(store.rows(model, tokenizer, every, device=device))
     return [None if split is None else [{**f, "rows": next(rows)} for f in split] for split in splits], store.encoded
 
 

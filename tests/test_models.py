@@ -217,7 +217,7 @@ def test_the_head_on_stored_rows_gives_the_end_to_end_logits_and_trains_alone(na
         expected = model(**inputs)                                   # end to end, through the frozen encoder
     tokenizer, _ = load_encoder(str(tiny_encoder_dir))
     feats = tiny_batch["features"]
-    rows = FeatureStore(tmp_path).rows(model, tokenizer, feats, batch_size=2)   # batched differently
+    rows = FeatureStore(tmp_path).rows(model, tokenizer, feats)   # each document alone, not as batched above
     stored = [{**f, "rows": r} for f, r in zip(feats, rows)]
     with torch.no_grad():
         torch.testing.assert_close(batch_logits(model, stored, torch.device("cpu")), expected, atol=1e-5, rtol=1e-4)

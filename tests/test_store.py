@@ -63,6 +63,17 @@ def test_each_document_is_encoded_once_whatever_the_labels(frozen, docs, relatio
     assert [r.shape for r in again] == [(k * k + k, model.hidden_size) for k in n]
 
 
+def test_a_documents_rows_do_not_depend_on_the_documents_stored_with_it(frozen, docs, relations, tmp_path):
+    """Rows are bit-identical whether a document was stored alone or in a run with longer ones (no padding), so a
+    store filled by other runs serves exactly what a fresh one computes."""
+    tokenizer, model = frozen
+    feats = featurize(docs, tokenizer, relations)
+    together = FeatureStore(tmp_path / "together").rows(model, tokenizer, feats)
+    for i, feature in enumerate(feats):
+        [alone] = FeatureStore(tmp_path / f"alone{i}").rows(model, tokenizer, [feature])
+        assert np.array_equal(alone, together[i])
+
+
 def test_a_changed_document_tokenizer_or_max_len_is_a_new_entry(frozen, docs, relations, tmp_path, tiny_encoder_dir,  # noqa: F811
                                                                  count_encoder_calls):
     tokenizer, model = frozen
