@@ -70,11 +70,11 @@ def _module_files(module) -> list[Path]:
     return [file] if file.is_file() else []
 
 
-def _last_frame(error: BaseException, key: str) -> str:
+def _last_frame(error: BaseException, source: str) -> str:
     """`Type: message (file:line in function)` of the exception's innermost frame in the plugin's own file (the
     user's line), else its innermost frame."""
     frames = traceback.extract_tb(error.__traceback__)
-    frames = [f for f in frames if f.filename == key] or frames
+    frames = [f for f in frames if f.filename == source] or frames
     where = f" ({frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
     message = str(error).splitlines()[0] if str(error) else ""
     return f"{type(error).__name__}: {message}{where}"
@@ -85,14 +85,15 @@ def _module_name(path: str) -> str:
     return f"docrobust_plugin_{hashlib.sha256(path.encode()).hexdigest()[:12]}"
 
 
-def _import(spec: str, base: Path | None) -> tuple[str, object]:
-    """(source, module) of a plugin spec; a path is imported as a module of its own."""
+def _import(spec: str, source: str) -> object:
+    """The module of a plugin: a module name is imported; a file (`source`, its resolved path) is imported as a
+    module of its own, named by _module_name."""
     if not _is_path(spec):
-        return spec, importlib.import_module(spec)
-    path = ((base or Path.cwd()) / Path(spec).expanduser()).resolve()
+        return importlib.import_module(spec)
+    path = Path(source)
     if not path.is_file():
-        raise DocrobustError(f"plugin {spec}: no such file {str(path)!r}")
-    name = _module_name(str(path))
+        raise DocrobustError(f"plugin {spec}: no such file {source!r}")
+    name = _module_name(source)
     module_spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module  # pickling by reference (loky, Dask) finds the plugin's classes here
@@ -101,7 +102,7 @@ def _import(spec: str, base: Path | None) -> tuple[str, object]:
     except BaseException:
         del sys.modules[name]
         raise
-    return str(path), module
+    return module
 
 
 def _registered() -> int:
@@ -112,19 +113,17 @@ def load_plugin(spec: str, base: str | os.PathLike | None = None, *, dist: str |
     """Import a plugin (a file path, relative to `base`, or a module name) once; a plugin that fails to import or
     registers nothing is a one-line DocrobustError naming it and the exception's last frame. `dist`: the installed
     package (name==version) an entry point comes from, part of the fingerprint."""
-    key = str(((Path(base) if base else Path.cwd()) / spec).resolve()) if _is_path(spec) else spec
-    if key in _LOADED:
-        return _LOADED[key]
+    source = str(((Path(base) if base else Path.cwd()) / Path(spec).expanduser()).resolve()) if _is_path(spec) else spec
+    if source in _LOADED:
+        return _LOADED[source]
     before = _registered()
-    token = REGISTERING.set((key, spec if not _is_path(spec) else _module_name(key)))
+    token = REGISTERING.set((source, _module_name(source) if _is_path(spec) else spec))
     try:
-        source, module = _import(spec, Path(base) if base else None)
-    except DocrobustError:
+        module = _import(spec, source)
+    except (DocrobustError, KeyboardInterrupt):
         raise
     except BaseException as error:  # a plugin's own bug, shown in one line instead of a traceback
-        if isinstance(error, KeyboardInterrupt):
-            raise
-        raise DocrobustError(f"plugin {spec}: failed to import: {_last_frame(error, key)}") from None
+        raise DocrobustError(f"plugin {spec}: failed to import: {_last_frame(error, source)}") from None
     finally:
         REGISTERING.reset(token)
     if _registered() == before:
@@ -132,7 +131,7 @@ def load_plugin(spec: str, base: str | os.PathLike | None = None, *, dist: str |
                              "register_loss, register_model or noise_model (README: Plugins)")
     files = _file_hash(_module_files(module))
     plugin = Plugin(source, f"{dist}:{files}" if dist else files)
-    _LOADED[key] = plugin
+    _LOADED[source] = plugin
     return plugin
 
 

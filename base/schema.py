@@ -39,8 +39,8 @@ from typing import Annotated, Any
 
 from .errors import shown, suggest
 
-__all__ = ["Check", "Pattern", "Range", "field_help", "json_schema", "missing_keys", "table_defaults", "table_problems",
-           "type_name", "type_ok", "value_problems"]
+__all__ = ["Check", "Pattern", "Range", "field_help", "json_schema", "missing_keys", "plain_type", "table_defaults",
+           "table_problems", "type_name", "type_ok", "value_problems"]
 
 _SEQUENCES = (list, tuple, collections.abc.Sequence)
 _MAPPINGS = (dict, collections.abc.Mapping)
@@ -97,6 +97,15 @@ def _split(hint: Any) -> tuple[Any, list[Range | Check]]:
         base, *meta = typing.get_args(hint)
         return base, [m for m in meta if isinstance(m, (Range, Check))]
     return hint, []
+
+
+def plain_type(hint: Any) -> Any:
+    """An annotation's type without its Annotated metadata and without None: `Annotated[int | None, ...]` -> int
+    (the first other member of a union)."""
+    base = _split(hint)[0]
+    if typing.get_origin(base) in (typing.Union, types.UnionType):
+        return _split(next(a for a in typing.get_args(base) if a is not type(None)))[0]
+    return base
 
 
 def field_help(hint: Any) -> str | None:

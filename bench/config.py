@@ -145,6 +145,8 @@ class BenchConfig:
     def plugins_of(self, model: str, loss: str, noise: str) -> dict[str, str]:
         """source -> fingerprint of the plugins whose model, loss or noise models the cell uses: editing a plugin
         reruns exactly the cells that use it, and their workers load it first."""
+        if not self.plugins:  # the usual case: no spec is parsed again for each cell
+            return {}
         try:
             steps = [f"noise model:{step.name}" for step in parse_spec(noise)]
         except DocrobustError:

@@ -36,7 +36,7 @@ from docrobust.base import DocrobustError, atomic_writer
 from docrobust.corpus import RelationInventory, validate_docs
 
 from .config import TrainConfig
-from .encoder import load_encoder
+from .encoder import hash_weights, load_encoder
 from .evaluate import decode, predict_logits
 from .loop import featurize_for, model_for, resolve_device, transformers_bars, with_stored_rows
 from .losses import build_loss
@@ -59,14 +59,10 @@ class Checkpoint(NamedTuple):
 
 
 def encoder_sha256(encoder: torch.nn.Module) -> str:
-    """sha256 of an encoder's weights (the pooler's excluded: the models never read it, and it is random where the
-    weights on disk lack it)."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(encoder.state_dict().items()):
-        if not name.startswith("pooler."):
-            h.update(name.encode())
-            h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
+    """sha256 of an encoder's weights (encoder.hash_weights)."""
+    digest = hashlib.sha256()
+    hash_weights(digest, encoder)
+    return digest.hexdigest()
 
 
 def save_checkpoint(path: str | os.PathLike, model: DocREModel, state: dict[str, Tensor], config: TrainConfig,

@@ -31,7 +31,8 @@ from torch import Tensor, nn
 
 from docrobust.base import DocrobustError
 
-__all__ = ["ALIASES", "MAX_LEN", "WINDOW", "encode", "load_encoder", "resolve_encoder", "special_ids", "window_end_ids"]
+__all__ = ["ALIASES", "MAX_LEN", "WINDOW", "encode", "hash_weights", "load_encoder", "resolve_encoder", "special_ids",
+           "window_end_ids"]
 
 WINDOW = 512  # position embeddings of every BERT-family encoder
 MAX_LEN = 2 * WINDOW  # the longest input two windows cover (ATLOP's max_len)
@@ -87,6 +88,15 @@ def load_encoder(name_or_path: str) -> tuple:
     model.config.sep_token_id = tokenizer.sep_token_id
     model.config.window_end_ids = window_end_ids(tokenizer)
     return tokenizer, model
+
+
+def hash_weights(digest, encoder: nn.Module) -> None:
+    """Feed an encoder's weights to a hashlib digest, by name, the pooler's left out: the models never read it, and it
+    is random where the weights on disk lack it."""
+    for name, tensor in sorted(encoder.state_dict().items()):
+        if not name.startswith("pooler."):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
 
 
 def window_end_ids(tokenizer) -> list[int]:

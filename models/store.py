@@ -35,6 +35,7 @@ import torch
 from docrobust.base import DocrobustError, atomic_write_json, atomic_writer, read_json, sha256_json
 from docrobust.corpus.data import DEFAULT_DATA_DIR
 
+from .encoder import hash_weights
 from .features import collate, tokenizer_fingerprint
 from .pooling import pair_rows
 from .registry import DocREModel
@@ -70,11 +71,7 @@ def encoder_fingerprint(model: DocREModel, tokenizer) -> str:
     config, tokenizer, entity pooling, the localized context's head reduction."""
     h = hashlib.sha256(json.dumps([FORMAT, model.pooling, model.context_heads, tokenizer_fingerprint(tokenizer),
                                    model.encoder.config.to_json_string()]).encode())
-    for name, tensor in sorted(model.encoder.state_dict().items()):
-        if name.startswith("pooler."):  # unused by the models, and random where a checkpoint lacks it
-            continue
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    hash_weights(h, model.encoder)
     return h.hexdigest()
 
 

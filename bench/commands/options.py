@@ -9,14 +9,13 @@ when the TrainConfig is made, by the same annotations as bench.toml's [training]
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import click
 
-from docrobust.base import field_help, load_plugins
+from docrobust.base import field_help, load_plugins, plain_type
 
 # Fields with options of their own (KEY=VALUE lists, HEAD,TAIL pairs, --quiet, --checkpoint) or no command-line use.
 NOT_OPTIONS = ("model_options", "loss_options", "pair_types", "progress", "save_checkpoint")
@@ -24,10 +23,7 @@ NOT_OPTIONS = ("model_options", "loss_options", "pair_types", "progress", "save_
 
 def _click_type(hint: Any) -> tuple[Any, bool]:
     """(click type, whether it is a flag) of a field's annotation."""
-    while typing.get_origin(hint) is typing.Annotated:
-        hint = typing.get_args(hint)[0]
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    hint = plain_type(hint)
     if hint is bool:
         return None, True
     if typing.get_origin(hint) is typing.Literal:
