@@ -262,6 +262,7 @@ def _epochs(run: _Run, generator: torch.Generator, log: RunLog) -> tuple[list[di
         dev_preds = run.decode(run.feats.dev, dev_logits)
         dev_score = run.scored(run.docs.dev, dev_preds)
         record = {"epoch": epoch, "loss": mean_loss, "dev_f1": dev_score["f1"], "dev_ign_f1": dev_score["ign_f1"]}
+        offset = None
         if config.select_by == "calibrated_f1":
             offset = choose_offset(run.loss_fn, run.feats.dev, dev_logits, config.top_k)
             record["dev_calibrated_f1"] = run.scored(run.docs.dev, run.decode(run.feats.dev, dev_logits, offset))["f1"]
@@ -271,6 +272,7 @@ def _epochs(run: _Run, generator: torch.Generator, log: RunLog) -> tuple[list[di
         selected = record["dev_calibrated_f1" if config.select_by == "calibrated_f1" else "dev_f1"]
         if "epoch" not in best or selected > best["f1"] + config.early_stopping_delta:
             best = {"f1": selected, "epoch": epoch, "score": dev_score, "preds": dev_preds, "logits": dev_logits,
+                    "offset": offset,
                     "state": {k: v.detach().to("cpu", copy=True) for k, v in run.model.state_dict().items()}}
         log({"event": "epoch", **record, "best_epoch": best["epoch"]})
         if config.early_stopping is not None and epoch - best["epoch"] >= config.early_stopping:
@@ -294,7 +296,9 @@ def _final_scores(run: _Run, best: dict[str, Any], epochs: list[dict], out_dir: 
                               "relevant_ranked": int(ranked["relevant"].sum())}
         write_ranking(out_dir / "ranking.npz", ranked)
     if run.config.calibrate_threshold:
-        offset = choose_offset(run.loss_fn, feats.dev, best["logits"], run.config.top_k)
+        offset = best["offset"]  # chosen on these dev logits already when it picked the epoch
+        if offset is None:
+            offset = choose_offset(run.loss_fn, feats.dev, best["logits"], run.config.top_k)
         metrics["calibrated"] = {"offset": offset, "dev": run.scored(docs.dev, run.decode(feats.dev, best["logits"],
                                                                                            offset))}
         if test_logits is not None:
