@@ -128,7 +128,8 @@ def test_an_installed_plugin_is_checked_trained_and_rerun_when_upgraded(tiny_enc
                                                                  "atlop__ep-margin-atl__clean__s0": "stale"}
 
 
-def matrix_with_plugins(encoder: Path, plugins: Path, backend: str) -> str:
+def matrix_with_plugins(encoder: Path, backend: str) -> str:
+    """The tiny matrix with the example loss and noise model, for a bench.toml in a folder beside `plugins/`."""
     return bench_toml(encoder, models=("atlop",), losses=("atl", "margin-atl"), noise=("clean", "fn-entity:0.3"),
                       extra=backend) + textwrap.dedent("""
         [plugins]
@@ -148,7 +149,7 @@ def plan_statuses(toml: Path, results: Path, data_dir: Path) -> dict[str, str]:
 def test_plugin_cells_train_on_loky_workers_and_rerun_when_the_plugin_changes(plugins, tiny_encoder_dir, data_dir,  # noqa: F811
                                                                               tmp_path):
     toml = write_toml(plugins.parent / "loky", matrix_with_plugins(  # relative paths: beside the plugins
-        tiny_encoder_dir, plugins, "[execution]\nn_jobs = 2\ngpus_per_run = 0\n"))
+        tiny_encoder_dir, "[execution]\nn_jobs = 2\ngpus_per_run = 0\n"))
     cfg = load_config(toml, None, data_dir)
     summary = run_bench(cfg, tmp_path / "results", quiet=True, report=False)
     rows = {r["cell_id"]: r for r in read_rows(summary.results_dir)}
@@ -166,7 +167,7 @@ def test_plugin_cells_train_on_a_dask_cluster(plugins, tiny_encoder_dir, data_di
                                   host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40,
                                   local_directory=str(tmp_path / "dask")) as cluster:
         backend = f'[execution]\nbackend = "dask"\nscheduler = "{cluster.scheduler_address}"\ngpus_per_run = 1\n'
-        cfg = load_config(write_toml(plugins.parent / "dask", matrix_with_plugins(tiny_encoder_dir, plugins, backend)),
+        cfg = load_config(write_toml(plugins.parent / "dask", matrix_with_plugins(tiny_encoder_dir, backend)),
                           None, data_dir)
         summary = run_bench(cfg, tmp_path / "results", quiet=True, report=False)
     rows = read_rows(summary.results_dir)
